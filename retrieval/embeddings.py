@@ -1,0 +1,136 @@
+"""Sentence embeddings with all-MiniLM-L6-v2 (ONNX), the model behind Chroma's default function.
+
+Why not Chroma's own function: it pads every text to 256 tokens and, through
+``DefaultEmbeddingFunction``, rebuilds the ONNX session per call. Padding a length-sorted
+batch only to its longest text gives the same vectors (mean pooling ignores padding) three
+to four times faster on short news items. The model is loaded once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+MODEL_FILES = ("config.json", "model.onnx", "special_tokens_map.json", "tokenizer_config.json", "tokenizer.json", "vocab.txt")
+MAX_TOKENS = 256
+DIMENSIONS = 384
+
+
+class EmbeddingModelMissing(RuntimeError):
+    """The model folder does not hold the six files of the ONNX export."""
+
+
+def chroma_cache_dir() -> Path:
+    """Where Chroma's ``ONNXMiniLM_L6_V2`` keeps (and downloads) the same model."""
+    from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
+
+    return Path(ONNXMiniLM_L6_V2.DOWNLOAD_PATH) / ONNXMiniLM_L6_V2.EXTRACTED_FOLDER_NAME
+
+
+def resolve_model_dir(configured: str | os.PathLike[str] | None = None) -> Path:
+    """The folder to load from: the configured one (env ``THREATBOT_EMBEDDING_MODEL_DIR``), else Chroma's cache.
+
+    Falling back to Chroma's cache lets Chroma download the model on first use, as it would itself.
+    """
+    configured = configured or os.environ.get("THREATBOT_EMBEDDING_MODEL_DIR")
+    if configured:
+        folder = Path(configured).expanduser()
+        missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+        if missing:
+            raise EmbeddingModelMissing(f"embedding model folder {folder} lacks {', '.join(missing)}")
+        return folder
+    folder = chroma_cache_dir()
+    if not all((folder / name).is_file() for name in MODEL_FILES):
+        from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
+
+        ONNXMiniLM_L6_V2()._download_model_if_not_exists()  # noqa: SLF001 - Chroma's own download and checksum
+    return folder
+
+
+class MiniLMEmbedder:
+    """Embeds texts into 384-dim unit vectors, equal to Chroma's default function's within 1e-5."""
+
+    def __init__(self, model_dir: str | os.PathLike[str] | None = None, batch_size: int = 32) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        folder = resolve_model_dir(model_dir)
+        self.model_dir = folder
+        self.batch_size = batch_size
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(folder / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"])
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """Vectors for ``texts`` in input order, as a float32 array of shape (n, 384)."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        # Sort by length so each batch pads to a near-equal length: padding is wasted work.
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        bar = _progress_bar(len(texts)) if progress else None
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            out[batch] = self._forward([encodings[i] for i in batch])
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
+        return out
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+    def _forward(self, encodings: list) -> np.ndarray:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        with self._lock:  # one session, many threads (chat adapters): ORT runs are thread-safe but we keep memory flat
+            hidden = self._session.run(None, feeds)[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        norms[norms == 0] = 1e-12
+        return (pooled / norms).astype(np.float32)
+
+
+def _progress_bar(total: int):
+    """A progress bar on an interactive terminal; nothing in CI or when output is piped."""
+    import sys
+
+    from tqdm import tqdm
+
+    quiet = bool(os.environ.get("CI")) or not sys.stderr.isatty()
+    return tqdm(total=total, unit="rec", desc="embedding", disable=quiet, leave=False)
+
+
+_shared_lock = threading.Lock()
+
+
+@cache
+def _shared(model_dir: str) -> MiniLMEmbedder:
+    return MiniLMEmbedder(model_dir or None)
+
+
+def shared_embedder(model_dir: str | None = None) -> MiniLMEmbedder:
+    """The process-wide embedder: the ONNX session costs ~200 MB and half a second to build."""
+    with _shared_lock:
+        return _shared(model_dir or os.environ.get("THREATBOT_EMBEDDING_MODEL_DIR", ""))

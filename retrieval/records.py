@@ -1,0 +1,200 @@
+"""The canonical threat record: the one shape every source is turned into.
+
+JSON and JSONL in exactly these field names are both an input format and the
+output of ``threatbot export``, so the field names here are a public contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Kind(StrEnum):
+    OUTAGE = "outage"
+    VULNERABILITY = "vulnerability"
+    BREACH = "breach"
+    RANSOMWARE = "ransomware"
+    MALWARE = "malware"
+    ADVISORY = "advisory"
+    OTHER = "other"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    UNKNOWN = "unknown"
+
+    @property
+    def rank(self) -> int:
+        """Orderable strength: unknown < low < medium < high < critical."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.UNKNOWN: 0,
+    Severity.LOW: 1,
+    Severity.MEDIUM: 2,
+    Severity.HIGH: 3,
+    Severity.CRITICAL: 4,
+}
+
+#: Query parameters that only track the reader; two URLs differing in these are one page.
+TRACKING_PARAMS = re.compile(
+    r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi|mkt_tok|ref|ref_src|"
+    r"ftag|cmpid|source|sr_share|igshid|yclid|spm|__twitter_impression)$",
+    re.IGNORECASE,
+)
+
+
+def canonical_url(url: str) -> str:
+    """The URL that identifies a page: tracking parameters, fragments and noise removed.
+
+    ZDNet appends ``#ftag=RSS…``, newsletters add ``utm_*``; the same article
+    must still be the same record.
+    """
+    url = url.strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower() or "https"
+    if scheme == "http":
+        scheme = "https"  # the same page served over both schemes is one page
+    host = (parts.hostname or "").lower()
+    if host.startswith("www."):
+        host = host[4:]
+    netloc = host if parts.port in (None, 80, 443) else f"{host}:{parts.port}"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
+    path = parts.path or "/"
+    if len(path) > 1:
+        path = path.rstrip("/")
+    return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
+
+
+def derive_id(*, url: str | None, source: str | None, title: str | None) -> str:
+    """A stable id for a record that came without one: from its URL, else source and title."""
+    if url:
+        basis = "url:" + canonical_url(url)
+    else:
+        basis = "st:" + (source or "").strip().lower() + "\n" + " ".join((title or "").lower().split())
+    return "tb:" + hashlib.sha1(basis.encode("utf-8")).hexdigest()[:16]
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        # A date without a zone is taken as UTC: the only reading that does not depend on where we run.
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ThreatRecord(BaseModel):
+    """One security story, advisory, vulnerability or outage, as threatbot knows it."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=False, use_enum_values=False)
+
+    id: str = ""
+    title: str
+    published: datetime
+    summary: str = ""
+    body: str | None = None
+    url: str = ""
+    source: str = ""
+    kind: Kind = Kind.OTHER
+    exploited: bool = False
+    severity: Severity = Severity.UNKNOWN
+    cves: list[str] = Field(default_factory=list)
+    vendors: list[str] = Field(default_factory=list)
+    products: list[str] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    impact: str | None = None
+    mitigation: str | None = None
+    fetched_at: datetime | None = None
+    updated_at: datetime | None = None
+    cluster_id: str | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title_present(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("a record needs a title")
+        return value
+
+    @field_validator("published", "fetched_at", "updated_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _utc(value)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return Kind.OTHER
+        return str(value).strip().lower()
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return Severity.UNKNOWN
+        value = str(value).strip().lower()
+        return {"moderate": "medium", "important": "high", "none": "low", "info": "low"}.get(value, value)
+
+    @field_validator("cves", mode="before")
+    @classmethod
+    def _cves(cls, value: Any) -> Any:
+        return _dedupe([str(v).strip().upper() for v in (value or []) if str(v).strip()])
+
+    @field_validator("vendors", "products", "countries", "tags", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        return _dedupe([" ".join(str(v).split()) for v in (value or []) if str(v).strip()])
+
+    @model_validator(mode="after")
+    def _fill_id(self) -> ThreatRecord:
+        if not self.id:
+            self.id = derive_id(url=self.url, source=self.source, title=self.title)
+        return self
+
+    # -- conveniences -------------------------------------------------------------------------
+
+    @property
+    def canonical_url(self) -> str:
+        return canonical_url(self.url) if self.url else ""
+
+    def text_for_embedding(self) -> str:
+        """What the embedding sees: the headline facts first, since the model reads 256 tokens."""
+        parts = [self.title, self.summary or ""]
+        if self.body and len(self.summary or "") < 200:
+            parts.append(self.body[:1000])
+        return "\n".join(p for p in parts if p).strip()
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The export form: every field, ISO dates, enum values as strings."""
+        return self.model_dump(mode="json")
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for item in items:
+        key = item.lower()
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
