@@ -198,3 +198,38 @@ def _dedupe(items: list[str]) -> list[str]:
             seen.add(key)
             out.append(item)
     return out
+
+
+#: Fields that say how we hold a record, not what the record says.
+BOOKKEEPING_FIELDS = frozenset({"fetched_at", "updated_at", "cluster_id"})
+
+
+def merge_records(existing: ThreatRecord, incoming: ThreatRecord) -> ThreatRecord:
+    """The record after ``incoming`` arrives for a story we already hold.
+
+    The incoming version wins where it says something; it never erases what we knew
+    (an empty summary does not blank a full one), ``exploited`` never flips back to False,
+    severity only moves off ``unknown`` or to a value the source states, and lists are unioned.
+    The id, first-seen time and cluster stay those of the existing record.
+    """
+    merged = existing.model_dump()
+    for name, value in incoming.model_dump().items():
+        if name in BOOKKEEPING_FIELDS or name == "id":
+            continue
+        current = merged[name]
+        if isinstance(current, list):
+            merged[name] = _dedupe([*current, *value])
+        elif name == "exploited":
+            merged[name] = bool(current or value)
+        elif name == "severity":
+            merged[name] = current if value == Severity.UNKNOWN else value
+        elif name == "kind":
+            merged[name] = current if value == Kind.OTHER else value
+        elif value not in (None, ""):
+            merged[name] = value
+    return ThreatRecord.model_validate(merged)
+
+
+def content_equal(a: ThreatRecord, b: ThreatRecord) -> bool:
+    """Whether two versions say the same thing (bookkeeping aside)."""
+    return a.model_dump(exclude=set(BOOKKEEPING_FIELDS)) == b.model_dump(exclude=set(BOOKKEEPING_FIELDS))

@@ -1,0 +1,253 @@
+"""The ``threatbot`` command line. Other tools script against its flags and JSON keys: keep them stable."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.config import Settings
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _parse_now(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--now wants an ISO 8601 time, e.g. 2026-06-02T18:00:00Z ({error})") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parse_tz(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
+    return value
+
+
+def _store(args: argparse.Namespace):
+    from retrieval.store import RecordStore
+
+    return RecordStore(Settings.from_env(args.data_dir))
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from retrieval.ingest import Ingestor
+
+    store = _store(args)
+    ingestor = Ingestor(store)
+    reports = []
+    for source in args.sources:
+        report = ingestor.ingest(source, progress=sys.stderr.isatty(), full_articles=args.full_articles)
+        reports.append(report)
+        print(report.line(), flush=True)
+        for problem in report.item_errors[:10]:
+            print(f"  skipped: {problem}", file=sys.stderr)
+        if len(report.item_errors) > 10:
+            print(f"  … and {len(report.item_errors) - 10} more skipped items", file=sys.stderr)
+    return 0 if any(r.ok for r in reports) else 1
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from retrieval.search import Searcher
+
+    if bool(args.query) == bool(args.batch):
+        print("search: give a QUERY or --batch FILE", file=sys.stderr)
+        return 2
+    searcher = Searcher(_store(args))
+    if args.batch:
+        return _search_batch(searcher, args)
+    response = searcher.search(args.query, now=args.now, tz=args.tz, limit=args.limit)
+    if args.json:
+        _print_json(response.to_json())
+        return 0
+    window = response.query.window
+    print(
+        f"{len(response.results)} result(s)"
+        + (f" for {window.label}" if window else "")
+        + f" in {response.took_ms:.0f} ms"
+    )
+    zone = ZoneInfo(args.tz)
+    for number, result in enumerate(response.results, 1):
+        record = result.record
+        published = record.published.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        sources = f" (+{len(result.members)} more)" if result.members else ""
+        print(f"{number:>2}. [{record.severity.value}/{record.kind.value}] {record.title}")
+        print(f"    {published} · {record.source}{sources} · {record.url} · id {record.id}")
+    return 0
+
+
+def _search_batch(searcher, args: argparse.Namespace) -> int:
+    """One JSON object per input line, in order; a bad line gets an object with ``error``."""
+    path = Path(args.batch)
+    lines = sys.stdin if args.batch == "-" else path.open(encoding="utf-8")
+    with lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                now = _parse_now(item["now"]) if item.get("now") else args.now
+                tz = _parse_tz(item["tz"]) if item.get("tz") else args.tz
+                response = searcher.search(item["query"], now=now, tz=tz, limit=int(item.get("limit", args.limit)))
+                out = response.to_json()
+            except (ValueError, KeyError, TypeError, argparse.ArgumentTypeError) as error:
+                out = {"query": None, "filters": {}, "results": [], "took_ms": 0, "error": f"line {number}: {error}"}
+            if args.json:
+                _print_json(out)
+            else:
+                print(f"{out['query']!r}: {len(out['results'])} result(s)")
+            sys.stdout.flush()
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = _store(args)
+    record = store.get(args.id) or next(iter(store.find_by_prefix(args.id, limit=1)), None)
+    if record is None:
+        print(f"no record with id {args.id!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(record.to_json_dict())
+        return 0
+    members = [m for m in store.cluster_members(record.cluster_id or record.id) if m.id != record.id]
+    print(record.title)
+    print(f"  id: {record.id}   cluster: {record.cluster_id}")
+    print(f"  {record.kind.value}, severity {record.severity.value}, exploited: {'yes' if record.exploited else 'no'}")
+    print(f"  published {record.published.isoformat()} by {record.source}")
+    print(f"  {record.url}")
+    for label, value in (
+        ("CVEs", record.cves),
+        ("vendors", record.vendors),
+        ("products", record.products),
+        ("countries", record.countries),
+        ("tags", record.tags),
+    ):
+        if value:
+            print(f"  {label}: {', '.join(value)}")
+    if record.summary:
+        print(f"\n{record.summary}")
+    if record.impact:
+        print(f"\nImpact: {record.impact}")
+    if record.mitigation:
+        print(f"\nMitigation: {record.mitigation}")
+    if members:
+        print("\nAlso reported by:")
+        for member in members:
+            print(f"  - {member.source}: {member.title} ({member.url})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.json:
+        sys.stdout.write("[")
+        for number, record in enumerate(store.iter_records()):
+            sys.stdout.write(("," if number else "") + "\n" + json.dumps(record.to_json_dict(), ensure_ascii=False))
+        sys.stdout.write("\n]\n")
+    else:
+        for record in store.iter_records():
+            _print_json(record.to_json_dict())
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    stats = _store(args).stats()
+    if args.json:
+        _print_json(stats)
+        return 0
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for name, count in value.items():
+                print(f"  {name}: {count}")
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    total = _store(args).reindex()
+    print(f"rebuilt the vector index from {total} stored vectors")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir", default=argparse.SUPPRESS, help="data folder (env THREATBOT_DATA_DIR; default: per-user data dir)"
+    )
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging")
+
+    parser = argparse.ArgumentParser(prog="threatbot", description=__doc__, parents=[common])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    ingest = add("ingest", cmd_ingest, "ingest records from feeds, KEV catalogues, record files or article URLs")
+    ingest.add_argument("sources", nargs="+", metavar="SOURCE", help="a path or an http(s) URL")
+    ingest.add_argument("--full-articles", action="store_true", help="fetch the full article of each new feed item")
+
+    search = add("search", cmd_search, "search the records")
+    search.add_argument("query", nargs="?", metavar="QUERY")
+    search.add_argument("--batch", metavar="FILE", help="JSONL of {query, now?, tz?}; '-' reads standard input")
+    search.add_argument("--now", type=_parse_now, default=None, help="the moment of asking (ISO 8601; default: now)")
+    search.add_argument("--tz", type=_parse_tz, default="UTC", help="the asker's time zone (default UTC)")
+    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--json", action="store_true")
+
+    show = add("show", cmd_show, "show one record")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+
+    export = add("export", cmd_export, "export all records as JSONL (or a JSON array with --json)")
+    export.add_argument("--json", action="store_true")
+
+    stats = add("stats", cmd_stats, "counts by kind and source")
+    stats.add_argument("--json", action="store_true")
+
+    add("reindex", cmd_reindex, "rebuild the vector index (Chroma) from the database")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.data_dir = getattr(args, "data_dir", None)
+    verbosity = getattr(args, "verbose", 0)
+    logging.basicConfig(
+        level=logging.DEBUG if verbosity > 1 else logging.INFO if verbosity else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `threatbot export | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

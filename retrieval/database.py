@@ -1,0 +1,164 @@
+"""The SQLite database: records, their search index and vectors, sources and fetch state.
+
+SQLite is the system of record. Chroma holds an approximate-nearest-neighbour index over the
+same vectors, which can be rebuilt from here at any time (``threatbot reindex``) — so a switch
+to a Chroma server, or a lost Chroma folder, never means embedding everything again.
+
+The schema carries a version (``PRAGMA user_version``); :data:`MIGRATIONS` upgrades older files.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+#: One entry per schema version; entry N upgrades a database at version N to N+1.
+MIGRATIONS: list[str] = [
+    # 0 -> 1: records, full-text index, vectors, CVE index, fetch state.
+    """
+    CREATE TABLE records (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        canonical_url TEXT,
+        published REAL NOT NULL,
+        kind TEXT NOT NULL,
+        severity INTEGER NOT NULL,
+        exploited INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        cluster_id TEXT,
+        content_hash TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX records_published ON records(published);
+    CREATE INDEX records_cluster ON records(cluster_id);
+    CREATE INDEX records_url ON records(canonical_url) WHERE canonical_url IS NOT NULL;
+    CREATE TABLE record_cves (
+        record_rowid INTEGER NOT NULL REFERENCES records(rowid) ON DELETE CASCADE,
+        cve TEXT NOT NULL,
+        PRIMARY KEY (cve, record_rowid)
+    );
+    CREATE INDEX record_cves_rowid ON record_cves(record_rowid);
+    CREATE TABLE vectors (
+        record_rowid INTEGER PRIMARY KEY REFERENCES records(rowid) ON DELETE CASCADE,
+        vector BLOB NOT NULL
+    );
+    CREATE VIRTUAL TABLE records_fts USING fts5(
+        title, summary, body, entities, tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TABLE fetch_state (
+        url TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        last_status INTEGER,
+        last_fetched REAL,
+        last_error TEXT
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer threatbot; opening it could corrupt it."""
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """Open (creating and migrating as needed) the database at ``path``."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    migrate(conn)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION`, one transaction per step. Returns the version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(f"database schema v{version} is newer than this threatbot (v{SCHEMA_VERSION}); upgrade it")
+    for step in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[step]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {step + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION
+
+
+def _statements(script: str) -> Iterator[str]:
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        yield buffer.strip()
+
+
+def apply_component_migrations(conn: sqlite3.Connection, component: str, steps: list[str]) -> int:
+    """Versioned tables of one component (conversation threads, delivery outbox, …) in the same file.
+
+    The record schema uses ``PRAGMA user_version``; every other component keeps its own version
+    in ``component_versions`` so features can evolve their tables independently.
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS component_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM component_versions WHERE component = ?", (component,)).fetchone()
+    version = row[0] if row else 0
+    if version > len(steps):
+        raise SchemaTooNew(f"{component} tables are v{version}, newer than this threatbot (v{len(steps)}); upgrade it")
+    for step in range(version, len(steps)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(steps[step]):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO component_versions (component, version) VALUES (?, ?) "
+                "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                (component, step + 1),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(steps)
+
+
+class Database:
+    """A connection plus a lock: the chat adapters call in from several threads."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        self.conn = connect(path)
+        self.lock = threading.RLock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | list | dict = ()) -> list[sqlite3.Row]:
+        with self.lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()

@@ -1,0 +1,175 @@
+"""From a source (a path or a URL) to stored records: fetch, detect, parse, enrich, store.
+
+Each source is handled on its own: a malformed feed, a 404 or a server that never answers is
+reported by name and the other sources still ingest; nothing already stored is touched by a
+failure, because records are only written after a source has been read and parsed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from retrieval.enrich import enrich
+from retrieval.fetch import Fetcher, FetchError
+from retrieval.formats import FormatError, ParsedSource, parse_source
+from retrieval.formats.article import article_to_record, extract_article
+from retrieval.records import ThreatRecord
+from retrieval.store import RecordStore, UpsertReport
+from retrieval.vendors import VendorDictionary
+
+log = logging.getLogger(__name__)
+
+#: A local file larger than this is refused: no feed or catalogue is anywhere near it.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+#: New items per feed poll whose full article is fetched; the rest keep the feed's summary.
+MAX_ARTICLES_PER_POLL = 25
+
+
+@dataclass
+class SourceReport:
+    """What ingesting one source did: the line ``threatbot ingest`` prints for it."""
+
+    source: str
+    format: str = ""
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    item_errors: list[str] = field(default_factory=list)
+    upsert: UpsertReport | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def line(self) -> str:
+        if self.error:
+            return f"{self.source}: FAILED: {self.error}"
+        note = " (not modified)" if self.not_modified else ""
+        fmt = f" [{self.format}]" if self.format else ""
+        return (
+            f"{self.source}{fmt}: new {self.new}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"failed {self.failed}{note}"
+        )
+
+
+def is_url(source: str) -> bool:
+    return urlsplit(source).scheme.lower() in {"http", "https"}
+
+
+class Ingestor:
+    """Turns sources into stored, enriched, clustered records."""
+
+    def __init__(
+        self,
+        store: RecordStore,
+        fetcher: Fetcher | None = None,
+        dictionary: VendorDictionary | None = None,
+    ) -> None:
+        self.store = store
+        self.fetcher = fetcher or Fetcher(allow_private=store.settings.allow_private_urls)
+        self.dictionary = dictionary or VendorDictionary.default()
+
+    def ingest_many(self, sources: Iterable[str], *, progress: bool = False) -> list[SourceReport]:
+        return [self.ingest(source, progress=progress) for source in sources]
+
+    def ingest(
+        self,
+        source: str,
+        *,
+        source_name: str | None = None,
+        full_articles: bool = False,
+        progress: bool = False,
+    ) -> SourceReport:
+        """Ingest one source; never raises for bad input, the report says what went wrong."""
+        report = SourceReport(source)
+        try:
+            parsed = self._read(source, report, source_name=source_name)
+            if parsed is None:  # 304: the feed has not changed since the last fetch
+                return report
+            report.format = parsed.format
+            report.item_errors = list(parsed.errors)
+            report.failed = len(parsed.errors)
+            records = [enrich(r, self.dictionary) for r in parsed.records]
+            if full_articles and is_url(source):
+                records = self._with_full_articles(records, report)
+            upsert = self.store.upsert(records, progress=progress)
+        except (FetchError, FormatError, OSError, ValueError) as error:
+            report.error = str(error) or error.__class__.__name__
+            log.warning("ingest failed for %s: %s", source, report.error)
+            return report
+        report.upsert = upsert
+        report.new, report.updated, report.unchanged = upsert.new, upsert.updated, upsert.unchanged
+        return report
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def _read(self, source: str, report: SourceReport, *, source_name: str | None) -> ParsedSource | None:
+        if is_url(source):
+            state = self.store.fetch_state(source) or {}
+            try:
+                result = self.fetcher.fetch(source, etag=state.get("etag"), last_modified=state.get("last_modified"))
+            except FetchError as error:
+                self.store.save_fetch_state(source, status=getattr(error, "status", None), error=str(error))
+                raise
+            if result.not_modified:
+                report.not_modified = True
+                self.store.save_fetch_state(source, status=304)
+                return None
+            parsed = self._parse(result.content, origin=source, content_type=result.content_type, name=source_name)
+            if parsed.format == "html":
+                parsed = self._article(result.content, result.url, source_name)
+            # Remember validators only once the body was understood, so a bad body is fetched again.
+            self.store.save_fetch_state(
+                source, etag=result.etag, last_modified=result.last_modified, status=result.status
+            )
+            return parsed
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise FormatError(f"{source}: no such file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise FormatError(f"{source}: file is larger than {MAX_FILE_BYTES // 2**20} MB")
+        content = path.read_bytes()
+        parsed = self._parse(content, origin=source, content_type=None, name=source_name)
+        if parsed.format == "html":
+            raise FormatError(f"{source}: an HTML page, not a feed or record file (give its URL to ingest an article)")
+        return parsed
+
+    @staticmethod
+    def _parse(content: bytes, *, origin: str, content_type: str | None, name: str | None) -> ParsedSource:
+        kwargs = {"source_name": name} if name else {}
+        return parse_source(content, origin=origin, content_type=content_type, **kwargs)
+
+    @staticmethod
+    def _article(content: bytes, url: str, source_name: str | None) -> ParsedSource:
+        article = extract_article(content, url)
+        return ParsedSource(format="article", records=[article_to_record(article, url, source_name)], errors=[])
+
+    def _with_full_articles(self, records: list[ThreatRecord], report: SourceReport) -> list[ThreatRecord]:
+        """Fetch the article behind each new feed item so search sees the whole story, not a teaser."""
+        known = self.store.get_many([r.id for r in records])
+        fetched = 0
+        out: list[ThreatRecord] = []
+        for record in records:
+            if record.id in known or not record.url or record.body or fetched >= MAX_ARTICLES_PER_POLL:
+                out.append(record)
+                continue
+            fetched += 1
+            try:
+                result = self.fetcher.fetch(record.url)
+                article = extract_article(result.content, result.url)
+            except (FetchError, FormatError, ValueError) as error:
+                report.item_errors.append(f"{record.url}: article not fetched: {error}")
+                out.append(record)
+                continue
+            update: dict[str, object] = {"body": article.text}
+            if not record.summary and article.description:
+                update["summary"] = article.description
+            out.append(enrich(record.model_copy(update=update), self.dictionary))
+        return out

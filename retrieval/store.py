@@ -1,0 +1,438 @@
+"""The record store: one front door over SQLite (records, text index, vectors) and Chroma.
+
+Writes go through :meth:`RecordStore.upsert`, which deduplicates (same id or same canonical
+URL is one record), merges updates, embeds only what changed, assigns clusters and keeps
+SQLite and Chroma in step. Reads are plain lookups; ranking lives in ``retrieval.search``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import numpy as np
+
+from bot.config import Settings
+from retrieval.clustering import CVE_WINDOW, STORY_WINDOW, ClusterCandidate, ClusterIndex, title_key
+from retrieval.database import Database
+from retrieval.embeddings import MiniLMEmbedder, shared_embedder
+from retrieval.records import Kind, ThreatRecord, canonical_url, content_equal, merge_records, utcnow
+from retrieval.vector_index import VectorIndex, open_chroma_client
+
+log = logging.getLogger(__name__)
+
+
+class Change(StrEnum):
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class RecordChange:
+    """What one upsert did to one record; delivery reads these to post new and updated stories."""
+
+    record: ThreatRecord
+    change: Change
+    previous: ThreatRecord | None = None
+
+
+@dataclass
+class UpsertReport:
+    changes: list[RecordChange] = field(default_factory=list)
+
+    def count(self, change: Change) -> int:
+        return sum(1 for c in self.changes if c.change is change)
+
+    @property
+    def new(self) -> int:
+        return self.count(Change.NEW)
+
+    @property
+    def updated(self) -> int:
+        return self.count(Change.UPDATED)
+
+    @property
+    def unchanged(self) -> int:
+        return self.count(Change.UNCHANGED)
+
+
+def _timestamp(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _content_hash(record: ThreatRecord) -> str:
+    return hashlib.sha1(record.text_for_embedding().encode("utf-8")).hexdigest()
+
+
+def _entities(record: ThreatRecord) -> str:
+    """Words the text index should find a record by, though its prose may not say them."""
+    return " ".join([*record.cves, *record.vendors, *record.products, *record.tags, record.source, record.kind.value])
+
+
+class RecordStore:
+    """Threat records on disk, searchable by text, vector, time, CVE and cluster."""
+
+    def __init__(self, settings: Settings, embedder: MiniLMEmbedder | None = None) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.database_path)
+        self._embedder = embedder
+        self._index: VectorIndex | None = None
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> MiniLMEmbedder:
+        if self._embedder is None:
+            self._embedder = shared_embedder(self.settings.embedding_model_dir or None)
+        return self._embedder
+
+    @property
+    def index(self) -> VectorIndex:
+        if self._index is None:
+            self._index = VectorIndex(open_chroma_client(self.settings.chroma_url, self.settings.chroma_path))
+        return self._index
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def upsert(self, records: Iterable[ThreatRecord], progress: bool = False) -> UpsertReport:
+        """Store ``records``: new ones added, known ones merged, duplicates folded."""
+        incoming = self._fold_batch(records)
+        if not incoming:
+            return UpsertReport()
+        existing = self._find_existing(incoming)
+        now = utcnow()
+        report = UpsertReport()
+        to_write: list[tuple[ThreatRecord, int | None, bool]] = []  # record, existing rowid, needs vector
+        for record in incoming:
+            found = existing.get(record.id) or existing.get(record.canonical_url or "\0")
+            if found is None:
+                record = record.model_copy(update={"fetched_at": record.fetched_at or now, "updated_at": now})
+                report.changes.append(RecordChange(record, Change.NEW))
+                to_write.append((record, None, True))
+                continue
+            rowid, old, old_hash = found
+            merged = merge_records(old, record)
+            if content_equal(merged, old):
+                report.changes.append(RecordChange(old, Change.UNCHANGED))
+                continue
+            merged = merged.model_copy(update={"updated_at": now})
+            report.changes.append(RecordChange(merged, Change.UPDATED, previous=old))
+            to_write.append((merged, rowid, _content_hash(merged) != old_hash))
+
+        needs_vector = [r for r, _, embed in to_write if embed]
+        vectors = self.embedder.embed([r.text_for_embedding() for r in needs_vector], progress=progress)
+        vector_of = {r.id: v for r, v in zip(needs_vector, vectors, strict=True)}
+        to_write = self._assign_clusters(to_write, vector_of)
+        report.changes = [self._with_cluster(c, to_write) for c in report.changes]
+        self._write(to_write, vector_of)
+        return report
+
+    def _fold_batch(self, records: Iterable[ThreatRecord]) -> list[ThreatRecord]:
+        """One record per id and per canonical URL within the batch, in first-seen order."""
+        by_key: dict[str, ThreatRecord] = {}
+        alias: dict[str, str] = {}
+        for record in records:
+            key = alias.get(record.id) or (alias.get(record.canonical_url) if record.canonical_url else None)
+            if key is None:
+                by_key[record.id] = record
+                alias[record.id] = record.id
+                if record.canonical_url:
+                    alias[record.canonical_url] = record.id
+            else:
+                by_key[key] = merge_records(by_key[key], record)
+        return list(by_key.values())
+
+    def _find_existing(self, records: Sequence[ThreatRecord]) -> dict[str, tuple[int, ThreatRecord, str]]:
+        ids = [r.id for r in records]
+        urls = [r.canonical_url for r in records if r.canonical_url]
+        found: dict[str, tuple[int, ThreatRecord, str]] = {}
+        for column, keys in (("id", ids), ("canonical_url", urls)):
+            for chunk in _chunks(keys, 500):
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT rowid, id, canonical_url, content_hash, data FROM records WHERE {column} IN ({marks})"
+                for row in self.db.query(sql, chunk):
+                    entry = (row["rowid"], ThreatRecord.model_validate_json(row["data"]), row["content_hash"])
+                    found.setdefault(row["id"], entry)
+                    if row["canonical_url"]:
+                        found.setdefault(row["canonical_url"], entry)
+        return found
+
+    def _assign_clusters(
+        self, to_write: list[tuple[ThreatRecord, int | None, bool]], vector_of: dict[str, np.ndarray]
+    ) -> list[tuple[ThreatRecord, int | None, bool]]:
+        unplaced = [r for r, _, _ in to_write if r.cluster_id is None and r.id in vector_of]
+        if not unplaced:
+            return to_write
+        times = [r.published.timestamp() for r in unplaced]
+        index = self._cluster_index(min(times), max(times), {c for r in unplaced for c in r.cves})
+        assigned: dict[str, str] = {}
+        for record in sorted(unplaced, key=lambda r: r.published):
+            candidate = ClusterCandidate(
+                id=record.id,
+                cluster_id="",
+                published=record.published.timestamp(),
+                vector=vector_of[record.id],
+                cves=tuple(record.cves),
+                vendors=frozenset(v.lower() for v in record.vendors),
+                source=record.source,
+                title_key=title_key(record.title),
+            )
+            candidate.cluster_id = index.assign(candidate)
+            assigned[record.id] = candidate.cluster_id
+            index.add(candidate)
+        return [
+            (r.model_copy(update={"cluster_id": assigned[r.id]}) if r.id in assigned else r, rowid, embed)
+            for r, rowid, embed in to_write
+        ]
+
+    @staticmethod
+    def _with_cluster(change: RecordChange, to_write: list[tuple[ThreatRecord, int | None, bool]]) -> RecordChange:
+        if change.change is Change.UNCHANGED:
+            return change
+        for record, _, _ in to_write:
+            if record.id == change.record.id:
+                return RecordChange(record, change.change, change.previous)
+        return change
+
+    def _cluster_index(self, start: float, end: float, cves: set[str]) -> ClusterIndex:
+        """Stored records that a batch spanning ``start``..``end`` could cluster with."""
+        index = ClusterIndex()
+        window = STORY_WINDOW.total_seconds()
+        rows = self.db.query(
+            "SELECT r.id, r.cluster_id, r.published, r.data, v.vector FROM records r "
+            "JOIN vectors v ON v.record_rowid = r.rowid WHERE r.published BETWEEN ? AND ?",
+            (start - window, end + window),
+        )
+        seen: set[str] = set()
+        for row in rows:
+            seen.add(row["id"])
+            index.add(_candidate(row))
+        horizon = CVE_WINDOW.total_seconds()
+        for chunk in _chunks(sorted(cves), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(
+                "SELECT DISTINCT r.id, r.cluster_id, r.published, r.data, v.vector FROM record_cves c "
+                "JOIN records r ON r.rowid = c.record_rowid JOIN vectors v ON v.record_rowid = r.rowid "
+                f"WHERE c.cve IN ({marks}) AND r.published BETWEEN ? AND ?",
+                (*chunk, start - horizon, end + horizon),
+            ):
+                if row["id"] not in seen:
+                    seen.add(row["id"])
+                    index.add(_candidate(row))
+        return index
+
+    def _write(self, to_write: list[tuple[ThreatRecord, int | None, bool]], vector_of: dict[str, np.ndarray]) -> None:
+        if not to_write:
+            return
+        with self.db.transaction() as conn:
+            for record, rowid, _ in to_write:
+                values = (
+                    record.id,
+                    record.canonical_url or None,
+                    _timestamp(record.published),
+                    record.kind.value,
+                    record.severity.rank,
+                    int(record.exploited),
+                    record.source,
+                    record.cluster_id or record.id,
+                    _content_hash(record),
+                    record.model_dump_json(),
+                )
+                if rowid is None:
+                    rowid = conn.execute(
+                        "INSERT INTO records (id, canonical_url, published, kind, severity, exploited, source, "
+                        "cluster_id, content_hash, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        values,
+                    ).lastrowid
+                else:
+                    conn.execute(
+                        "UPDATE records SET id=?, canonical_url=?, published=?, kind=?, severity=?, exploited=?, "
+                        "source=?, cluster_id=?, content_hash=?, data=? WHERE rowid=?",
+                        (*values, rowid),
+                    )
+                    conn.execute("DELETE FROM records_fts WHERE rowid=?", (rowid,))
+                    conn.execute("DELETE FROM record_cves WHERE record_rowid=?", (rowid,))
+                conn.execute(
+                    "INSERT INTO records_fts (rowid, title, summary, body, entities) VALUES (?,?,?,?,?)",
+                    (rowid, record.title, record.summary, record.body or "", _entities(record)),
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO record_cves (record_rowid, cve) VALUES (?,?)",
+                    [(rowid, cve) for cve in record.cves],
+                )
+                if record.id in vector_of:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO vectors (record_rowid, vector) VALUES (?,?)",
+                        (rowid, vector_of[record.id].astype(np.float32).tobytes()),
+                    )
+        # Chroma after SQLite: if this fails, `threatbot reindex` rebuilds it from SQLite.
+        embedded = [r for r, _, _ in to_write if r.id in vector_of]
+        if embedded:
+            self.index.upsert(
+                [r.id for r in embedded],
+                np.stack([vector_of[r.id] for r in embedded]),
+                [_timestamp(r.published) for r in embedded],
+                [r.kind.value for r in embedded],
+            )
+
+    def reindex(self) -> int:
+        """Rebuild the Chroma collection from the vectors kept in SQLite."""
+        self.index.reset()
+        total = 0
+        last = 0
+        while True:
+            rows = self.db.query(
+                "SELECT r.rowid, r.id, r.published, r.kind, v.vector FROM records r "
+                "JOIN vectors v ON v.record_rowid = r.rowid WHERE r.rowid > ? ORDER BY r.rowid LIMIT 2000",
+                (last,),
+            )
+            if not rows:
+                return total
+            self.index.upsert(
+                [r["id"] for r in rows],
+                np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows]),
+                [r["published"] for r in rows],
+                [r["kind"] for r in rows],
+            )
+            total += len(rows)
+            last = rows[-1]["rowid"]
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, record_id: str) -> ThreatRecord | None:
+        rows = self.db.query("SELECT data FROM records WHERE id = ?", (record_id,))
+        return ThreatRecord.model_validate_json(rows[0]["data"]) if rows else None
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, ThreatRecord]:
+        out: dict[str, ThreatRecord] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(f"SELECT id, data FROM records WHERE id IN ({marks})", chunk):
+                out[row["id"]] = ThreatRecord.model_validate_json(row["data"])
+        return out
+
+    def find_by_prefix(self, prefix: str, limit: int = 5) -> list[ThreatRecord]:
+        """Records whose id starts with ``prefix``: chat users type short ids."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.db.query(
+            "SELECT data FROM records WHERE id LIKE ? ESCAPE '\\' ORDER BY published DESC LIMIT ?",
+            (escaped + "%", limit),
+        )
+        return [ThreatRecord.model_validate_json(r["data"]) for r in rows]
+
+    def cluster_members(self, cluster_id: str) -> list[ThreatRecord]:
+        rows = self.db.query("SELECT data FROM records WHERE cluster_id = ? ORDER BY published", (cluster_id,))
+        return [ThreatRecord.model_validate_json(r["data"]) for r in rows]
+
+    def iter_records(self, batch: int = 1000) -> Iterator[ThreatRecord]:
+        last = 0
+        while True:
+            rows = self.db.query(
+                "SELECT rowid, data FROM records WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, batch)
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield ThreatRecord.model_validate_json(row["data"])
+            last = rows[-1]["rowid"]
+
+    def count(self) -> int:
+        return self.db.query("SELECT count(*) FROM records")[0][0]
+
+    def vectors_for(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(
+                f"SELECT r.id, v.vector FROM records r JOIN vectors v ON v.record_rowid = r.rowid WHERE r.id IN ({marks})",
+                chunk,
+            ):
+                out[row["id"]] = np.frombuffer(row["vector"], dtype=np.float32)
+        return out
+
+    def stats(self) -> dict[str, object]:
+        """Counts by kind and source, time span, clusters: what `threatbot stats` prints."""
+        total = self.count()
+        kinds = {r[0]: r[1] for r in self.db.query("SELECT kind, count(*) FROM records GROUP BY kind ORDER BY 2 DESC")}
+        sources = {
+            r[0]: r[1]
+            for r in self.db.query("SELECT source, count(*) FROM records GROUP BY source ORDER BY 2 DESC LIMIT 20")
+        }
+        span = self.db.query("SELECT min(published), max(published) FROM records")[0]
+        clusters = self.db.query("SELECT count(DISTINCT cluster_id) FROM records")[0][0]
+        multi = self.db.query(
+            "SELECT count(*) FROM (SELECT cluster_id FROM records GROUP BY cluster_id HAVING count(*) > 1)"
+        )[0][0]
+        exploited = self.db.query("SELECT count(*) FROM records WHERE exploited = 1")[0][0]
+        return {
+            "records": total,
+            "clusters": clusters,
+            "multi_source_clusters": multi,
+            "exploited": exploited,
+            "oldest": _iso(span[0]),
+            "newest": _iso(span[1]),
+            "kinds": kinds,
+            "top_sources": sources,
+            "vector_index": self.index.count(),
+            "data_dir": str(self.settings.data_dir),
+        }
+
+    # -- fetch state (conditional GET) --------------------------------------------------------
+
+    def fetch_state(self, url: str) -> dict[str, object] | None:
+        rows = self.db.query("SELECT * FROM fetch_state WHERE url = ?", (url,))
+        return dict(rows[0]) if rows else None
+
+    def save_fetch_state(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        status: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO fetch_state (url, etag, last_modified, last_status, last_fetched, last_error) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT(url) DO UPDATE SET "
+                "etag = COALESCE(excluded.etag, etag), last_modified = COALESCE(excluded.last_modified, last_modified), "
+                "last_status = excluded.last_status, last_fetched = excluded.last_fetched, last_error = excluded.last_error",
+                (url, etag, last_modified, status, utcnow().timestamp(), error),
+            )
+
+
+def _candidate(row) -> ClusterCandidate:
+    data = json.loads(row["data"])
+    return ClusterCandidate(
+        id=row["id"],
+        cluster_id=row["cluster_id"] or row["id"],
+        published=row["published"],
+        vector=np.frombuffer(row["vector"], dtype=np.float32),
+        cves=tuple(data.get("cves") or ()),
+        vendors=frozenset(v.lower() for v in data.get("vendors") or ()),
+        source=data.get("source") or "",
+        title_key=title_key(data.get("title") or ""),
+    )
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+__all__ = ["Change", "Kind", "RecordChange", "RecordStore", "UpsertReport", "canonical_url"]
