@@ -50,7 +50,8 @@ class SourceReport:
 
     def line(self) -> str:
         if self.error:
-            return f"{self.source}: FAILED: {self.error}"
+            reason = self.error.removeprefix(f"{self.source}: ")  # most errors already name the source
+            return f"{self.source}: FAILED: {reason}"
         note = " (not modified)" if self.not_modified else ""
         fmt = f" [{self.format}]" if self.format else ""
         return (
@@ -102,7 +103,7 @@ class Ingestor:
             upsert = self.store.upsert(records, progress=progress)
         except (FetchError, FormatError, OSError, ValueError) as error:
             report.error = str(error) or error.__class__.__name__
-            log.warning("ingest failed for %s: %s", source, report.error)
+            log.info("ingest failed for %s: %s", source, report.error)
             return report
         report.upsert = upsert
         report.new, report.updated, report.unchanged = upsert.new, upsert.updated, upsert.unchanged

@@ -50,7 +50,7 @@ _SEVERITY_RANK = {
 #: Query parameters that only track the reader; two URLs differing in these are one page.
 TRACKING_PARAMS = re.compile(
     r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi|mkt_tok|ref|ref_src|"
-    r"ftag|cmpid|source|sr_share|igshid|yclid|spm|__twitter_impression)$",
+    r"ftag|cmpid|source|sr_share|igshid|yclid|spm|__twitter_impression|pk_\w+|mtm_\w+|at_\w+)$",
     re.IGNORECASE,
 )
 

@@ -32,6 +32,7 @@ import numpy as np
 from retrieval.query import StructuredQuery, parse_query
 from retrieval.records import Severity, ThreatRecord
 from retrieval.store import RecordStore
+from retrieval.vendors import VendorDictionary
 
 #: At or below this many filtered records, score them all directly instead of asking Chroma.
 DIRECT_SCORING_LIMIT = 5000
@@ -101,14 +102,15 @@ class _Candidate:
 class Searcher:
     """Answers structured queries over a :class:`RecordStore`."""
 
-    def __init__(self, store: RecordStore) -> None:
+    def __init__(self, store: RecordStore, dictionary: VendorDictionary | None = None) -> None:
         self.store = store
+        self.dictionary = dictionary or VendorDictionary.default()
 
     # -- public ------------------------------------------------------------------------------
 
     def search(self, text: str, *, now: datetime | None = None, tz: str = "UTC", limit: int = 10) -> SearchResponse:
         started = time.perf_counter()
-        query = parse_query(text, now=now or datetime.now(UTC), tz=tz)
+        query = parse_query(text, now=now or datetime.now(UTC), tz=tz, dictionary=self.dictionary)
         results = self.run(query, limit=limit)
         return SearchResponse(query, results, (time.perf_counter() - started) * 1000)
 
@@ -361,17 +363,18 @@ class Searcher:
             why["cves"] = [c for c in record.cves if c in query.cves]
         if query.exploited:
             why["exploited"] = True
-        entity_names = {v.lower() for v in record.vendors} | {p.lower() for p in record.products}
-        if query.products:
-            hit = [p for p in query.products if p.lower() in entity_names or _contains_word(text, p.lower())]
-            if not hit:
-                return None
-            why["products"] = hit
-        elif query.vendors:
-            hit = [v for v in query.vendors if v.lower() in entity_names or _contains_word(text, v.lower())]
-            if not hit:
-                return None
-            why["vendors"] = hit
+        if query.products or query.vendors:
+            found = self._entities(record)
+            if query.products:
+                hit = [p for p in query.products if p.lower() in found]
+                if not hit:
+                    return None
+                why["products"] = hit
+            else:
+                hit = [v for v in query.vendors if v.lower() in found]
+                if not hit:
+                    return None
+                why["vendors"] = hit
         if query.terms:
             matched = [t for t in query.terms if _contains_word(text, t.lower()) or _stem_in(text, t.lower())]
             if matched:
@@ -386,6 +389,19 @@ class Searcher:
         if candidate.dense is not None:
             why["similarity"] = round(candidate.dense, 3)
         return why
+
+    def _entities(self, record: ThreatRecord) -> set[str]:
+        """Vendors and products a record is about: its own fields plus what the dictionary finds in its text.
+
+        The dictionary resolves ambiguous names from context, so a crypto exchange's breach does
+        not count as a Microsoft Exchange story although both say "exchange".
+        """
+        names = {v.lower() for v in record.vendors} | {p.lower() for p in record.products}
+        for match in self.dictionary.find(f"{record.title}\n{record.summary}"):
+            names.add(match.vendor.lower())
+            if match.product:
+                names.add(match.product.lower())
+        return names
 
     def _collapse(
         self, query: StructuredQuery, kept: list[_Candidate], reasons: dict[str, dict[str, object]], *, limit: int

@@ -1,0 +1,1 @@
+"""Reusable test helpers (a local HTTP server, …), imported as ``tests.helpers.<module>``."""

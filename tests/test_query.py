@@ -1,0 +1,584 @@
+"""Query understanding: phrasings in, structured filters out, each case at a fixed moment and zone.
+
+Every case states the complete expected query (fields it leaves out must be empty/None), so a parser
+that invents stray terms or kinds fails. Times are written as the ISO strings a reviewer can check
+against a calendar: 2024-06-05 is a Wednesday; Berlin is +02:00 in summer and +01:00 in winter, and
+switched on 2024-03-31 (02:00 -> 03:00) and 2024-10-27 (03:00 -> 02:00).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from retrieval.query import StructuredQuery, TimeWindow, parse_query
+from retrieval.records import Kind, Severity
+from retrieval.vendors import VendorDictionary
+
+BER = "Europe/Berlin"
+UTC = "UTC"
+WED = "2024-06-05T09:30:00+00:00"  # Wednesday 11:30 in Berlin
+WED_LOCAL = "2024-06-05T11:30:00+02:00"
+
+VULN, OUTAGE, BREACH, RANSOM, MALWARE, ADVISORY = (
+    Kind.VULNERABILITY,
+    Kind.OUTAGE,
+    Kind.BREACH,
+    Kind.RANSOMWARE,
+    Kind.MALWARE,
+    Kind.ADVISORY,
+)
+CRIT, HIGH, MED = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM
+
+DEFAULTS: dict[str, Any] = {
+    "window": None,
+    "kinds": [],
+    "exploited": None,
+    "min_severity": None,
+    "cves": [],
+    "has_cve": False,
+    "vendors": [],
+    "products": [],
+    "terms": [],
+    "exclude_terms": [],
+}
+
+
+def case(text: str, now: str = WED, tz: str = BER, **expected: Any) -> Any:
+    return pytest.param(text, now, tz, expected, id=f"{text} @{now[:16]} {tz}")
+
+
+CASES = [
+    # -- realistic analyst questions ---------------------------------------------------------------------------------
+    case(
+        "any Exchange outages today?",
+        window=("2024-06-05T00:00:00+02:00", WED_LOCAL, "today"),
+        kinds=[OUTAGE],
+        vendors=["Microsoft"],
+        products=["Exchange"],
+    ),
+    case(
+        "what did Fortinet patch this week?",
+        window=("2024-06-03T00:00:00+02:00", WED_LOCAL, "this week"),
+        kinds=[VULN],
+        vendors=["Fortinet"],
+    ),
+    case(
+        "MOVEit exploitation in June 2023",
+        window=("2023-06-01T00:00:00+02:00", "2023-07-01T00:00:00+02:00", "June 2023"),
+        exploited=True,
+        vendors=["Progress"],
+        products=["MOVEit Transfer"],
+    ),
+    case(
+        "critical Ivanti vulns since Monday",
+        window=("2024-06-03T00:00:00+02:00", WED_LOCAL, "since Monday"),
+        kinds=[VULN],
+        min_severity=CRIT,
+        vendors=["Ivanti"],
+    ),
+    case(
+        "ransomware attacks on hospitals last month",
+        window=("2024-05-01T00:00:00+02:00", "2024-06-01T00:00:00+02:00", "last month"),
+        kinds=[RANSOM],
+        terms=["hospitals"],
+    ),
+    case("is CVE-2023-34362 exploited?", exploited=True, cves=["CVE-2023-34362"]),
+    case("github down?", kinds=[OUTAGE], vendors=["GitHub"]),
+    case(
+        "anything new on Cloudflare in the past 24h",
+        window=("2024-06-04T11:30:00+02:00", WED_LOCAL, "last 24 hours"),
+        vendors=["Cloudflare"],
+    ),
+    case(
+        "show me KEV additions yesterday",
+        window=("2024-06-04T00:00:00+02:00", "2024-06-05T00:00:00+02:00", "yesterday"),
+        exploited=True,
+    ),
+    case(
+        "crypto exchange hacks this year",
+        window=("2024-01-01T00:00:00+01:00", WED_LOCAL, "this year"),
+        kinds=[BREACH],
+        terms=["crypto", "exchange"],
+    ),
+    # -- time zones: "today" is the asker's today ---------------------------------------------------------------------
+    case(
+        "any Exchange outages today?",
+        now="2024-06-06T03:00:00+00:00",  # already Thursday in UTC, still Wednesday 20:00 in Los Angeles
+        tz="America/Los_Angeles",
+        window=("2024-06-05T00:00:00-07:00", "2024-06-05T20:00:00-07:00", "today"),
+        kinds=[OUTAGE],
+        vendors=["Microsoft"],
+        products=["Exchange"],
+    ),
+    case(
+        "outages yesterday",
+        now="2024-06-05T20:00:00+00:00",  # 05:00 on Thursday in Tokyo
+        tz="Asia/Tokyo",
+        window=("2024-06-05T00:00:00+09:00", "2024-06-06T00:00:00+09:00", "yesterday"),
+        kinds=[OUTAGE],
+    ),
+    case(
+        "today",
+        now="2024-06-05T23:59:59+00:00",
+        tz=UTC,
+        window=("2024-06-05T00:00:00+00:00", "2024-06-05T23:59:59+00:00", "today"),
+    ),
+    case(
+        "this week",
+        now="2024-06-03T02:00:00+00:00",  # Monday in UTC, Sunday 22:00 in New York
+        tz="America/New_York",
+        window=("2024-05-27T00:00:00-04:00", "2024-06-02T22:00:00-04:00", "this week"),
+    ),
+    case("since 9am", window=("2024-06-05T09:00:00+02:00", WED_LOCAL, "since 09:00")),
+    case("since 9pm", window=("2024-06-04T21:00:00+02:00", WED_LOCAL, "since 21:00")),
+    case("this morning", window=("2024-06-05T00:00:00+02:00", WED_LOCAL, "this morning")),
+    case(
+        "any outages last night",
+        window=("2024-06-04T18:00:00+02:00", "2024-06-05T06:00:00+02:00", "last night"),
+        kinds=[OUTAGE],
+    ),
+    # -- month / year / quarter boundaries -------------------------------------------------------------------------------
+    case(
+        "last month",
+        now="2024-01-15T12:00:00+00:00",
+        tz=UTC,
+        window=("2023-12-01T00:00:00+00:00", "2024-01-01T00:00:00+00:00", "last month"),
+    ),
+    case(
+        "this month",
+        now="2024-01-15T12:00:00+00:00",
+        tz=UTC,
+        window=("2024-01-01T00:00:00+00:00", "2024-01-15T12:00:00+00:00", "this month"),
+    ),
+    case(
+        "breaches last year",
+        now="2024-01-15T12:00:00+00:00",
+        tz=UTC,
+        window=("2023-01-01T00:00:00+00:00", "2024-01-01T00:00:00+00:00", "last year"),
+        kinds=[BREACH],
+    ),
+    case(
+        "last week",
+        now="2024-01-03T12:00:00+00:00",  # a Wednesday: last week straddles the new year
+        tz=UTC,
+        window=("2023-12-25T00:00:00+00:00", "2024-01-01T00:00:00+00:00", "last week"),
+    ),
+    case(
+        "last quarter",
+        now="2024-01-15T12:00:00+00:00",
+        tz=UTC,
+        window=("2023-10-01T00:00:00+00:00", "2024-01-01T00:00:00+00:00", "last quarter"),
+    ),
+    case(
+        "this quarter",
+        now="2024-05-20T12:00:00+00:00",
+        tz=UTC,
+        window=("2024-04-01T00:00:00+00:00", "2024-05-20T12:00:00+00:00", "this quarter"),
+    ),
+    case(
+        "Q2 2023 ransomware",
+        window=("2023-04-01T00:00:00+02:00", "2023-07-01T00:00:00+02:00", "Q2 2023"),
+        kinds=[RANSOM],
+    ),
+    case(
+        "in Q2",
+        now="2024-03-10T12:00:00+00:00",
+        tz=UTC,
+        window=("2023-04-01T00:00:00+00:00", "2023-07-01T00:00:00+00:00", "Q2 2023"),
+    ),
+    case(
+        "breaches in June",
+        now="2024-03-10T12:00:00+00:00",  # June has not come yet this year: the most recent June is 2023's
+        tz=UTC,
+        window=("2023-06-01T00:00:00+00:00", "2023-07-01T00:00:00+00:00", "June 2023"),
+        kinds=[BREACH],
+    ),
+    case(
+        "in March",
+        now="2024-03-10T12:00:00+00:00",  # the current month counts, up to now
+        tz=UTC,
+        window=("2024-03-01T00:00:00+00:00", "2024-03-10T12:00:00+00:00", "March 2024"),
+    ),
+    case(
+        "on June 2",
+        now="2024-06-01T12:00:00+00:00",
+        tz=UTC,
+        window=("2023-06-02T00:00:00+00:00", "2023-06-03T00:00:00+00:00", "2023-06-02"),
+    ),
+    case("2 Jun", window=("2024-06-02T00:00:00+02:00", "2024-06-03T00:00:00+02:00", "2024-06-02")),
+    case(
+        "on Feb 29",
+        now="2025-03-10T12:00:00+00:00",  # no 29 February in 2025: the most recent one is 2024's
+        tz=UTC,
+        window=("2024-02-29T00:00:00+00:00", "2024-03-01T00:00:00+00:00", "2024-02-29"),
+    ),
+    case(
+        "vulns in 2023",
+        window=("2023-01-01T00:00:00+01:00", "2024-01-01T00:00:00+01:00", "2023"),
+        kinds=[VULN],
+    ),
+    case("ytd breaches", window=("2024-01-01T00:00:00+01:00", WED_LOCAL, "this year"), kinds=[BREACH]),
+    case(
+        "Exchange Server 2019 bugs",  # a version number is not a year
+        kinds=[VULN],
+        vendors=["Microsoft"],
+        products=["Exchange"],
+    ),
+    # -- rolling windows ------------------------------------------------------------------------------------------------
+    case("last 7 days", window=("2024-05-29T11:30:00+02:00", WED_LOCAL, "last 7 days")),
+    case("in the last 48h", window=("2024-06-03T11:30:00+02:00", WED_LOCAL, "last 48 hours")),
+    case("past 24 hours", window=("2024-06-04T11:30:00+02:00", WED_LOCAL, "last 24 hours")),
+    case("last hour", window=("2024-06-05T10:30:00+02:00", WED_LOCAL, "past hour")),
+    case("past week", window=("2024-05-29T11:30:00+02:00", WED_LOCAL, "past week")),
+    case("within the past two weeks", window=("2024-05-22T11:30:00+02:00", WED_LOCAL, "last 2 weeks")),
+    case("last 3 months", window=("2024-03-05T11:30:00+01:00", WED_LOCAL, "last 3 months")),
+    case("3 days ago", window=("2024-06-02T00:00:00+02:00", "2024-06-03T00:00:00+02:00", "3 days ago")),
+    # -- weeks and weekdays ---------------------------------------------------------------------------------------------
+    case(
+        "this week",
+        now="2024-06-09T15:00:00+00:00",  # Sunday 17:00 in Berlin: the ISO week began six days ago
+        window=("2024-06-03T00:00:00+02:00", "2024-06-09T17:00:00+02:00", "this week"),
+    ),
+    case(
+        "last week",
+        now="2024-06-09T15:00:00+00:00",
+        window=("2024-05-27T00:00:00+02:00", "2024-06-03T00:00:00+02:00", "last week"),
+    ),
+    case(
+        "this week",
+        now="2024-06-02T22:30:00+00:00",  # Sunday in UTC, already Monday 00:30 in Berlin
+        window=("2024-06-03T00:00:00+02:00", "2024-06-03T00:30:00+02:00", "this week"),
+    ),
+    case(
+        "since Monday",
+        now="2024-06-03T08:00:00+00:00",  # asked on a Monday: since this Monday's midnight
+        window=("2024-06-03T00:00:00+02:00", "2024-06-03T10:00:00+02:00", "since Monday"),
+    ),
+    case(
+        "last Monday",
+        now="2024-06-03T08:00:00+00:00",  # "last Monday" on a Monday is a week ago
+        window=("2024-05-27T00:00:00+02:00", "2024-05-28T00:00:00+02:00", "last Monday"),
+    ),
+    case("on Friday", window=("2024-05-31T00:00:00+02:00", "2024-06-01T00:00:00+02:00", "Friday")),
+    case("since Sunday", window=("2024-06-02T00:00:00+02:00", WED_LOCAL, "since Sunday")),
+    case("over the weekend", window=("2024-06-01T00:00:00+02:00", "2024-06-03T00:00:00+02:00", "weekend")),
+    # -- since / on / between / from…to -----------------------------------------------------------------------------------
+    case("since 2024-06-01", window=("2024-06-01T00:00:00+02:00", WED_LOCAL, "since 2024-06-01")),
+    case("since June 1st", window=("2024-06-01T00:00:00+02:00", WED_LOCAL, "since 2024-06-01")),
+    case("since last week", window=("2024-05-27T00:00:00+02:00", WED_LOCAL, "since last week")),
+    case(
+        "between 2024-05-01 and 2024-05-15",
+        window=("2024-05-01T00:00:00+02:00", "2024-05-16T00:00:00+02:00", "2024-05-01 to 2024-05-15"),
+    ),
+    case(
+        "from May 28 to yesterday",
+        window=("2024-05-28T00:00:00+02:00", "2024-06-05T00:00:00+02:00", "2024-05-28 to yesterday"),
+    ),
+    case(
+        "between June 3 and today",
+        window=("2024-06-03T00:00:00+02:00", WED_LOCAL, "2024-06-03 to today"),
+    ),
+    case(
+        "MOVEit from May 31 to June 5 2023",  # the end's year carries to a start without one
+        window=("2023-05-31T00:00:00+02:00", "2023-06-06T00:00:00+02:00", "2023-05-31 to 2023-06-05"),
+        vendors=["Progress"],
+        products=["MOVEit Transfer"],
+    ),
+    case(
+        "between Dec 28 and Jan 3",
+        now="2024-01-10T12:00:00+00:00",
+        tz=UTC,
+        window=("2023-12-28T00:00:00+00:00", "2024-01-04T00:00:00+00:00", "2023-12-28 to 2024-01-03"),
+    ),
+    case(
+        "critical vulns from the last 2 weeks",  # "from" a rolling window is that window, not "since"
+        window=("2024-05-22T11:30:00+02:00", WED_LOCAL, "last 2 weeks"),
+        kinds=[VULN],
+        min_severity=CRIT,
+    ),
+    case(
+        "Okta breach news from last year",
+        window=("2023-01-01T00:00:00+01:00", "2024-01-01T00:00:00+01:00", "last year"),
+        kinds=[BREACH],
+        vendors=["Okta"],
+    ),
+    case(
+        "SharePoint zero day july",  # a month name that is no ordinary word needs no preposition
+        window=("2023-07-01T00:00:00+02:00", "2023-08-01T00:00:00+02:00", "July 2023"),
+        exploited=True,
+        vendors=["Microsoft"],
+        products=["SharePoint"],
+    ),
+    case("microsoft 365 outage right now", kinds=[OUTAGE], vendors=["Microsoft"], products=["Microsoft 365"]),
+    case(
+        "lockbit leak site posts this week",
+        window=("2024-06-03T00:00:00+02:00", WED_LOCAL, "this week"),
+        kinds=[RANSOM],
+        terms=["lockbit", "posts"],
+    ),
+    case(
+        "on 2023-06-01",
+        window=("2023-06-01T00:00:00+02:00", "2023-06-02T00:00:00+02:00", "2023-06-01"),
+    ),
+    # -- DST days in Berlin -------------------------------------------------------------------------------------------------
+    case(
+        "today",
+        now="2024-03-31T10:00:00+00:00",  # clocks went forward at 02:00: midnight was still +01:00
+        window=("2024-03-31T00:00:00+01:00", "2024-03-31T12:00:00+02:00", "today"),
+    ),
+    case(
+        "yesterday",
+        now="2024-04-01T08:00:00+00:00",  # yesterday had 23 hours
+        window=("2024-03-31T00:00:00+01:00", "2024-04-01T00:00:00+02:00", "yesterday"),
+    ),
+    case(
+        "last 24 hours",
+        now="2024-03-31T10:00:00+00:00",  # 24 real hours, which is 25 on the wall clock
+        window=("2024-03-30T11:00:00+01:00", "2024-03-31T12:00:00+02:00", "last 24 hours"),
+    ),
+    case(
+        "last 7 days",
+        now="2024-03-31T10:00:00+00:00",  # days follow the wall clock: same local time a week ago
+        window=("2024-03-24T12:00:00+01:00", "2024-03-31T12:00:00+02:00", "last 7 days"),
+    ),
+    case(
+        "today",
+        now="2024-10-27T12:00:00+00:00",  # clocks went back at 03:00
+        window=("2024-10-27T00:00:00+02:00", "2024-10-27T13:00:00+01:00", "today"),
+    ),
+    case(
+        "this week",
+        now="2024-03-31T10:00:00+00:00",
+        window=("2024-03-25T00:00:00+01:00", "2024-03-31T12:00:00+02:00", "this week"),
+    ),
+    # -- kinds --------------------------------------------------------------------------------------------------------------
+    case("Slack outage", kinds=[OUTAGE], vendors=["Slack"]),
+    case("slack not working", kinds=[OUTAGE], vendors=["Slack"]),
+    case("is okta degraded?", kinds=[OUTAGE], vendors=["Okta"]),
+    case("teams down", kinds=[OUTAGE], vendors=["Microsoft"], products=["Teams"]),
+    case(
+        "Azure service disruption in West Europe",
+        kinds=[OUTAGE],
+        vendors=["Microsoft"],
+        products=["Azure"],
+        terms=["service", "west", "europe"],
+    ),
+    case(
+        "data leaks and stolen data this week",
+        window=("2024-06-03T00:00:00+02:00", WED_LOCAL, "this week"),
+        kinds=[BREACH],
+    ),
+    case("exposed databases", kinds=[BREACH], terms=["databases"]),
+    case("Ticketmaster breach", kinds=[BREACH], vendors=["Ticketmaster"]),
+    case("new infostealer malware targeting macOS", kinds=[MALWARE], vendors=["Apple"], products=["macOS"]),
+    case("botnets and trojans", kinds=[MALWARE]),
+    case(
+        "Patch Tuesday fixes this month",  # a release name, not last Tuesday
+        window=("2024-06-01T00:00:00+02:00", WED_LOCAL, "this month"),
+        kinds=[VULN],
+    ),
+    case("Black Friday scams", terms=["black friday", "scams"]),
+    case("ICS advisories from CISA", kinds=[ADVISORY], terms=["cisa"]),
+    case("police take down botnet", kinds=[MALWARE], terms=["police", "takedown"]),
+    case(
+        "breaches and ransomware in May",
+        window=("2024-05-01T00:00:00+02:00", "2024-06-01T00:00:00+02:00", "May 2024"),
+        kinds=[BREACH, RANSOM],
+    ),
+    case("flaws that may be exploited", kinds=[VULN], exploited=True),  # "may" is not the month
+    # -- exploitation -------------------------------------------------------------------------------------------------------
+    case("zero-day in Chrome", exploited=True, vendors=["Google"], products=["Chrome"]),
+    case("0day exploits for Citrix", exploited=True, vendors=["Citrix"], terms=["exploits"]),
+    case("vulns exploited in the wild", kinds=[VULN], exploited=True),
+    case("Fortinet bugs not exploited yet", kinds=[VULN], exploited=False, vendors=["Fortinet"]),
+    case("actively exploited Citrix Bleed", exploited=True, vendors=["Citrix"], products=["NetScaler"]),
+    case("new KEV entries", exploited=True),
+    # -- severity -----------------------------------------------------------------------------------------------------------
+    case("high-severity SAP bugs", kinds=[VULN], min_severity=HIGH, vendors=["SAP"]),
+    case("high or critical advisories", kinds=[ADVISORY], min_severity=HIGH),
+    case("severity>=medium juniper", min_severity=MED, vendors=["Juniper"]),
+    case("sev1 outages", kinds=[OUTAGE], min_severity=CRIT),
+    case("sev 2 incidents", min_severity=HIGH),
+    case("medium or higher vmware vulns", kinds=[VULN], min_severity=MED, vendors=["VMware"]),
+    case("CVSS 9+ bugs", kinds=[VULN], min_severity=CRIT),
+    case("critical infrastructure attacks", terms=["critical infrastructure"]),
+    case("severity>high", min_severity=CRIT),
+    case("at least high", min_severity=HIGH),
+    # -- operators (the subscription language) ---------------------------------------------------------------------------
+    case("vendor:fortinet kind:outage", kinds=[OUTAGE], vendors=["Fortinet"]),
+    case('vendor:"palo alto networks" severity>=high', min_severity=HIGH, vendors=["Palo Alto Networks"]),
+    case("product:exchange exploited:no", exploited=False, vendors=["Microsoft"], products=["Exchange"]),
+    case("kind:vuln,breach", kinds=[VULN, BREACH]),
+    case(
+        "cve:any vendor:ivanti since:2024-06-01",
+        window=("2024-06-01T00:00:00+02:00", WED_LOCAL, "since 2024-06-01"),
+        has_cve=True,
+        vendors=["Ivanti"],
+    ),
+    case("cve:CVE-2024-3400", cves=["CVE-2024-3400"]),
+    case("has:cve ransomware", kinds=[RANSOM], has_cve=True),
+    case("vendor:acme", vendors=["acme"]),
+    case("type:breach is:kev", kinds=[BREACH], exploited=True),
+    # -- exclusions ---------------------------------------------------------------------------------------------------------
+    case(
+        "Exchange outage -crypto",
+        kinds=[OUTAGE],
+        vendors=["Microsoft"],
+        products=["Exchange"],
+        exclude_terms=["crypto"],
+    ),
+    case(
+        'exchange hacks -"crypto exchange"',
+        kinds=[BREACH],
+        vendors=["Microsoft"],
+        products=["Exchange"],
+        exclude_terms=["crypto exchange"],
+    ),
+    case("ransomware excluding lockbit", kinds=[RANSOM], exclude_terms=["lockbit"]),
+    case("breaches -healthcare -education", kinds=[BREACH], exclude_terms=["healthcare", "education"]),
+    # -- CVE identifiers ----------------------------------------------------------------------------------------------------
+    case("CVE-2021-44228 and cve-2021-45046", cves=["CVE-2021-44228", "CVE-2021-45046"]),
+    case("what is CVE 2024 3400", cves=["CVE-2024-3400"]),
+    case("any CVEs for Zimbra?", kinds=[VULN], vendors=["Synacor"], products=["Zimbra Collaboration Suite"]),
+    # -- "Exchange" and other ambiguous names ----------------------------------------------------------------------------
+    case("Binance exchange outage", kinds=[OUTAGE], terms=["binance", "exchange"]),
+    case("Exchange Online degraded", kinds=[OUTAGE], vendors=["Microsoft"], products=["Exchange"]),
+    case("EXO mail flow issues", vendors=["Microsoft"], products=["Exchange"], terms=["mail", "flow"]),
+    case("is exchange down?", kinds=[OUTAGE], vendors=["Microsoft"], products=["Exchange"]),
+    case(
+        "exchange vulns this week",
+        window=("2024-06-03T00:00:00+02:00", WED_LOCAL, "this week"),
+        kinds=[VULN],
+        vendors=["Microsoft"],
+        products=["Exchange"],
+    ),
+    case("stock exchange cyberattack", terms=["stock", "exchange", "cyberattack"]),
+    case(
+        "Securities and Exchange Commission breach disclosure rules",
+        kinds=[BREACH],
+        terms=["securities", "exchange", "commission", "disclosure", "rules"],
+    ),
+    case("security teams burnout", terms=["security", "teams", "burnout"]),
+    case("MS Teams phishing", vendors=["Microsoft"], products=["Teams"], terms=["phishing"]),
+    case("any intel on lockbit?", terms=["intel", "lockbit"]),
+    case(
+        "apple zero-days this month",
+        window=("2024-06-01T00:00:00+02:00", WED_LOCAL, "this month"),
+        exploited=True,
+        vendors=["Apple"],
+    ),
+    case("aws down?", kinds=[OUTAGE], vendors=["Amazon"], products=["AWS"]),
+    # -- leftover terms -------------------------------------------------------------------------------------------------
+    case('"supply chain" attacks on npm packages', terms=["supply chain", "npm", "packages"]),
+    case("tell me about Scattered Spider", terms=["scattered", "spider"]),
+    case("What's new?"),
+]
+
+
+def _actual(q: StructuredQuery) -> dict[str, Any]:
+    window = (q.window.start.isoformat(), q.window.end.isoformat(), q.window.label) if q.window else None
+    return {
+        "window": window,
+        "kinds": q.kinds,
+        "exploited": q.exploited,
+        "min_severity": q.min_severity,
+        "cves": q.cves,
+        "has_cve": q.has_cve,
+        "vendors": q.vendors,
+        "products": q.products,
+        "terms": q.terms,
+        "exclude_terms": q.exclude_terms,
+    }
+
+
+@pytest.mark.parametrize(("text", "now", "tz", "expected"), CASES)
+def test_parse_query(text: str, now: str, tz: str, expected: dict[str, Any]) -> None:
+    moment = datetime.fromisoformat(now)
+    q = parse_query(text, now=moment, tz=tz)
+    assert _actual(q) == {**DEFAULTS, **expected}
+    # Invariants every query keeps: the original text, an upper bound at the moment of asking, the asker's zone.
+    assert q.text == text
+    assert q.until == moment
+    assert q.until.tzinfo == ZoneInfo(tz)
+    if q.window is not None:
+        assert q.window.start.tzinfo == ZoneInfo(tz)
+        assert q.window.end <= moment
+        assert q.window.start <= q.window.end
+
+
+def test_there_are_at_least_80_phrasings() -> None:
+    assert len(CASES) >= 80
+
+
+def test_until_is_now_without_any_time_words() -> None:
+    now = datetime(2024, 6, 5, 9, 30, tzinfo=ZoneInfo("UTC"))
+    q = parse_query("github down?", now=now, tz="America/Los_Angeles")
+    assert q.window is None
+    assert q.until.isoformat() == "2024-06-05T02:30:00-07:00"
+    assert q.to_filters()["until"] == "2024-06-05T02:30:00-07:00"
+
+
+def test_future_period_gives_an_empty_window_not_a_future_end() -> None:
+    now = datetime(2024, 6, 5, 9, 30, tzinfo=ZoneInfo("UTC"))
+    q = parse_query("outages in June 2031", now=now, tz=UTC)
+    assert q.window is not None and q.window.is_empty
+    assert q.window.end == now and q.window.label == "June 2031"
+    assert not q.window.contains(now)
+
+
+def test_window_is_half_open() -> None:
+    now = datetime(2024, 6, 5, 9, 30, tzinfo=ZoneInfo("UTC"))
+    window = parse_query("yesterday", now=now, tz=UTC).window
+    assert isinstance(window, TimeWindow)
+    assert window.contains(datetime(2024, 6, 4, 0, 0, tzinfo=ZoneInfo("UTC")))
+    assert window.contains(datetime(2024, 6, 4, 23, 59, 59, tzinfo=ZoneInfo("UTC")))
+    assert not window.contains(datetime(2024, 6, 5, 0, 0, tzinfo=ZoneInfo("UTC")))
+
+
+def test_naive_now_is_utc_and_zoneinfo_is_accepted() -> None:
+    q = parse_query("today", now=datetime(2024, 6, 5, 23, 0), tz=ZoneInfo("Europe/Berlin"))
+    assert q.window is not None
+    assert q.window.start.isoformat() == "2024-06-06T00:00:00+02:00"  # 23:00 UTC is already the 6th in Berlin
+    assert q.until.isoformat() == "2024-06-06T01:00:00+02:00"
+
+
+def test_to_filters_is_json_ready() -> None:
+    now = datetime(2024, 6, 5, 9, 30, tzinfo=ZoneInfo("UTC"))
+    q = parse_query("critical Exchange vulns exploited since Monday -crypto cve:any", now=now, tz=BER)
+    filters = json.loads(json.dumps(q.to_filters()))
+    assert filters == {
+        "window": {"start": "2024-06-03T00:00:00+02:00", "end": WED_LOCAL, "label": "since Monday"},
+        "until": WED_LOCAL,
+        "kinds": ["vulnerability"],
+        "exploited": True,
+        "min_severity": "critical",
+        "cves": [],
+        "has_cve": True,
+        "vendors": ["Microsoft"],
+        "products": ["Exchange"],
+        "terms": [],
+        "exclude_terms": ["crypto"],
+    }
+
+
+def test_a_given_dictionary_is_used() -> None:
+    tiny = VendorDictionary.from_data(
+        {"vendors": [{"name": "Globex", "aliases": ["Globex"]}], "products": [{"vendor": "Globex", "name": "Hammer"}]}
+    )
+    now = datetime(2024, 6, 5, 9, 30, tzinfo=ZoneInfo("UTC"))
+    q = parse_query("Globex Hammer outage and Fortinet", now=now, dictionary=tiny)
+    assert q.vendors == ["Globex"]
+    assert q.products == ["Hammer"]
+    assert q.kinds == [Kind.OUTAGE]
+    assert q.terms == ["fortinet"]  # not in this dictionary, so just a word
+
+
+def test_query_is_immutable() -> None:
+    q = parse_query("github down?", now=datetime(2024, 6, 5, tzinfo=ZoneInfo("UTC")))
+    with pytest.raises(AttributeError):
+        q.text = "x"  # type: ignore[misc]
