@@ -55,7 +55,7 @@ def resolve_model_dir(configured: str | os.PathLike[str] | None = None) -> Path:
     if not all((folder / name).is_file() for name in MODEL_FILES):
         from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
 
-        ONNXMiniLM_L6_V2()._download_model_if_not_exists()  # noqa: SLF001 - Chroma's own download and checksum
+        ONNXMiniLM_L6_V2()._download_model_if_not_exists()  # Chroma's own download and checksum
     return folder
 
 

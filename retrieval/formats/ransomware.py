@@ -20,7 +20,7 @@ POST_KEYS = frozenset({"post_title", "group_name", "discovered"})
 
 
 def looks_like_ransomware_posts(data: Any) -> bool:
-    return isinstance(data, list) and bool(data) and isinstance(data[0], Mapping) and POST_KEYS <= data[0].keys()
+    return isinstance(data, list) and bool(data) and isinstance(data[0], Mapping) and data[0].keys() >= POST_KEYS
 
 
 def parse_posts(data: list[Any], *, origin: str) -> ParsedSource:
