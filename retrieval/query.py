@@ -786,7 +786,8 @@ _STOPWORDS = frozenset(
     please pls thanks thank hi hello hey bot threatbot yo ok okay
     new news latest recent recently lately update updates updated info information anything something stuff things
     thing happening happened going on whats wats there're
-    additions added addition entries entry items item reports reported report stories story articles article
+    add adds adding additions added addition entries entry items item reports reported report stories story articles
+    article
     attack attacks attacked incidents incident issue issues problem problems alerts alert
     happen happens got gotten yet still already ever may might must shall
     targeting targeted targets target hitting hit affecting affected impacting impacted involving related

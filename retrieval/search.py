@@ -350,7 +350,7 @@ class Searcher:
         record = candidate.record
         if record is None:
             return None
-        text = f"{record.title}\n{record.summary}".lower()
+        text = f"{record.title}\n{record.summary}\n{record.source}\n{' '.join(record.tags)}".lower()
         for word in query.exclude_terms:
             if _contains_word(text, word):
                 return None
