@@ -54,5 +54,5 @@ def test_a_model_folder_missing_files_is_a_clear_error(tmp_path):
     from retrieval.embeddings import EmbeddingModelMissing, resolve_model_dir
 
     (tmp_path / "model.onnx").write_bytes(b"")
-    with pytest.raises(EmbeddingModelMissing, match="tokenizer.json"):
+    with pytest.raises(EmbeddingModelMissing, match=r"tokenizer\.json"):
         resolve_model_dir(tmp_path)

@@ -172,9 +172,9 @@ def test_cli_batch_json_contract(searcher, tmp_path):
             ]
         )
     )
+    data_dir = str(searcher.store.settings.data_dir)
     out = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "search", "--batch", str(batch), "--json", "--data-dir"]
-        + [str(searcher.store.settings.data_dir)],
+        [sys.executable, "-m", "bot.cli", "search", "--batch", str(batch), "--json", "--data-dir", data_dir],
         capture_output=True,
         text=True,
         check=True,
