@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 MAX_FILE_BYTES = 512 * 1024 * 1024
 #: New items per feed poll whose full article is fetched; the rest keep the feed's summary.
 MAX_ARTICLES_PER_POLL = 25
+#: Records embedded and committed together: a large file is stored in steps, so an interrupted
+#: ingest keeps what it finished and memory stays flat.
+UPSERT_CHUNK = 1000
 
 
 @dataclass
@@ -100,7 +103,9 @@ class Ingestor:
             records = [enrich(r, self.dictionary) for r in parsed.records]
             if full_articles and is_url(source):
                 records = self._with_full_articles(records, report)
-            upsert = self.store.upsert(records, progress=progress)
+            upsert = UpsertReport()
+            for start in range(0, len(records), UPSERT_CHUNK):
+                upsert.changes += self.store.upsert(records[start : start + UPSERT_CHUNK], progress=progress).changes
         except (FetchError, FormatError, OSError, ValueError) as error:
             report.error = str(error) or error.__class__.__name__
             log.info("ingest failed for %s: %s", source, report.error)

@@ -1,0 +1,162 @@
+"""How ``threatbot serve`` runs the Discord adapter: a component for the daemon, and the delivery targets.
+
+:func:`register_discord` is the one call ``serve`` (and ``poll``) needs, before the runtime is opened::
+
+    from adapters.discord.component import register_discord
+    register_discord()          # reads the environment; registers nothing when Discord is not configured
+
+With ``DISCORD_BOT_TOKEN`` it registers the bot as a daemon component (``DiscordComponent``: login,
+command sync, gateway; stopped cleanly on SIGTERM) and a :class:`~adapters.discord.delivery.DiscordTarget`
+for ``discord`` subscriptions. With ``THREATBOT_DISCORD_WEBHOOK_URL`` / ``THREATBOT_DISCORD_WEBHOOKS`` it
+registers a :class:`~adapters.discord.webhook.DiscordWebhookTarget` for ``discord-webhook`` ones.
+:func:`discord_component_from_env` builds the component around a given conversation, for callers that
+assemble their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import aiohttp
+import discord
+
+from adapters.discord.bot import DiscordBot
+from adapters.discord.config import DiscordSettings
+from adapters.discord.delivery import DiscordTarget
+from adapters.discord.endpoints import point_discord_at
+from adapters.discord.webhook import DiscordWebhookTarget
+from bot.conversation import Conversation
+from bot.delivery.base import DeliveryTarget
+
+__all__ = [
+    "DiscordComponent",
+    "apply_endpoints",
+    "discord_component_for_runtime",
+    "discord_component_from_env",
+    "discord_targets",
+    "register_discord",
+]
+
+log = logging.getLogger(__name__)
+
+INTENT_HELP = (
+    "Discord refused the Message Content intent: enable it for the bot in the Developer Portal "
+    "(Bot → Privileged Gateway Intents → Message Content), or unset THREATBOT_DISCORD_MESSAGE_CONTENT "
+    "to run with mentions and DMs only."
+)
+
+
+class DiscordComponent:
+    """The bot as a daemon component: logs in (retrying network failures), connects, closes on stop."""
+
+    name = "discord"
+
+    def __init__(self, bot: DiscordBot, token: str, *, max_backoff: float = 300.0) -> None:
+        self.bot = bot
+        self._token = token
+        self.max_backoff = max_backoff
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            if not await self._login(stop):
+                return
+            connect = asyncio.create_task(self.bot.connect(reconnect=True), name="discord-gateway")
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({connect, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if connect.done():
+                error = connect.exception()
+                if isinstance(error, discord.PrivilegedIntentsRequired):
+                    raise RuntimeError(INTENT_HELP) from error
+                if error is not None:
+                    raise error
+                return
+            await self.bot.close()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(connect, 10)
+        finally:
+            if not self.bot.is_closed():
+                await self.bot.close()
+
+    async def _login(self, stop: asyncio.Event) -> bool:
+        """Log in (this also syncs the commands); False when stopped first. A refused token is fatal."""
+        delay = 2.0
+        while not stop.is_set():
+            try:
+                await self.bot.login(self._token)
+                return True
+            except discord.LoginFailure as error:
+                raise RuntimeError(
+                    "Discord refused DISCORD_BOT_TOKEN: copy it again from the Developer Portal"
+                ) from error
+            except (TimeoutError, aiohttp.ClientError, OSError, discord.DiscordServerError) as error:
+                log.warning("Discord unreachable (%s: %s); retrying in %.0f s", type(error).__name__, error, delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, self.max_backoff)
+        return False
+
+
+def apply_endpoints(settings: DiscordSettings) -> None:
+    """Point discord.py at the configured API and gateway (Discord's own unless the environment says otherwise)."""
+    point_discord_at(settings.endpoints.api_url, settings.endpoints.gateway_url)
+
+
+def discord_component_from_env(
+    conversation: Conversation, *, settings: DiscordSettings | None = None, **bot_options: Any
+) -> DiscordComponent | None:
+    """The bot around ``conversation``, or None when ``DISCORD_BOT_TOKEN`` is not set."""
+    settings = settings or DiscordSettings.from_env()
+    if not settings.has_bot:
+        return None
+    apply_endpoints(settings)
+    return DiscordComponent(DiscordBot(conversation, settings, **bot_options), settings.token)
+
+
+def discord_component_for_runtime(runtime: Any, settings: DiscordSettings | None = None) -> DiscordComponent | None:
+    """The bot over a ``bot.daemon.DeliveryRuntime``: its store, subscriptions and sources; the LLM if configured."""
+    from bot.llm import LLMAnswerer, LLMUnavailable
+
+    try:
+        llm = LLMAnswerer.from_settings(runtime.store.settings)
+    except LLMUnavailable as error:
+        log.warning("Discord answers without the LLM: %s", error)
+        llm = None
+    conversation = Conversation(runtime.store, llm=llm, subscriptions=runtime.subscriptions, sources=runtime.sources)
+    return discord_component_from_env(conversation, settings=settings)
+
+
+def discord_targets(settings: DiscordSettings | None = None) -> list[DeliveryTarget]:
+    """The delivery targets the environment configures: the bot's, the webhooks', both or none."""
+    settings = settings or DiscordSettings.from_env()
+    apply_endpoints(settings)
+    targets: list[DeliveryTarget] = []
+    if settings.has_bot:
+        targets.append(DiscordTarget(settings.token))
+    if settings.webhooks:
+        targets.append(DiscordWebhookTarget(settings.webhooks))
+    return targets
+
+
+_registered = False
+
+
+def register_discord(settings: DiscordSettings | None = None) -> DiscordSettings:
+    """Register the Discord component and targets with ``bot.daemon`` as the environment configures them (once)."""
+    global _registered
+    from bot import daemon
+
+    settings = settings or DiscordSettings.from_env()
+    if _registered:
+        return settings
+    _registered = True
+    apply_endpoints(settings)
+    if settings.has_bot:
+        daemon.register_target(lambda config: DiscordTarget(settings.token))
+        daemon.register_component(lambda runtime: discord_component_for_runtime(runtime, settings))
+    if settings.webhooks:
+        daemon.register_target(lambda config: DiscordWebhookTarget(settings.webhooks))
+    return settings
