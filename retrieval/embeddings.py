@@ -55,7 +55,14 @@ def resolve_model_dir(configured: str | os.PathLike[str] | None = None) -> Path:
     if not all((folder / name).is_file() for name in MODEL_FILES):
         from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
 
-        ONNXMiniLM_L6_V2()._download_model_if_not_exists()  # Chroma's own download and checksum
+        try:
+            ONNXMiniLM_L6_V2()._download_model_if_not_exists()  # Chroma's own download and checksum
+        except Exception as error:  # network errors surface as httpx/tenacity types; all mean "no model"
+            raise EmbeddingModelMissing(
+                f"the embedding model all-MiniLM-L6-v2 is not in {folder} and could not be downloaded "
+                f"({error.__class__.__name__}: {error}); set THREATBOT_EMBEDDING_MODEL_DIR to a folder "
+                "holding its ONNX export"
+            ) from None
     return folder
 
 

@@ -94,6 +94,11 @@ _BREACH = _rx(
     r"\bexpos(?:ed|es)\b (?:\w+ ){0,6}?(?:records|personal (?:data|information)|customer data|user data|data of|"
     r"sensitive (?:data|information))\b",
     r"\bhacked\b",
+    r"\b(?:exchange|wallet|platform|bridge|protocol|defi) (?:hack|heist)\b",
+    r"\bheists?\b",
+    r"\b(?:data|records|details|information) (?:of|on|from|belonging to) (?:over |more than |nearly |some )?"
+    r"[\d.,]+ ?(?:million|thousand|billion|[mkb])? (?:\w+ ){0,2}?(?:users|customers|patients|people|individuals|members|"
+    r"accounts|clients|students|employees)\b",
 )
 _OUTAGE_STRONG = _rx(
     r"\boutages?\b",

@@ -38,9 +38,13 @@ from retrieval.vendors import VendorDictionary
 DIRECT_SCORING_LIMIT = 5000
 #: How many nearest neighbours / BM25 hits to take in the wide (unfiltered) path.
 WIDE_CANDIDATES = 400
-#: Dense similarity that counts as "about this" when no topic word matches.
+#: Dense similarity that counts as "about this" when no topic word matches…
 SEMANTIC_GATE = 0.55
+#: …and when other candidates do contain the words, so the words are how this topic is written.
+STRICT_SEMANTIC_GATE = 0.65
 RRF_K = 60
+KEV_SOURCE = "CISA KEV"
+_MENTIONS_KEV = re.compile(r"\bkev\b|known[\s-]+exploited", re.IGNORECASE)
 
 _SEVERITY_BOOST = {0: 0.0, 1: 0.0, 2: 0.002, 3: 0.004, 4: 0.006}
 
@@ -85,6 +89,12 @@ class SearchResponse:
         }
 
 
+@dataclass(frozen=True)
+class _GateContext:
+    generic: frozenset[str] = frozenset()
+    semantic_gate: float = SEMANTIC_GATE
+
+
 @dataclass
 class _Candidate:
     rowid: int
@@ -114,37 +124,56 @@ class Searcher:
         results = self.run(query, limit=limit)
         return SearchResponse(query, results, (time.perf_counter() - started) * 1000)
 
+    def warm_up(self) -> None:
+        """Load the model, the vector index and the database pages before the first real question.
+
+        The first Chroma query of a process reads its HNSW index from disk (a second or more at
+        30k records); a chat process pays that at start-up, not on an analyst's first question.
+        """
+        vector = self.store.embedder.embed_one("warm up")
+        self.store.index.query(vector, 10)
+        self.store.db.query("SELECT count(*) FROM records_fts WHERE records_fts MATCH 'outage'")
+        self.store.db.query("SELECT count(*), max(length(data)) FROM records")
+        self.dictionary.find("warm up")
+
     def run(self, query: StructuredQuery, *, limit: int = 10) -> list[SearchResult]:
         """Rank records for an already-understood query."""
         start, end = self._bounds(query)
         return self._rank(query, start, end, limit=limit)
 
     def latest_before_window(self, query: StructuredQuery) -> SearchResult | None:
-        """The most recent match published before the query's window: "none today; the latest was …"."""
+        """The most recent match published before the query's window: "none today; the latest was …".
+
+        Walks back through time, newest first, over the records that pass the filters and contain
+        the question's words (a record findable only by meaning is not looked for here: that walk
+        would read the whole history), until one passes the relevance gate.
+        """
         if query.window is None:
             return None
-        end = query.window.start.timestamp()
-        where, params = self._filter_sql(query, None, end)
-        # Walk back through time in pages, newest first, until a record passes the relevance gate.
-        offset = 0
+        where, params = self._filter_sql(query, None, query.window.start.timestamp())
+        expression = _fts_expression(query)
+        if expression:
+            where += " AND rowid IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)"
+            params = [*params, expression]
         vector = self._query_vector(query)
+        offset = 0
         while True:
             rows = self.store.db.query(
                 f"SELECT rowid, id, cluster_id, published, severity, exploited FROM records WHERE {where} "
-                "ORDER BY published DESC LIMIT 500 OFFSET ?",
+                "ORDER BY published DESC LIMIT 200 OFFSET ?",
                 (*params, offset),
             )
             if not rows:
                 return None
             candidates = [_candidate(r) for r in rows]
             self._score_dense_direct(candidates, vector)
-            self._score_bm25(query, candidates, restrict=True)
+            self._score_bm25(query, candidates)
             self._load_records(candidates)
+            context = self._gate_context(query, candidates)
             for candidate in candidates:  # already newest first
-                why = self._gate(query, candidate)
+                why = self._gate(query, candidate, context)
                 if why is not None:
-                    results = self._collapse(query, [candidate], {candidate.id: why}, limit=1)
-                    return results[0] if results else None
+                    return self._collapse(query, [candidate], {candidate.id: why}, limit=1)[0]
             offset += len(rows)
 
     def matching(self, query: StructuredQuery, records: Sequence[ThreatRecord]) -> list[SearchResult]:
@@ -180,17 +209,19 @@ class Searcher:
         if not candidates:
             return []
         self._score_dense_direct(candidates, self._query_vector(query))
-        self._score_bm25(query, candidates, restrict=True)
+        self._score_bm25(query, candidates)
         self._rank_dense(candidates)
         self._load_records(candidates)
-        reasons = {c.id: why for c in candidates if (why := self._gate(query, c)) is not None}
+        context = self._gate_context(query, candidates)
+        reasons = {c.id: why for c in candidates if (why := self._gate(query, c, context)) is not None}
         return self._collapse(query, [c for c in candidates if c.id in reasons], reasons, limit=len(candidates))
 
     # -- steps -------------------------------------------------------------------------------
 
     @staticmethod
     def _bounds(query: StructuredQuery) -> tuple[float | None, float]:
-        end = query.until.timestamp()
+        """Start (inclusive) and end (exclusive) in POSIX seconds: the window, never past ``now``."""
+        end = query.until.timestamp() + 0.001  # a record published at the very moment of asking exists
         start = None
         if query.window is not None:
             start = query.window.start.timestamp()
@@ -198,7 +229,7 @@ class Searcher:
         return start, end
 
     def _filter_sql(self, query: StructuredQuery, start: float | None, end: float) -> tuple[str, list[object]]:
-        clauses = ["published <= ?"]
+        clauses = ["published < ?"]
         params: list[object] = [end]
         if start is not None:
             clauses.append("published >= ?")
@@ -232,17 +263,19 @@ class Searcher:
             candidates = [_candidate(r) for r in rows]
             if vector is not None:
                 self._score_dense_direct(candidates, vector)
-            self._score_bm25(query, candidates, restrict=True)
+            self._score_bm25(query, candidates)
         else:
             candidates = self._wide_candidates(query, vector, where, params)
         if not candidates:
             return []
         self._rank_dense(candidates)
+        candidates = [c for c in candidates if self._could_match(query, c)]
         self._load_records(candidates)
         reasons: dict[str, dict[str, object]] = {}
         kept: list[_Candidate] = []
+        context = self._gate_context(query, candidates)
         for candidate in candidates:
-            why = self._gate(query, candidate)
+            why = self._gate(query, candidate, context)
             if why is not None:
                 reasons[candidate.id] = why
                 kept.append(candidate)
@@ -313,39 +346,50 @@ class Searcher:
         for rank, c in enumerate(scored):
             c.dense_rank = rank
 
-    def _fts_hits(self, query: StructuredQuery, *, limit: int, rowids: Sequence[int] | None = None) -> dict[int, float]:
+    def _fts_hits(self, query: StructuredQuery, *, limit: int | None = None) -> dict[int, float]:
+        """BM25 scores (lower is better, as FTS5 gives them) of the records containing the topic words.
+
+        Unrestricted and intersected in Python: FTS5 with a ``rowid IN (…)`` list is slower than
+        scoring every match, which takes milliseconds even for common words.
+        """
         expression = _fts_expression(query)
         if not expression:
             return {}
         sql = "SELECT rowid, bm25(records_fts, 10.0, 4.0, 1.0, 6.0) AS score FROM records_fts WHERE records_fts MATCH ?"
         args: list[object] = [expression]
-        if rowids is not None:
-            sql += f" AND rowid IN ({','.join('?' * len(rowids))})"
-            args.extend(rowids)
-        sql += " ORDER BY score LIMIT ?"
-        args.append(limit)
+        if limit is not None:
+            sql += " ORDER BY score LIMIT ?"
+            args.append(limit)
         return {r["rowid"]: r["score"] for r in self.store.db.query(sql, args)}
 
-    def _score_bm25(self, query: StructuredQuery, candidates: list[_Candidate], *, restrict: bool) -> None:
+    def _score_bm25(self, query: StructuredQuery, candidates: list[_Candidate]) -> None:
         if not candidates:
             return
-        hits: dict[int, float] = {}
-        rowids = [c.rowid for c in candidates]
-        for start in range(0, len(rowids), 900):
-            chunk = rowids[start : start + 900]
-            hits.update(self._fts_hits(query, limit=len(chunk), rowids=chunk if restrict else None))
+        hits = self._fts_hits(query)
         ordered = sorted((c for c in candidates if c.rowid in hits), key=lambda c: hits[c.rowid])
         for rank, c in enumerate(ordered):
             c.bm25_rank = rank
 
+    @staticmethod
+    def _could_match(query: StructuredQuery, candidate: _Candidate) -> bool:
+        """A cheap pre-gate: without a text hit or close meaning, no record can pass the relevance gate.
+
+        Vendor, product and topic words all go into the text query, and a record's canonical
+        vendors and products are indexed with it, so a record about them has a BM25 hit.
+        """
+        if not (query.products or query.vendors or query.terms or query.cves):
+            return True
+        if query.cves and not (query.products or query.vendors or query.terms):
+            return True  # the CVE filter already chose them
+        return candidate.bm25_rank is not None or (candidate.dense or 0.0) >= SEMANTIC_GATE
+
     def _load_records(self, candidates: list[_Candidate]) -> None:
-        # Only records that could pass the gate are worth parsing: a topic match of some kind.
         wanted = [c for c in candidates if c.record is None]
         records = self.store.get_many([c.id for c in wanted])
         for c in wanted:
             c.record = records.get(c.id)
 
-    def _gate(self, query: StructuredQuery, candidate: _Candidate) -> dict[str, object] | None:
+    def _gate(self, query: StructuredQuery, candidate: _Candidate, context: _GateContext) -> dict[str, object] | None:
         """Why this record answers the question, or None when it does not."""
         record = candidate.record
         if record is None:
@@ -363,45 +407,73 @@ class Searcher:
             why["cves"] = [c for c in record.cves if c in query.cves]
         if query.exploited:
             why["exploited"] = True
-        if query.products or query.vendors:
-            found = self._entities(record)
-            if query.products:
-                hit = [p for p in query.products if p.lower() in found]
-                if not hit:
-                    return None
-                why["products"] = hit
-            else:
-                hit = [v for v in query.vendors if v.lower() in found]
-                if not hit:
-                    return None
-                why["vendors"] = hit
+        names, aliases = self._entities(record)
+        if query.products:
+            hit = [p for p in query.products if p.lower() in names]
+            if not hit:
+                return None
+            why["products"] = hit
+        elif query.vendors:
+            hit = [v for v in query.vendors if v.lower() in names]
+            if not hit:
+                return None
+            why["vendors"] = hit
         if query.terms:
-            matched = [t for t in query.terms if _contains_word(text, t.lower()) or _stem_in(text, t.lower())]
+            # A query word that the record uses as a product name ("exchange" in a Microsoft Exchange
+            # story) is not the same word when the question did not mean that product.
+            informative = [t for t in query.terms if t not in context.generic] or list(query.terms)
+            matched = [t for t in informative if t.lower() not in aliases and _matches_term(text, t.lower())]
             if matched:
                 why["matched_terms"] = matched
-            dense_ok = candidate.dense is not None and candidate.dense >= SEMANTIC_GATE
-            named_entity = bool(query.products or query.vendors or query.cves)
-            if not matched and not dense_ok and not named_entity:
-                return None
-            # Entity questions with extra words: the words may be phrased differently; require meaning.
-            if not matched and named_entity and candidate.dense is not None and candidate.dense < 0.25:
+            dense = candidate.dense if candidate.dense is not None else 0.0
+            if query.products or query.vendors or query.cves:
+                # The entity already matched; extra words may be phrased differently, so ask for meaning.
+                if not matched and dense < 0.25:
+                    return None
+            elif not (
+                len(matched) / len(informative) > 0.5 or (matched and dense >= 0.40) or dense >= context.semantic_gate
+            ):
                 return None
         if candidate.dense is not None:
             why["similarity"] = round(candidate.dense, 3)
         return why
 
-    def _entities(self, record: ThreatRecord) -> set[str]:
-        """Vendors and products a record is about: its own fields plus what the dictionary finds in its text.
+    def _entities(self, record: ThreatRecord) -> tuple[set[str], set[str]]:
+        """Vendors and products a record is about, and the words its text names them by.
 
-        The dictionary resolves ambiguous names from context, so a crypto exchange's breach does
-        not count as a Microsoft Exchange story although both say "exchange".
+        Its own fields plus what the dictionary finds in its text; the dictionary resolves
+        ambiguous names from context, so a crypto exchange's breach does not count as a
+        Microsoft Exchange story although both say "exchange".
         """
         names = {v.lower() for v in record.vendors} | {p.lower() for p in record.products}
+        aliases: set[str] = set()
         for match in self.dictionary.find(f"{record.title}\n{record.summary}"):
             names.add(match.vendor.lower())
+            aliases.update(re.findall(r"\w+", match.alias.lower()))
             if match.product:
                 names.add(match.product.lower())
-        return names
+        return names, aliases
+
+    @staticmethod
+    def _gate_context(query: StructuredQuery, candidates: list[_Candidate]) -> _GateContext:
+        """What the candidate pool says about the question's words, for the relevance gate.
+
+        Words found in most candidates (every leak-site post says "victim") cannot tell a right
+        answer from a wrong one, so they do not count. And when some candidates contain most of
+        the remaining words, a record that contains none needs to be very close in meaning to
+        count: templated records (leak-site posts, status pages) all look alike to an embedding.
+        """
+        if not query.terms:
+            return _GateContext()
+        texts = [f"{c.record.title}\n{c.record.summary}".lower() for c in candidates if c.record is not None]
+        generic: frozenset[str] = frozenset()
+        if len(query.terms) >= 2 and len(texts) >= 10:
+            generic = frozenset(
+                t for t in query.terms if sum(_matches_term(x, t.lower()) for x in texts) > 0.5 * len(texts)
+            )
+        informative = [t for t in query.terms if t not in generic] or list(query.terms)
+        lexical = any(sum(_matches_term(x, t.lower()) for t in informative) / len(informative) > 0.5 for x in texts)
+        return _GateContext(generic, STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE)
 
     def _collapse(
         self, query: StructuredQuery, kept: list[_Candidate], reasons: dict[str, dict[str, object]], *, limit: int
@@ -432,6 +504,8 @@ class Searcher:
         score += _SEVERITY_BOOST.get(c.severity, 0.0)
         if c.exploited:
             score += 0.003
+        if c.record is not None and c.record.source == KEV_SOURCE and _MENTIONS_KEV.search(query.text):
+            score += 0.02  # "what did CISA add to KEV?" is answered by the catalogue's own entries
         age_days = max(0.0, (now - c.published) / 86400)
         score += 0.01 * math.exp(-age_days / 14)  # a fresh story outranks an equally good old one
         if not query.products and not query.vendors and not query.terms and not query.cves:
@@ -461,6 +535,10 @@ def _fts_expression(query: StructuredQuery) -> str:
         if tokens:
             words.append('"' + " ".join(tokens) + '"')
     return " OR ".join(dict.fromkeys(words))
+
+
+def _matches_term(text: str, term: str) -> bool:
+    return _contains_word(text, term) or _stem_in(text, term)
 
 
 def _contains_word(text: str, word: str) -> bool:

@@ -21,7 +21,7 @@ from tests.conftest import FIXTURES, REPO, needs_fixtures, needs_model
 pytestmark = [needs_fixtures, needs_model]
 
 NEWS_DAYS = [
-    ("2023-07-17", "2023-07-21"),  # Exchange Online outage, crypto-exchange hack, Exchange hacks
+    ("2023-07-10", "2023-07-21"),  # Exchange Online outage, a crypto-exchange hack, Exchange hacks
     ("2023-10-20", "2023-10-25"),  # Okta support breach
     ("2023-06-01", "2023-06-06"),  # MOVEit mass exploitation
     ("2023-11-01", "2023-11-05"),  # Cloudflare outage

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from dateutil import parser as dateparser
 from pydantic import ValidationError
 
+from retrieval.formats.feeds import html_to_text
 from retrieval.records import ThreatRecord
 
 #: Feed hosts whose publisher name is not their domain.
@@ -72,7 +73,7 @@ def link_item_to_record(item: Mapping[str, Any]) -> ThreatRecord:
         return ThreatRecord(
             title=item.get("title") or "",
             url=item.get("link") or "",
-            summary=item.get("description") or "",
+            summary=html_to_text(item.get("description") or ""),
             published=published,
             source=publisher_name(item.get("source") or item.get("link") or ""),
         )

@@ -1,0 +1,749 @@
+"""The conversation core: one ``handle(message) -> Reply`` for every chat platform.
+
+It reads the command or question, keeps the thread's context (``bot.threads``), asks the
+searcher, and words the answer — extractively by default (``bot.answers``), or through an LLM
+when one is configured (``bot.llm``), falling back to the extractive answer whenever the
+model is slow, fails, or writes something the records do not back.
+
+Adapters own everything platform-specific (mentions, slash commands, blocks, embeds, rate
+limits); the core owns meaning. Subscriptions and sources belong to the delivery side and come
+in as optional collaborators (``bot.services`` protocols).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot import answers
+from bot.commands import (
+    LATEST_DEFAULT,
+    Command,
+    FollowUp,
+    FollowUpKind,
+    Verb,
+    help_text,
+    parse_command,
+    parse_followup,
+)
+from bot.llm import LLMAnswerer
+from bot.messages import IncomingMessage, Reply, ReplyItem, ReplyKind, ThreadKey
+from bot.services import SourceRegistry, SubscriptionBook
+from bot.threads import MAX_RESULT_IDS, Refinement, ThreadState, ThreadStore
+from retrieval.query import StructuredQuery, TimeWindow, parse_query
+from retrieval.records import ThreatRecord
+from retrieval.search import Searcher, SearchResult
+from retrieval.store import RecordStore
+
+log = logging.getLogger(__name__)
+
+#: Stories listed per answer; "more" shows the next page.
+PAGE_SIZE = 5
+#: Words that only point back at the previous list ("only critical *ones*"): not topics.
+_ANAPHORA = re.compile(
+    r"\b(?:ones?|those|these|them|they|it|items?|stories|story|results?|incidents?|records?|please|then|too|also)\b"
+)
+_GREETING = re.compile(
+    r"^(?:hi|hello|hey|yo|hiya|thanks|thank you|thx|ty|cheers|good (?:morning|afternoon|evening)|"
+    r"who are you|what can you do|how does this work)\W*$",
+    re.IGNORECASE,
+)
+_NOT_CONFIGURED = "Feeds aren't configured in this mode, so there are no {what} here (the chat only searches)."
+
+
+class Conversation:
+    """Answers chat messages over a record store. Thread-safe: adapters may call from many threads."""
+
+    def __init__(
+        self,
+        store: RecordStore,
+        *,
+        searcher: Searcher | None = None,
+        threads: ThreadStore | None = None,
+        llm: LLMAnswerer | None = None,
+        subscriptions: SubscriptionBook | None = None,
+        sources: SourceRegistry | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.store = store
+        self.searcher = searcher or Searcher(store)
+        self.threads = threads or ThreadStore(store.db)
+        self.llm = llm
+        self.subscriptions = subscriptions
+        self.sources = sources
+        self.page_size = page_size
+        # One lock per thread key stripe: two messages in one thread are answered in order,
+        # different threads in parallel.
+        self._locks = [threading.Lock() for _ in range(64)]
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings,
+        *,
+        store: RecordStore | None = None,
+        subscriptions: SubscriptionBook | None = None,
+        sources: SourceRegistry | None = None,
+    ) -> Conversation:
+        """The core as configured by the environment: the LLM only if ``THREATBOT_LLM`` is set."""
+        store = store or RecordStore(settings)
+        return cls(store, llm=LLMAnswerer.from_settings(settings), subscriptions=subscriptions, sources=sources)
+
+    # -- the front door ------------------------------------------------------------------------
+
+    def handle(self, message: IncomingMessage) -> Reply:
+        """Answer one message. Never raises for user input; an internal failure becomes a short apology."""
+        now = _aware(message.now) if message.now else datetime.now(UTC)
+        tz = _zone(message.tz)
+        key = message.thread_key() if message.thread_id else message.thread_key(f"new-{uuid.uuid4().hex[:12]}")
+        with self._locks[hash(key) % len(self._locks)]:
+            state = self.threads.load(key, now) if message.thread_id else None
+            turn = _Turn(self, message, key, now, tz, state)
+            try:
+                reply = turn.run()
+            except Exception:
+                log.exception("failed to answer %r in %s", message.text, key)
+                reply = Reply(
+                    "Sorry — something went wrong while answering that. The error is logged; please try again.",
+                    key,
+                    ReplyKind.NOTICE,
+                    ephemeral=True,
+                )
+            if turn.state is not None:
+                turn.state.add_turn("user", message.text or (message.command.display() if message.command else ""))
+                turn.state.add_turn("bot", reply.text)
+                self.threads.save(key, turn.state, now)
+            return reply
+
+    def rebind_thread(self, old: ThreadKey, new: ThreadKey, *, now: datetime | None = None) -> bool:
+        """Carry a thread's context to the id the platform gave the posted reply (see ``bot.messages``)."""
+        return self.threads.copy(old, new, now or datetime.now(UTC))
+
+
+class _Turn:
+    """One message being answered: its context and the thread state it may change."""
+
+    def __init__(
+        self,
+        core: Conversation,
+        message: IncomingMessage,
+        key: ThreadKey,
+        now: datetime,
+        tz: ZoneInfo,
+        state: ThreadState | None,
+    ) -> None:
+        self.core = core
+        self.message = message
+        self.key = key
+        self.now = now
+        self.tz = tz
+        self.state = state
+
+    # -- dispatch --------------------------------------------------------------------------------
+
+    def run(self) -> Reply:
+        command = self.message.command or parse_command(self.message.text)
+        match command.verb:
+            case Verb.HELP:
+                return self.help(command)
+            case Verb.SEARCH:
+                return self.new_question(command.text, mode="search")
+            case Verb.LATEST:
+                return self.new_question(command.text, mode="latest", page=command.count or LATEST_DEFAULT)
+            case Verb.SHOW:
+                return self.show(command.target or "")
+            case Verb.SUBSCRIBE:
+                return self.subscribe(command.text)
+            case Verb.UNSUBSCRIBE:
+                return self.unsubscribe(command.target)
+            case Verb.SUBSCRIPTIONS:
+                return self.list_subscriptions()
+            case Verb.SOURCES:
+                return self.list_sources(command)
+            case _:
+                return self.ask(command.text)
+
+    def ask(self, text: str) -> Reply:
+        if _GREETING.match(text.strip()):
+            return self.help(Command(Verb.HELP))
+        followup = parse_followup(text)
+        if self.state is not None and followup is not None:
+            reply = self.follow_up(followup, text)
+            if reply is not None:
+                return reply
+            if followup.kind in (FollowUpKind.MORE, FollowUpKind.SELECT) and not self.state.result_ids:
+                return self.reply(
+                    "The last answer in this thread listed no stories, so there is nothing to page or pick from.",
+                    ReplyKind.NOTICE,
+                    ephemeral=True,
+                )
+            if followup.kind in (FollowUpKind.FIELD, FollowUpKind.SOURCE) and not self._is_specific(text):
+                return self.reply(
+                    "Which story do you mean? This thread has none in focus — ask a question, or `show <id>` one.",
+                    ReplyKind.NOTICE,
+                    ephemeral=True,
+                )
+        elif followup is not None and followup.kind is not FollowUpKind.REFINE and not self._is_specific(text):
+            return self.reply(
+                "That sounds like a follow-up, but this thread has no earlier answer to follow. "
+                "Ask a question first — e.g. _any Exchange outages today?_ — then follow up in its thread.",
+                ReplyKind.NOTICE,
+                ephemeral=True,
+            )
+        return self.new_question(text, mode="ask")
+
+    def follow_up(self, followup: FollowUp, text: str) -> Reply | None:
+        """The answer to a follow-up, or None when it does not apply here (then it is a new question)."""
+        state = self.state
+        assert state is not None
+        match followup.kind:
+            case FollowUpKind.MORE if state.result_ids:
+                return self.more()
+            case FollowUpKind.SELECT if state.result_ids or (state.focus_id and followup.index is None):
+                return self.select(followup.index)
+            case FollowUpKind.SOURCE if self.focus() is not None:
+                return self.source()
+            case FollowUpKind.FIELD if self.focus() is not None and not self._names_other_topic(text):
+                return self.field(followup)
+            case FollowUpKind.UPDATES if state.question or state.focus_id:
+                return self.updates()
+            case FollowUpKind.REFINE if state.question:
+                return self.refine(followup)
+        return None
+
+    # -- questions -------------------------------------------------------------------------------
+
+    def new_question(self, text: str, *, mode: str, page: int | None = None) -> Reply:
+        text = " ".join(text.split())
+        query = parse_query(text, now=self.now, tz=self.tz)
+        if mode != "latest" and not _understood(query):
+            return self.help(Command(Verb.HELP), note=f"I couldn't find anything to search for in “{text}”.")
+        state = ThreadState(question=text, mode=mode, asked_at=self.now.isoformat(), tz=self.tz.key)
+        if self.state is not None:
+            state.turns = self.state.turns  # a new question in the same thread keeps the conversation
+        self.state = state
+        return self.answer_list(query, page=page or self.core.page_size)
+
+    def thread_query(self) -> StructuredQuery:
+        """The thread's question with its refinements applied, each read at the moment it was said."""
+        state = self.state
+        assert state is not None
+        zone = _zone(state.tz)
+        query = parse_query(state.question, now=_parse_time(state.asked_at, self.now), tz=zone)
+        for refinement in state.refinements:
+            change = parse_query(refinement.text, now=_parse_time(refinement.at, self.now), tz=zone)
+            query = merge_queries(query, change, narrow=refinement.text.startswith("+"))
+        return query
+
+    def answer_list(self, query: StructuredQuery, *, page: int) -> Reply:
+        """Search, remember the list in the thread, and word the answer (LLM if configured and it checks out)."""
+        state = self.state
+        assert state is not None
+        results = self.core.searcher.run(query, limit=MAX_RESULT_IDS)
+        if state.mode == "latest":
+            results.sort(key=lambda r: r.record.published, reverse=True)
+        state.result_ids = [r.record.id for r in results]
+        state.answered_at = self.now.isoformat()
+        shown = results[:page]
+        state.shown = len(shown)
+        state.focus_id = shown[0].record.id if len(results) == 1 else None
+        window = answers.window_phrase(query, self.tz, self.now)
+        filters = query.to_filters()
+        if not results:
+            latest = self.core.searcher.latest_before_window(query) if query.window else None
+            latest_item = self.items([latest])[0] if latest else None
+            # "is it exploited?" after "none today; the last one: …" is about that last one.
+            state.focus_id = latest.record.id if latest else None
+            return self.reply(
+                answers.none_answer(query, self.tz, self.now, latest_item),
+                ReplyKind.NONE_FOUND,
+                latest_before=latest_item,
+                filters=filters,
+                window=window,
+                suggestions=["what about this week?"] if query.window else [],
+            )
+        items = self.items(shown)
+        capped = len(results) >= MAX_RESULT_IDS
+        count = answers.count_phrase(len(results), capped)
+        what = answers.subject(query, len(results))
+        if window:
+            heading = f"{window}: {count} {what}"
+        elif state.mode == "latest":
+            heading = f"Latest {what}" + (f" (newest first, {count} in all)" if len(results) > len(shown) else "")
+        else:
+            heading = f"{count} {what}"
+        text = answers.list_answer(heading + ":", items, self.tz, self.now, more=len(results) - len(shown))
+        reply = self.reply(
+            text,
+            ReplyKind.ANSWER,
+            items=items,
+            filters=filters,
+            window=window,
+            suggestions=self._list_suggestions(query, len(results) > len(shown)),
+        )
+        if state.mode == "ask":
+            self._with_llm(reply, self.message.text or state.question, window)
+        return reply
+
+    def _with_llm(self, reply: Reply, question: str, window: str | None) -> None:
+        """Replace the extractive text with a checked LLM answer when one is configured and succeeds."""
+        llm = self.core.llm
+        if llm is None or not reply.items:
+            return
+        result = llm.answer(
+            question=question,
+            records=[i.record for i in reply.items],
+            now=self.now,
+            tz=self.tz.key,
+            window=window,
+            turns=self.state.turns if self.state else (),
+            other_sources={i.record.id: i.member_sources for i in reply.items},
+        )
+        if result.ok:
+            reply.text = result.text or reply.text
+            reply.generated = True
+        else:
+            log.info("extractive answer sent instead of the LLM's (%s)", result.reason)
+
+    # -- follow-ups ------------------------------------------------------------------------------
+
+    def more(self) -> Reply:
+        state = self.state
+        assert state is not None
+        start = state.shown
+        ids = state.result_ids[start : start + self.core.page_size]
+        if not ids:
+            total = len(state.result_ids)
+            return self.reply(
+                f"That's all: {total} {'story' if total == 1 else 'stories'} in this thread's list.", ReplyKind.NOTICE
+            )
+        records = self.core.store.get_many(ids)
+        results = [SearchResult(records[i], 0.0, self._cluster_ids(records[i])) for i in ids if i in records]
+        items = self.items(results, first_label=start + 1)
+        state.shown = start + len(ids)
+        remaining = len(state.result_ids) - state.shown
+        total = answers.count_phrase(len(state.result_ids), len(state.result_ids) >= MAX_RESULT_IDS)
+        heading = f"Stories {start + 1}–{state.shown} of {total}:"
+        return self.reply(
+            answers.list_answer(heading, items, self.tz, self.now, more=remaining),
+            ReplyKind.ANSWER,
+            items=items,
+            suggestions=["more"] if remaining else [],
+        )
+
+    def select(self, index: int | None) -> Reply:
+        state = self.state
+        assert state is not None
+        if index is None:
+            record_id = state.focus_id or state.result_ids[0]
+        else:
+            visible = state.result_ids[: max(state.shown, 1)]
+            if not -len(visible) <= index < len(visible):
+                count = len(visible)
+                return self.reply(
+                    f"This thread's list has {count} {'story' if count == 1 else 'stories'}; "
+                    f"pick a number from 1 to {count}.",
+                    ReplyKind.NOTICE,
+                    ephemeral=True,
+                )
+            record_id = visible[index]
+        record = self.core.store.get(record_id)
+        if record is None:
+            return self.reply("That record is no longer in the store.", ReplyKind.NOTICE)
+        return self.detail(record)
+
+    def detail(self, record: ThreatRecord) -> Reply:
+        if self.state is None:
+            self.state = ThreadState(asked_at=self.now.isoformat(), tz=self.tz.key)
+        self.state.focus_id = record.id
+        members = self.core.store.cluster_members(record.cluster_id or record.id)
+        return self.reply(
+            answers.record_detail(record, members, self.tz, self.now),
+            ReplyKind.RECORD,
+            focus=record,
+            items=self.items([SearchResult(record, 0.0, [m.id for m in members if m.id != record.id])]),
+            suggestions=[
+                "what's the mitigation?",
+                "which countries are affected?",
+                "is it exploited?",
+                "show the source",
+            ],
+        )
+
+    def focus(self) -> ThreatRecord | None:
+        """The record a field question is about: the one in focus, else the top of the list."""
+        state = self.state
+        if state is None:
+            return None
+        record_id = state.focus_id or (state.result_ids[0] if state.result_ids else None)
+        return self.core.store.get(record_id) if record_id else None
+
+    def _focus_prefix(self) -> str:
+        """Says which story a field answer is about when the list had several and none was picked."""
+        state = self.state
+        if state is not None and not state.focus_id and state.shown > 1:
+            return "About story 1 (say “the second one” etc. for another): "
+        return ""
+
+    def field(self, followup: FollowUp) -> Reply:
+        record = self.focus()
+        assert record is not None and followup.field is not None
+        return self.reply(
+            self._focus_prefix() + answers.field_answer(followup.field, record, self.tz, self.now),
+            ReplyKind.FIELD,
+            focus=record,
+        )
+
+    def source(self) -> Reply:
+        record = self.focus()
+        assert record is not None
+        members = self.core.store.cluster_members(record.cluster_id or record.id)
+        return self.reply(
+            self._focus_prefix() + answers.source_answer(record, members, self.tz, self.now),
+            ReplyKind.FIELD,
+            focus=record,
+        )
+
+    def refine(self, followup: FollowUp) -> Reply | None:
+        """The thread's question with changed filters — or None when the text names no filter."""
+        state = self.state
+        assert state is not None
+        words = _ANAPHORA.sub(" ", followup.text)
+        change = parse_query(words, now=self.now, tz=self.tz)
+        if not _understood(change):
+            return None
+        if not followup.explicit and (_has_topic(change) or change.kinds):
+            return None  # "any outages today?" in a thread is a new question, not "yesterday?"
+        state.refinements.append(Refinement(("+" if followup.narrow else "") + words.strip(), self.now.isoformat()))
+        return self.answer_list(self.thread_query(), page=self.core.page_size)
+
+    def updates(self) -> Reply:
+        """New matching stories since the thread's last list, and changes to the stories it showed."""
+        state = self.state
+        assert state is not None
+        since = _parse_time(state.answered_at or state.asked_at, self.now)
+        since_text = f"{answers.moment_label(since, self.tz, self.now)} ({self.tz.key})"
+        if not state.question:  # a thread about one record (``show``): only that record's story can change
+            assert state.focus_id is not None
+            changed = self._changed_since([state.focus_id], since)
+            state.answered_at = self.now.isoformat()
+            lines = [f"Update to *{record.title}*: {what}." for record, what in changed]
+            return self.reply("\n".join(lines) or f"Nothing new on this story since {since_text}.", ReplyKind.UPDATES)
+        base = self.thread_query()
+        window = TimeWindow(since, self.now, f"since {answers.moment_label(since, self.tz, self.now)}")
+        query = dataclasses.replace(base, window=window, until=self.now)
+        fresh = [r for r in self.core.searcher.run(query, limit=MAX_RESULT_IDS) if r.record.id not in state.result_ids]
+        changed = self._changed_since(state.result_ids[: state.shown] or state.result_ids[:1], since)
+        state.answered_at = self.now.isoformat()
+        if not fresh and not changed:
+            return self.reply(
+                f"Nothing new since {since_text} for {answers.subject(base, 2)}.",
+                ReplyKind.UPDATES,
+                filters=base.to_filters(),
+            )
+        lines: list[str] = []
+        items: list[ReplyItem] = []
+        if fresh:
+            start = len(state.result_ids) + 1
+            items = self.items(fresh[: self.core.page_size], first_label=start)
+            state.result_ids += [r.record.id for r in fresh]
+            del state.result_ids[MAX_RESULT_IDS:]
+            state.shown = min(len(state.result_ids), state.shown + len(items))
+            noun = answers.subject(base, len(fresh))
+            lines.append(f"Since {since_text}: {len(fresh)} new {noun}:")
+            lines += [answers.item_line(i, self.tz, self.now) for i in items]
+        for record, what in changed:
+            lines.append(f"Update to *{record.title}*: {what}.")
+        return self.reply("\n".join(lines), ReplyKind.UPDATES, items=items, filters=base.to_filters())
+
+    def _changed_since(self, ids: Sequence[str], since: datetime) -> list[tuple[ThreatRecord, str]]:
+        """Listed stories that got a new report or an updated record after ``since``."""
+        changed: list[tuple[ThreatRecord, str]] = []
+        for record in self.core.store.get_many(list(ids)).values():
+            members = self.core.store.cluster_members(record.cluster_id or record.id)
+            newer = [m for m in members if m.id != record.id and m.published > since and m.id not in ids]
+            notes = []
+            if newer:
+                notes.append(f"{len(newer)} new report(s) — " + ", ".join(f"{m.source}: {m.url}" for m in newer[:3]))
+            updated = [
+                m
+                for m in members
+                if m.id in ids and m.updated_at and m.fetched_at and m.updated_at > max(since, m.fetched_at)
+            ]
+            if updated:
+                notes.append("the record was updated")
+            if notes:
+                changed.append((record, "; ".join(notes)))
+        return changed
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def show(self, target: str) -> Reply:
+        target = target.strip().strip("`")
+        if self.state is not None and target.isdigit() and self.state.result_ids:
+            return self.select(int(target) - 1)
+        record = self.core.store.get(target)
+        if record is None and len(target) >= 4:
+            found = self.core.store.find_by_prefix(target, limit=6)
+            if len(found) > 1:
+                lines = [f"Several records start with `{target}`:"]
+                lines += [f"• `{r.id}` {r.title}" for r in found]
+                return self.reply("\n".join(lines), ReplyKind.NOTICE, ephemeral=True)
+            record = found[0] if found else None
+        if record is None:
+            return self.reply(
+                f"No record with id `{target}`. Ids are shown under each story (e.g. `show s33r:9fe4`).",
+                ReplyKind.NOTICE,
+                ephemeral=True,
+            )
+        return self.detail(record)
+
+    def subscribe(self, text: str) -> Reply:
+        book = self.core.subscriptions
+        if book is None:
+            return self.reply(_NOT_CONFIGURED.format(what="subscriptions"), ReplyKind.NOTICE, ephemeral=True)
+        if not self.message.can_manage:
+            return self._not_allowed("subscribe this channel")
+        text = " ".join(text.split())
+        if not text and self.state is not None and self.state.question:
+            text = self._thread_topic_text()
+        if not text:
+            return self.reply(
+                "Subscribe to what? Give filters, e.g. `subscribe exploited fortinet` or `subscribe exchange outage`"
+                " — or say `subscribe` in the thread of a question to watch for more like it.",
+                ReplyKind.NOTICE,
+                ephemeral=True,
+            )
+        if not _understood(parse_query(text, now=self.now, tz=self.tz)):
+            return self.reply(f"I couldn't find any filter in “{text}”.", ReplyKind.NOTICE, ephemeral=True)
+        who = self.message.user_id or self.message.user_name or "unknown"
+        try:
+            sub = book.subscribe(
+                platform=self.message.platform, channel=self.message.channel, query=text, created_by=who
+            )
+        except ValueError as error:  # the book refuses queries it cannot watch
+            return self.reply(f"Couldn't subscribe to “{text}”: {error}", ReplyKind.NOTICE, ephemeral=True)
+        return self.reply(
+            f"Subscribed this channel to “{sub.query}” (id `{sub.id}`): new matching stories will be posted here. "
+            f"`unsubscribe {sub.id}` stops it.",
+            ReplyKind.NOTICE,
+        )
+
+    def _thread_topic_text(self) -> str:
+        """The thread's question and refinements as subscription filters, without time words."""
+        state = self.state
+        assert state is not None
+        parts = [state.question, *(r.text.lstrip("+") for r in state.refinements)]
+        # A subscription watches what arrives from now on: "today", "this week" would mean nothing.
+        text = " ".join(parts)
+        query = self.thread_query()
+        if query.window is not None:
+            words = [w for w in text.split() if not _is_time_word(w, self.now, self.tz)]
+            text = " ".join(words)
+        return text
+
+    def unsubscribe(self, target: str | None) -> Reply:
+        book = self.core.subscriptions
+        if book is None:
+            return self.reply(_NOT_CONFIGURED.format(what="subscriptions"), ReplyKind.NOTICE, ephemeral=True)
+        if not self.message.can_manage:
+            return self._not_allowed("change this channel's subscriptions")
+        if not target:
+            return self.reply("Which one? `unsubscribe <id>` — `subscriptions` lists the ids.", ReplyKind.NOTICE)
+        removed = book.unsubscribe(platform=self.message.platform, channel=self.message.channel, subscription_id=target)
+        text = f"Unsubscribed `{target}`." if removed else f"This channel has no subscription `{target}`."
+        return self.reply(text, ReplyKind.NOTICE)
+
+    def list_subscriptions(self) -> Reply:
+        book = self.core.subscriptions
+        if book is None:
+            return self.reply(_NOT_CONFIGURED.format(what="subscriptions"), ReplyKind.NOTICE, ephemeral=True)
+        subs = book.subscriptions(platform=self.message.platform, channel=self.message.channel)
+        if not subs:
+            return self.reply(
+                "This channel has no subscriptions. `subscribe <filters>` adds one.", ReplyKind.SUBSCRIPTIONS
+            )
+        lines = [f"This channel's subscriptions ({len(subs)}):"]
+        for sub in subs:
+            lines.append(
+                f"• `{sub.id}` “{sub.query}” — by {sub.created_by}, {answers.day_label(sub.created_at, self.tz, self.now)}"
+            )
+        return self.reply("\n".join(lines), ReplyKind.SUBSCRIPTIONS)
+
+    def list_sources(self, command: Command) -> Reply:
+        registry = self.core.sources
+        if registry is None:
+            return self.reply(_NOT_CONFIGURED.format(what="feed sources"), ReplyKind.NOTICE, ephemeral=True)
+        if command.action == "add":
+            if not self.message.can_manage:
+                return self._not_allowed("add sources")
+            if not command.target:
+                return self.reply("`sources add <url>` needs a feed URL.", ReplyKind.NOTICE, ephemeral=True)
+            who = self.message.user_id or self.message.user_name or "unknown"
+            try:
+                status = registry.add_source(command.target, added_by=who)
+            except ValueError as error:
+                return self.reply(f"Couldn't add {command.target}: {error}", ReplyKind.NOTICE, ephemeral=True)
+            return self.reply(f"Added source {status.name} ({status.url}).", ReplyKind.NOTICE)
+        statuses = registry.list_sources()
+        if not statuses:
+            return self.reply("No feed sources are configured.", ReplyKind.SOURCES)
+        lines = [f"Sources ({len(statuses)}):"]
+        for s in statuses:
+            when = (
+                f", last ok {answers.ago(s.last_success, self.tz, self.now)}" if s.last_success else ", never fetched"
+            )
+            problem = f" — {s.last_error}" if s.health == "failing" and s.last_error else ""
+            if s.health == "disabled" and s.disabled_reason:
+                problem = f" — {s.disabled_reason}"
+            lines.append(f"• {s.name} [{s.health}] every {_interval(s.interval_seconds)}{when}{problem}")
+        return self.reply("\n".join(lines), ReplyKind.SOURCES)
+
+    def help(self, command: Command, note: str = "") -> Reply:
+        intro = note + "\n" if note else ""
+        if command.unknown:
+            intro += f"I don't know the command “{command.unknown}”"
+            intro += f" — did you mean `{command.text}`?\n" if command.text else ".\n"
+        return self.reply(intro + help_text(command.text), ReplyKind.HELP, ephemeral=True)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def reply(self, text: str, kind: ReplyKind, **fields) -> Reply:
+        return Reply(text=text, thread_key=self.key, kind=kind, **fields)
+
+    def _not_allowed(self, what: str) -> Reply:
+        return self.reply(f"Only people who manage this channel's feeds can {what}.", ReplyKind.NOTICE, ephemeral=True)
+
+    def items(self, results: Sequence[SearchResult], first_label: int = 1) -> list[ReplyItem]:
+        """Reply items with their clusters' source names (one query for all members)."""
+        member_ids = [m for r in results for m in r.members]
+        members = self.core.store.get_many(member_ids) if member_ids else {}
+        return [
+            ReplyItem(
+                label=str(first_label + n),
+                record=r.record,
+                member_ids=list(r.members),
+                member_sources=[members[m].source for m in r.members if m in members],
+            )
+            for n, r in enumerate(results)
+        ]
+
+    def _cluster_ids(self, record: ThreatRecord) -> list[str]:
+        return [m.id for m in self.core.store.cluster_members(record.cluster_id or record.id) if m.id != record.id]
+
+    def _list_suggestions(self, query: StructuredQuery, more: bool) -> list[str]:
+        out = ["tell me more about the first one"]
+        if more:
+            out.append("more")
+        if query.min_severity is None:
+            out.append("only critical ones")
+        out.append("any updates?")
+        return out
+
+    def _is_specific(self, text: str) -> bool:
+        """Whether a follow-up-shaped text also names what to search: a kind, window, vendor, product or CVE.
+
+        Leftover words don't count: "what's the mitigation?" leaves the term "mitigation".
+        """
+        query = parse_query(text, now=self.now, tz=self.tz)
+        return bool(query.kinds or query.window or query.vendors or query.products or query.cves)
+
+    def _names_other_topic(self, text: str) -> bool:
+        """A field question naming a vendor, product or CVE the record in focus is not about."""
+        query = parse_query(text, now=self.now, tz=self.tz)
+        record = self.focus()
+        if record is None or not (query.vendors or query.products or query.cves):
+            return False
+        known = {v.lower() for v in [*record.vendors, *record.products, *record.cves]}
+        haystack = f"{record.title} {record.summary}".lower()
+        named = [*query.vendors, *query.products, *query.cves]
+        return not any(n.lower() in known or n.lower() in haystack for n in named)
+
+
+# -- query helpers ---------------------------------------------------------------------------------
+
+
+def merge_queries(base: StructuredQuery, change: StructuredQuery, *, narrow: bool = False) -> StructuredQuery:
+    """``base`` with what ``change`` states replacing it: a window, severity, exploitation, kinds, topic.
+
+    ``narrow`` ("only the Fortinet ones") adds the change's topic to the base's instead of replacing it.
+    """
+    updates: dict[str, object] = {"text": f"{base.text} · {change.text}".strip(" ·")}
+    if change.window is not None:
+        updates["window"] = change.window
+        updates["until"] = change.until
+    if change.min_severity is not None:
+        updates["min_severity"] = change.min_severity
+    if change.exploited is not None:
+        updates["exploited"] = change.exploited
+    if change.kinds:
+        updates["kinds"] = list(change.kinds)
+    if change.cves or change.has_cve:
+        updates["has_cve"] = change.has_cve or base.has_cve
+    if _has_topic(change):
+        for name in ("vendors", "products", "terms", "cves"):
+            value = list(getattr(change, name))
+            updates[name] = list(dict.fromkeys([*getattr(base, name), *value])) if narrow else value
+    if change.exclude_terms:
+        updates["exclude_terms"] = list(dict.fromkeys([*base.exclude_terms, *change.exclude_terms]))
+    return dataclasses.replace(base, **updates)
+
+
+def _has_topic(query: StructuredQuery) -> bool:
+    return bool(query.vendors or query.products or query.terms or query.cves)
+
+
+def _understood(query: StructuredQuery) -> bool:
+    """Whether a question asks for anything the searcher can filter or rank on."""
+    return bool(
+        _has_topic(query)
+        or query.window
+        or query.kinds
+        or query.exploited is not None
+        or query.min_severity
+        or query.has_cve
+    )
+
+
+def _is_time_word(word: str, now: datetime, tz: ZoneInfo) -> bool:
+    return parse_query(word, now=now, tz=tz).window is not None or word.lower().strip("?!.,") in {
+        "this",
+        "last",
+        "past",
+        "week",
+        "month",
+        "since",
+    }
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parse_time(text: str, default: datetime) -> datetime:
+    try:
+        return _aware(datetime.fromisoformat(text)) if text else default
+    except ValueError:
+        return default
+
+
+def _zone(name: str) -> ZoneInfo:
+    """The asker's zone; an unknown name falls back to UTC (and the answer says UTC, so nothing is hidden)."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _interval(seconds: int) -> str:
+    if seconds % 3600 == 0 and seconds >= 3600:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0 and seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
