@@ -7,31 +7,13 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from bot.cli_args import parse_now, parse_tz
 from bot.config import Settings
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _parse_now(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"--now wants an ISO 8601 time, e.g. 2026-06-02T18:00:00Z ({error})") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _parse_tz(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise argparse.ArgumentTypeError(
-            f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
-        ) from None
-    return value
 
 
 def _store(args: argparse.Namespace):
@@ -72,6 +54,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 2
     searcher = Searcher(_store(args))
     if args.batch:
+        searcher.warm_up()  # took_ms is each query's time in an already-warm process
         return _search_batch(searcher, args)
     response = searcher.search(args.query, now=args.now, tz=args.tz, limit=args.limit)
     if args.json:
@@ -103,8 +86,8 @@ def _search_batch(searcher, args: argparse.Namespace) -> int:
                 continue
             try:
                 item = json.loads(line)
-                now = _parse_now(item["now"]) if item.get("now") else args.now
-                tz = _parse_tz(item["tz"]) if item.get("tz") else args.tz
+                now = parse_now(item["now"]) if item.get("now") else args.now
+                tz = parse_tz(item["tz"]) if item.get("tz") else args.tz
                 response = searcher.search(item["query"], now=now, tz=tz, limit=int(item.get("limit", args.limit)))
                 out = response.to_json()
             except (ValueError, KeyError, TypeError, argparse.ArgumentTypeError) as error:
@@ -182,6 +165,26 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_enrich(args: argparse.Namespace) -> int:
+    """Run enrichment again over stored records, e.g. after the vendor dictionary or the rules improved."""
+    from retrieval.enrich import enrich
+    from retrieval.vendors import VendorDictionary
+
+    store = _store(args)
+    dictionary = VendorDictionary.default()
+    batch, updated = [], 0
+    for record in store.iter_records():
+        enriched = enrich(record, dictionary)
+        if enriched != record:
+            batch.append(enriched)
+        if len(batch) >= 1000:
+            updated += store.upsert(batch).updated
+            batch = []
+    updated += store.upsert(batch).updated if batch else 0
+    print(f"re-enriched {store.count()} records: {updated} gained fields")
+    return 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     total = _store(args).reindex()
     print(f"rebuilt the vector index from {total} stored vectors")
@@ -213,8 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     search = add("search", cmd_search, "search the records")
     search.add_argument("query", nargs="?", metavar="QUERY")
     search.add_argument("--batch", metavar="FILE", help="JSONL of {query, now?, tz?}; '-' reads standard input")
-    search.add_argument("--now", type=_parse_now, default=None, help="the moment of asking (ISO 8601; default: now)")
-    search.add_argument("--tz", type=_parse_tz, default="UTC", help="the asker's time zone (default UTC)")
+    search.add_argument("--now", type=parse_now, default=None, help="the moment of asking (ISO 8601; default: now)")
+    search.add_argument("--tz", type=parse_tz, default="UTC", help="the asker's time zone (default UTC)")
     search.add_argument("--limit", type=int, default=10)
     search.add_argument("--json", action="store_true")
 
@@ -229,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true")
 
     add("reindex", cmd_reindex, "rebuild the vector index (Chroma) from the database")
+    add("enrich", cmd_enrich, "enrich stored records again (after the dictionary or the rules improved)")
+
+    from adapters.discord.cli import add_discord_commands
+    from bot.cli_chat import add_chat_command
+    from bot.cli_delivery import add_delivery_commands, pull_live_sources
+
+    add_chat_command(add, live_sources=pull_live_sources)
+    add_delivery_commands(add)
+    add_discord_commands(add)
     return parser
 
 
@@ -241,8 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if verbosity > 1 else logging.INFO if verbosity else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from retrieval.embeddings import EmbeddingModelMissing
+
     try:
         return args.handler(args)
+    except EmbeddingModelMissing as error:
+        print(f"threatbot: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `threatbot export | head`

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.cli_args import parse_now, parse_tz
+
 log = logging.getLogger(__name__)
 
 Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
@@ -43,24 +45,6 @@ def local_zone_name() -> str:
     return "UTC"
 
 
-def _tz(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise argparse.ArgumentTypeError(
-            f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
-        ) from None
-    return value
-
-
-def _moment(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"--now wants an ISO 8601 time ({error})") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def add_chat_command(add: Add, *, live_sources: LiveSources | None = None) -> argparse.ArgumentParser:
     """Register ``chat`` with the CLI's subcommand factory; returns its parser."""
 
@@ -68,8 +52,8 @@ def add_chat_command(add: Add, *, live_sources: LiveSources | None = None) -> ar
         return run_chat(args, live_sources=live_sources)
 
     chat = add("chat", handler, "chat with threatbot in the terminal (threads, follow-ups; no tokens needed)")
-    chat.add_argument("--tz", type=_tz, default=None, help="your time zone (default: this machine's)")
-    chat.add_argument("--now", type=_moment, default=None, help="pretend it is this moment (ISO 8601), for replays")
+    chat.add_argument("--tz", type=parse_tz, default=None, help="your time zone (default: this machine's)")
+    chat.add_argument("--now", type=parse_now, default=None, help="pretend it is this moment (ISO 8601), for replays")
     chat.add_argument("--no-demo", action="store_true", help="never seed the demo records into an empty store")
     chat.add_argument("--demo-only", action="store_true", help="use the demo records only: no live sources at start-up")
     chat.add_argument("--no-llm", action="store_true", help="extractive answers even if THREATBOT_LLM is set")
@@ -92,6 +76,8 @@ def run_chat(
     from bot.conversation import Conversation
     from bot.demo import seed_demo
     from bot.llm import LLMAnswerer, LLMUnavailable
+    from bot.sources import SourceBook
+    from bot.subscriptions import Subscriptions
     from retrieval.store import RecordStore
 
     out = stdout or sys.stdout
@@ -106,7 +92,9 @@ def run_chat(
             )
     if live_sources is not None and not args.demo_only:
         try:
-            live_sources(store)
+            note = live_sources(store)
+            if isinstance(note, str):
+                out.write(note[:1].upper() + note[1:] + ".\n")
         except Exception as error:  # offline is normal for a demo; say so and carry on
             log.debug("live sources failed", exc_info=True)
             out.write(f"Live sources unavailable ({error}); answering from the stored records.\n")
@@ -116,7 +104,7 @@ def run_chat(
             llm = LLMAnswerer.from_settings(settings)
         except LLMUnavailable as error:
             out.write(f"LLM off: {error}\n")
-    conversation = Conversation(store, llm=llm)
+    conversation = Conversation(store, llm=llm, subscriptions=Subscriptions(store.db), sources=SourceBook(store.db))
     tz = args.tz or local_zone_name()
     if args.message:
         stdin = io.StringIO("\n".join(args.message) + "\n")

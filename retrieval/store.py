@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,19 +85,24 @@ class RecordStore:
         self.db = Database(settings.database_path)
         self._embedder = embedder
         self._index: VectorIndex | None = None
+        self._wiring = threading.Lock()  # chat adapters answer in parallel; open each resource once
 
     # -- wiring ------------------------------------------------------------------------------
 
     @property
     def embedder(self) -> MiniLMEmbedder:
         if self._embedder is None:
-            self._embedder = shared_embedder(self.settings.embedding_model_dir or None)
+            with self._wiring:
+                if self._embedder is None:
+                    self._embedder = shared_embedder(self.settings.embedding_model_dir or None)
         return self._embedder
 
     @property
     def index(self) -> VectorIndex:
         if self._index is None:
-            self._index = VectorIndex(open_chroma_client(self.settings.chroma_url, self.settings.chroma_path))
+            with self._wiring:
+                if self._index is None:
+                    self._index = VectorIndex(open_chroma_client(self.settings.chroma_url, self.settings.chroma_path))
         return self._index
 
     def close(self) -> None:

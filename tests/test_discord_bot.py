@@ -425,7 +425,7 @@ def test_threatbot_serve_runs_the_bot_when_registered_and_stops_on_sigterm(fake,
     }
     code = (
         "from adapters.discord.component import register_discord; register_discord(); "
-        "from bot.cli_delivery import main; raise SystemExit(main(['serve']))"
+        "from bot.cli import main; raise SystemExit(main(['serve']))"
     )
     root = Path(__file__).resolve().parents[1]
     process = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=root, stderr=subprocess.PIPE, text=True)

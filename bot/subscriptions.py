@@ -1,0 +1,268 @@
+"""Subscriptions: a channel's standing queries, and which new records answer them.
+
+A subscription is written in the search language (``exchange outage -crypto``, ``kev``,
+``vendor:fortinet severity>=high``) and evaluated by the very same code as search —
+:meth:`retrieval.search.Searcher.matching` — so a channel gets what a search would have shown,
+not what a cruder keyword filter would. Two differences from a question:
+
+* **No time window.** A standing query is evaluated as if asked at the moment the record arrived
+  (``now`` = its ingest time); time words in it ("today") are ignored.
+* **No backlog.** A record stored before the subscription existed is not news to it; a backfill
+  is explicit (``subscribe --since``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from bot.outbox import ensure_schema
+from bot.services import Subscription
+from retrieval.database import Database
+from retrieval.query import StructuredQuery, parse_query
+from retrieval.records import ThreatRecord
+from retrieval.search import Searcher
+from retrieval.store import RecordStore
+
+__all__ = ["Match", "StandingQueryMatcher", "Subscriptions", "standing_query"]
+
+
+def standing_query(text: str, *, now: datetime) -> StructuredQuery:
+    """``text`` understood as a standing query asked at ``now``: search's parse, minus any time window.
+
+    Raises ValueError when the text asks for nothing (no topic, entity or filter): a subscription to
+    everything would post every record of every feed.
+    """
+    query = parse_query(text, now=now)
+    if query.window is not None:
+        query = replace(query, window=None)
+    if not _asks_something(query):
+        raise ValueError(
+            f"{text!r} names no topic or filter; try e.g. `microsoft outage`, `kev`, `severity>=high` or `vendor:fortinet`"
+        )
+    return query
+
+
+def _asks_something(query: StructuredQuery) -> bool:
+    return bool(
+        query.terms
+        or query.vendors
+        or query.products
+        or query.cves
+        or query.kinds
+        or query.has_cve
+        or query.exploited is not None
+        or query.min_severity is not None
+    )
+
+
+# -- the book ----------------------------------------------------------------------------------------
+
+
+class Subscriptions:
+    """The subscriptions table. Implements ``bot.services.SubscriptionBook``."""
+
+    def __init__(self, db: Database, *, clock=time.time) -> None:
+        self.db = db
+        self.clock = clock
+        ensure_schema(db)
+
+    def subscribe(
+        self, *, platform: str, channel: str, query: str, created_by: str, created_at: float | None = None
+    ) -> Subscription:
+        """Add a standing query to a channel (the same text twice gives the existing subscription).
+
+        Raises ValueError for a query that asks for nothing. ``created_at`` exists for backfills and
+        tests; records ingested before it are not delivered.
+        """
+        text = " ".join(query.split())
+        if not platform or not channel:
+            raise ValueError("a subscription needs a platform and a channel")
+        standing_query(text, now=datetime.now(UTC))  # validates
+        existing = self.db.query(
+            "SELECT * FROM delivery_subscriptions WHERE platform = ? AND channel = ? AND query = ?",
+            (platform, channel, text),
+        )
+        if existing:
+            return _subscription(existing[0])
+        created = self.clock() if created_at is None else created_at
+        with self.db.transaction() as conn:
+            while True:
+                sub_id = "s" + secrets.token_hex(3)
+                if not conn.execute("SELECT 1 FROM delivery_subscriptions WHERE id = ?", (sub_id,)).fetchone():
+                    break
+            conn.execute(
+                "INSERT INTO delivery_subscriptions (id, platform, channel, query, created_by, created_at) "
+                "VALUES (?,?,?,?,?,?)",
+                (sub_id, platform, channel, text, created_by, created),
+            )
+        return Subscription(sub_id, platform, channel, text, created_by, datetime.fromtimestamp(created, UTC))
+
+    def unsubscribe(self, *, platform: str, channel: str, subscription_id: str) -> bool:
+        """Remove one of this channel's subscriptions; False when the channel has no such id."""
+        with self.db.transaction() as conn:
+            return (
+                conn.execute(
+                    "DELETE FROM delivery_subscriptions WHERE id = ? AND platform = ? AND channel = ?",
+                    (subscription_id.strip(), platform, channel),
+                ).rowcount
+                > 0
+            )
+
+    def subscriptions(self, *, platform: str, channel: str) -> list[Subscription]:
+        rows = self.db.query(
+            "SELECT * FROM delivery_subscriptions WHERE platform = ? AND channel = ? ORDER BY created_at, id",
+            (platform, channel),
+        )
+        return [_subscription(r) for r in rows]
+
+    def all(self) -> list[Subscription]:
+        rows = self.db.query("SELECT * FROM delivery_subscriptions ORDER BY platform, channel, created_at, id")
+        return [_subscription(r) for r in rows]
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        rows = self.db.query("SELECT * FROM delivery_subscriptions WHERE id = ?", (subscription_id,))
+        return _subscription(rows[0]) if rows else None
+
+    def remove(self, subscription_id: str) -> bool:
+        """Remove a subscription whatever its channel (the CLI's admin path)."""
+        with self.db.transaction() as conn:
+            return conn.execute("DELETE FROM delivery_subscriptions WHERE id = ?", (subscription_id,)).rowcount > 0
+
+
+def _subscription(row) -> Subscription:
+    return Subscription(
+        id=row["id"],
+        platform=row["platform"],
+        channel=row["channel"],
+        query=row["query"],
+        created_by=row["created_by"],
+        created_at=datetime.fromtimestamp(row["created_at"], UTC),
+    )
+
+
+# -- matching ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Match:
+    """A subscription answered by records of one incident: ``record_ids`` best first."""
+
+    subscription: Subscription
+    cluster_id: str
+    record_ids: tuple[str, ...]
+    score: float
+
+
+#: Records per ``Searcher.matching`` call (its SQL lists one parameter per record): SQLite before 3.32 allows 999.
+MATCH_CHUNK = 5000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 900
+
+
+class _MemoEmbedder:
+    """Query embeddings remembered: 200 subscriptions must not cost 200 embeddings on every poll.
+
+    The store's model is only loaded on first use: ``threatbot subscriptions`` needs no model.
+    """
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+        self.cache: dict[str, np.ndarray] = {}
+
+    def embed_one(self, text: str) -> np.ndarray:
+        vector = self.cache.get(text)
+        if vector is None:
+            if len(self.cache) > 4096:
+                self.cache.clear()
+            vector = self.cache[text] = self.store.embedder.embed_one(text)
+        return vector
+
+    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self.store.embedder.embed(texts, progress=progress)
+
+
+class _BatchView:
+    """The store as ``Searcher`` sees it during one matching pass: the batch's records already parsed,
+    query vectors cached. Everything else is the store's own (``db``, ``index``, ``vectors_for``)."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self._store = store
+        self.embedder = _MemoEmbedder(store)
+        self.batch: dict[str, ThreatRecord] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, ThreatRecord]:
+        found = {i: self.batch[i] for i in ids if i in self.batch}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            found.update(self._store.get_many(missing))
+        return found
+
+
+class StandingQueryMatcher:
+    """Evaluates subscriptions against newly arrived or changed records."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+        self._view = _BatchView(store)
+        self.searcher = Searcher(self._view)  # type: ignore[arg-type]  # the view offers what Searcher reads
+
+    def match(
+        self,
+        subscriptions: Sequence[Subscription],
+        records: Sequence[ThreatRecord],
+        *,
+        arrived: dict[str, float] | None = None,
+    ) -> list[Match]:
+        """Which incidents among ``records`` each subscription should receive.
+
+        ``arrived`` maps record id to the moment it became news (ingest or update time, POSIX
+        seconds); the query is evaluated as of the latest of these, and a record that arrived
+        before a subscription was created is not news to it.
+        """
+        if not subscriptions or not records:
+            return []
+        arrival = {r.id: (arrived or {}).get(r.id) or _ingest_time(r) for r in records}
+        asked = datetime.fromtimestamp(max(arrival.values()), UTC) + _SLACK
+        by_query: dict[str, list[Subscription]] = {}
+        for subscription in subscriptions:
+            by_query.setdefault(subscription.query, []).append(subscription)
+        matches: list[Match] = []
+        self._view.batch = {r.id: r for r in records}
+        try:
+            for text, subs in by_query.items():
+                try:
+                    query = standing_query(text, now=asked)
+                except ValueError:
+                    continue  # stored before a stricter parser; it asks for nothing now
+                results = [
+                    result
+                    for start in range(0, len(records), MATCH_CHUNK)
+                    for result in self.searcher.matching(query, records[start : start + MATCH_CHUNK])
+                ]
+                for subscription in subs:
+                    since = subscription.created_at.timestamp()
+                    for result in results:
+                        fresh = [i for i in (result.record.id, *result.members) if arrival.get(i, 0.0) >= since]
+                        if fresh:
+                            cluster = result.record.cluster_id or result.record.id
+                            matches.append(Match(subscription, cluster, tuple(fresh), result.score))
+        finally:
+            self._view.batch = {}
+        return matches
+
+
+#: A feed item stamped a few seconds after our clock (servers' clocks differ) still counts as arrived.
+_SLACK = timedelta(minutes=5)
+
+
+def _ingest_time(record: ThreatRecord) -> float:
+    stamp = record.updated_at or record.fetched_at
+    return stamp.timestamp() if stamp else time.time()
