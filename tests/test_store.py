@@ -7,8 +7,10 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -192,7 +194,9 @@ def _free_port() -> int:
 
 @pytest.fixture
 def chroma_server(tmp_path):
-    chroma = shutil.which("chroma")
+    # The venv's own CLI first: `.venv/bin/pytest` runs without the venv on PATH.
+    beside_python = Path(sys.executable).with_name("chroma")
+    chroma = str(beside_python) if beside_python.is_file() else shutil.which("chroma")
     if chroma is None:
         pytest.skip("the chroma CLI is not installed")
     port = _free_port()
