@@ -419,10 +419,13 @@ class Searcher:
                 return None
             why["vendors"] = hit
         if query.terms:
-            # A query word that the record uses as a product name ("exchange" in a Microsoft Exchange
-            # story) is not the same word when the question did not mean that product.
+            if any(t.lower() in aliases for t in query.terms):
+                # The question used a word that this record uses as a product name, and the query
+                # parser did not read it as that product (its context vetoed it: "crypto exchange").
+                # Same word, other meaning: no similarity of the rest can make this the answer.
+                return None
             informative = [t for t in query.terms if t not in context.generic] or list(query.terms)
-            matched = [t for t in informative if t.lower() not in aliases and _matches_term(text, t.lower())]
+            matched = [t for t in informative if _matches_term(text, t.lower())]
             if matched:
                 why["matched_terms"] = matched
             dense = candidate.dense if candidate.dense is not None else 0.0

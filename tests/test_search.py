@@ -190,3 +190,38 @@ def test_cli_batch_json_contract(searcher, tmp_path):
     assert second["results"] == []
     assert second["filters"]["window"]["start"].endswith("+02:00")
     assert third["results"] and third["took_ms"] > 0
+
+
+def _seed_record():
+    """The seed's threat-radar page (a real Exchange Online outage, 2026-06-02) as a canonical record."""
+    from retrieval.records import ThreatRecord
+
+    text = (FIXTURES / "seed" / "exchange-online-outage-radar-page.txt").read_text()
+    lines = [line.strip() for line in text.splitlines()]
+    title = next(line for line in lines if "Exchange Online outage" in line)
+    published = re.search(r"\((\d\d)/(\d\d)/(\d{4}), (\d\d:\d\d:\d\d) UTC\)", text)
+    month, day, year, clock = published.groups()
+    description = lines[lines.index("Description") + 2]
+    url = json.loads(next(line for line in lines if line.startswith('{"url"')))["url"]
+    return ThreatRecord(
+        title=title,
+        published=f"{year}-{month}-{day}T{clock}+00:00",
+        summary=description,
+        source=re.search(r"Source: (.+)", text).group(1).strip(),
+        url=url,
+    )
+
+
+def test_the_seed_outage_is_today_s_answer_and_only_on_its_day(searcher):
+    from retrieval.enrich import enrich
+
+    seed = enrich(_seed_record())
+    assert seed.kind.value == "outage" and not seed.exploited
+    searcher.store.upsert([seed])
+    asked = datetime(2026, 6, 2, 18, 0, tzinfo=UTC)
+    results = searcher.search("any Exchange outages today?", now=asked, tz="Europe/Berlin").results
+    assert [r.record.id for r in results] == [seed.id]
+    assert searcher.search("any Exchange outages today?", now=asked + timedelta(days=2)).results == []
+    assert searcher.search("any Exchange outages today?", now=asked - timedelta(hours=2)).results == []
+    assert searcher.search("exchange vulnerabilities today", now=asked).results == []
+    assert searcher.search("crypto exchange outage today", now=asked).results == []
