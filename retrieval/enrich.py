@@ -377,16 +377,8 @@ def _is_version(text: str, m: re.Match[str]) -> bool:
 
 
 def severity_from_cvss(score: float) -> Severity:
-    """CVSS v3/v4 qualitative bands: 0.1-3.9 low, 4.0-6.9 medium, 7.0-8.9 high, 9.0-10.0 critical."""
-    if score >= 9.0:
-        return Severity.CRITICAL
-    if score >= 7.0:
-        return Severity.HIGH
-    if score >= 4.0:
-        return Severity.MEDIUM
-    if score > 0.0:
-        return Severity.LOW
-    return Severity.UNKNOWN
+    """CVSS qualitative bands (see :meth:`Severity.from_cvss`)."""
+    return Severity.from_cvss(score)
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -630,17 +630,6 @@ def _unquote(value: str) -> str:
     return value
 
 
-def _cvss_severity(score: float) -> Severity:
-    """CVSS v3 qualitative bands."""
-    if score >= 9.0:
-        return Severity.CRITICAL
-    if score >= 7.0:
-        return Severity.HIGH
-    if score >= 4.0:
-        return Severity.MEDIUM
-    return Severity.LOW
-
-
 def _stricter(level: Severity) -> Severity:
     i = _ORDERED.index(level)
     return _ORDERED[min(i + 1, len(_ORDERED) - 1)]
@@ -751,7 +740,7 @@ _SEVERITY_PHRASES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Severit
             r"(?P<s>10(?:\.0)?|\d(?:\.\d)?)\s*\+?(?![\w.])",
             re.IGNORECASE,
         ),
-        lambda m: _cvss_severity(float(m["s"])),
+        lambda m: Severity.from_cvss(float(m["s"])),
     ),
     # "high-severity", "critical severity", "high risk", "high-priority"
     (
@@ -870,7 +859,7 @@ def _read_operators(buf: _Text, found: _Found, vd: VendorDictionary, clock: _Clo
                 found.severities.append(level)
         elif key == "cvss" and value:
             with contextlib.suppress(ValueError):
-                found.severities.append(_cvss_severity(float(value)))
+                found.severities.append(Severity.from_cvss(float(value)))
         elif key == "cve":
             match = _CVE.fullmatch(value) if value else None
             if match:

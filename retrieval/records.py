@@ -38,6 +38,17 @@ class Severity(StrEnum):
         """Orderable strength: unknown < low < medium < high < critical."""
         return _SEVERITY_RANK[self]
 
+    @classmethod
+    def from_cvss(cls, score: float) -> Severity:
+        """CVSS v3/v4 qualitative bands: 0.1-3.9 low, 4.0-6.9 medium, 7.0-8.9 high, 9.0-10.0 critical."""
+        if score >= 9.0:
+            return cls.CRITICAL
+        if score >= 7.0:
+            return cls.HIGH
+        if score >= 4.0:
+            return cls.MEDIUM
+        return cls.LOW if score > 0.0 else cls.UNKNOWN
+
 
 _SEVERITY_RANK = {
     Severity.UNKNOWN: 0,
