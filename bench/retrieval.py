@@ -33,28 +33,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures"
-MODEL_DIR = SHARED / "models" / "all-MiniLM-L6-v2" / "onnx"
-SOURCES = [
-    FIXTURES / "news-2023" / "security_feeds_2023_entries.jsonl",
-    FIXTURES / "kev" / "known_exploited_vulnerabilities.json",
-    FIXTURES / "ransomware" / "ransomwatch_posts_2024-04-23.json",
-]
-DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "threatbot-bench-store"
-
-
-def build_store(data_dir: Path, env: dict[str, str]) -> None:
-    if (data_dir / "threatbot.sqlite3").is_file():
-        return
-    print(f"building the benchmark store in {data_dir} (one-off, ~10 min on 2 cores)…", flush=True)
-    subprocess.run(
-        [sys.executable, "-m", "bot.cli", "ingest", *map(str, SOURCES), "--data-dir", str(data_dir)],
-        env=env,
-        check=True,
-        cwd=REPO,
-    )
+from benchstore import DEFAULT_DATA_DIR, MODEL_DIR, REPO, build_store, data_available
 
 
 class Judge:
@@ -137,12 +116,12 @@ def main() -> int:
     parser.add_argument("--questions", type=Path, default=REPO / "bench" / "questions.jsonl")
     parser.add_argument("--verbose", action="store_true", help="print each question's results")
     args = parser.parse_args()
-    if not all(p.is_file() for p in SOURCES) or not (MODEL_DIR / "model.onnx").is_file():
+    if not data_available():
         print("needs ../shared/fixtures and ../shared/models beside the repository", file=sys.stderr)
         return 2
     env = os.environ | {"THREATBOT_EMBEDDING_MODEL_DIR": str(MODEL_DIR), "CI": "true"}
     os.environ.update(env)
-    build_store(args.data_dir, env)
+    build_store(args.data_dir)
     questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
 
     sys.path.insert(0, str(REPO))

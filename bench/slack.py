@@ -26,9 +26,7 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -38,16 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from wsgiref.simple_server import make_server
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures"
-MODEL_DIR = SHARED / "models" / "all-MiniLM-L6-v2" / "onnx"
-SOURCES = [
-    FIXTURES / "news-2023" / "security_feeds_2023_entries.jsonl",
-    FIXTURES / "kev" / "known_exploited_vulnerabilities.json",
-    FIXTURES / "ransomware" / "ransomwatch_posts_2024-04-23.json",
-]
-DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "threatbot-bench-store"
+from benchstore import DEFAULT_DATA_DIR, MODEL_DIR, REPO, build_store, data_available
+
 sys.path.insert(0, str(REPO))
 
 SECRET = "bench-" + secrets.token_hex(16)
@@ -71,18 +61,6 @@ def line(name: str, values: list[float]) -> str:
     return (
         f"{name:<46} {len(values):>6} {statistics.median(values):>9.1f} {percentile(values, 0.95):>9.1f} "
         f"{max(values):>9.1f}"
-    )
-
-
-def build_store(data_dir: Path) -> None:
-    if (data_dir / "threatbot.sqlite3").is_file():
-        return
-    print(f"building the benchmark store in {data_dir} (one-off, ~10-20 min on 2 cores)…", flush=True)
-    subprocess.run(
-        [sys.executable, "-m", "bot.cli", "ingest", *map(str, SOURCES), "--data-dir", str(data_dir)],
-        env=os.environ | {"THREATBOT_EMBEDDING_MODEL_DIR": str(MODEL_DIR)},
-        check=True,
-        cwd=REPO,
     )
 
 
@@ -142,7 +120,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=40, help="concurrent commands in the burst (default 40)")
     parser.add_argument("--workers", type=int, default=8, help="the adapter's answer workers (default 8)")
     args = parser.parse_args()
-    if not all(p.is_file() for p in SOURCES) or not (MODEL_DIR / "model.onnx").is_file():
+    if not data_available():
         print("needs ../shared/fixtures and ../shared/models beside the repository", file=sys.stderr)
         return 2
     os.environ.setdefault("THREATBOT_EMBEDDING_MODEL_DIR", str(MODEL_DIR))
