@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from bot.cli_args import parse_since
 from bot.config import Settings
 from bot.outbox import RowStatus
 
@@ -76,14 +77,6 @@ def _iso(moment: datetime | float | None) -> str:
     if isinstance(moment, int | float):
         moment = datetime.fromtimestamp(moment, UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _parse_since(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"--since wants an ISO 8601 date or time ({error})") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- commands ----------------------------------------------------------------------------------------
@@ -367,7 +360,7 @@ def add_delivery_commands(add: AddCommand) -> None:
         "query", nargs="+", metavar="QUERY", help="e.g. 'exchange outage -crypto' or 'kev vendor:fortinet'"
     )
     subscribe.add_argument(
-        "--since", type=_parse_since, help="also queue matching stories published since this ISO date"
+        "--since", type=parse_since, help="also queue matching stories published since this ISO date"
     )
     subscribe.add_argument("--created-by", default=_user(), help=argparse.SUPPRESS)
 
