@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -43,7 +44,41 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"  skipped: {problem}", file=sys.stderr)
         if len(report.item_errors) > 10:
             print(f"  … and {len(report.item_errors) - 10} more skipped items", file=sys.stderr)
+    if not args.post_old:
+        kept = _keep_old_records_as_backlog(store, reports)
+        if kept:
+            print(
+                f"{kept} record(s) published over {BACKLOG_AGE.days} days ago kept as backlog (searchable, not posted)"
+            )
     return 0 if any(r.ok for r in reports) else 1
+
+
+#: A record this much older than its ingest is history, not news for subscribed channels.
+BACKLOG_AGE = timedelta(days=3)
+
+
+def _keep_old_records_as_backlog(store, reports) -> int:
+    """Mark old records from a manual ingest as seen by delivery, so an archive never floods channels.
+
+    Fresh ones stay news: the next poll posts them to matching subscriptions, as it would a feed's.
+    """
+    from bot.outbox import Outbox
+    from bot.poller import DeliveryPlanner
+    from bot.subscriptions import Subscriptions
+    from retrieval.store import Change
+
+    cutoff = datetime.now(UTC) - BACKLOG_AGE
+    old = [
+        change.record
+        for report in reports
+        if report.upsert is not None
+        for change in report.upsert.changes
+        if change.change is Change.NEW and change.record.published < cutoff
+    ]
+    if not old:
+        return 0
+    planner = DeliveryPlanner(store, Subscriptions(store.db), Outbox(store.db))
+    return planner.absorb_backlog(old)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -212,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = add("ingest", cmd_ingest, "ingest records from feeds, KEV catalogues, record files or article URLs")
     ingest.add_argument("sources", nargs="+", metavar="SOURCE", help="a path or an http(s) URL")
     ingest.add_argument("--full-articles", action="store_true", help="fetch the full article of each new feed item")
+    ingest.add_argument(
+        "--post-old",
+        action="store_true",
+        help="let subscriptions post records published over 3 days ago too (default: kept as backlog)",
+    )
 
     search = add("search", cmd_search, "search the records")
     search.add_argument("query", nargs="?", metavar="QUERY")

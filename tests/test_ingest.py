@@ -141,3 +141,39 @@ def test_export_round_trips_through_ingest(tmp_path, capsys):
     again = {d["id"]: d for d in map(json.loads, capsys.readouterr().out.splitlines())}
     assert {d["id"] for d in lines} == set(again)
     assert all(again[d["id"]]["title"] == d["title"] and again[d["id"]]["kind"] == d["kind"] for d in lines)
+
+
+def _posts_planned(tmp_path, name: str, *flags: str) -> int:
+    from bot.cli import main
+    from bot.config import Settings
+    from bot.outbox import Outbox
+    from bot.poller import DeliveryPlanner
+    from bot.subscriptions import Subscriptions
+    from retrieval.records import utcnow
+    from retrieval.store import RecordStore
+
+    data = ["--data-dir", str(tmp_path / name)]
+    assert main(["subscribe", "--platform", "console", "--channel", "soc", "microsoft", *data]) == 0
+    fresh = tmp_path / "fresh.jsonl"
+    fresh.write_text(
+        json.dumps(
+            {
+                "title": "Microsoft Exchange Online outage delays mail",
+                "published": utcnow().isoformat(),
+                "url": "https://example.com/exo-outage",
+            }
+        )
+    )
+    assert main(["ingest", str(fresh), str(FIXTURES / "feeds" / "microsoftsecurity.xml"), *flags, *data]) == 0
+    store = RecordStore(Settings.from_env(tmp_path / name))
+    try:
+        return DeliveryPlanner(store, Subscriptions(store.db), Outbox(store.db), digest_threshold=1000).plan().posts
+    finally:
+        store.close()
+
+
+def test_a_manual_ingest_of_old_records_never_floods_subscribed_channels(tmp_path, capsys):
+    """Archives ingested by hand are history: searchable, not posted. A fresh story is still news."""
+    assert _posts_planned(tmp_path, "default") == 1  # only the fresh story
+    assert "kept as backlog" in capsys.readouterr().out
+    assert _posts_planned(tmp_path, "post-old", "--post-old") > 1  # the July 2025 blog posts too
