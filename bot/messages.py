@@ -123,3 +123,25 @@ class Reply:
     ephemeral: bool = False
     #: True when ``text`` was written by the LLM (and passed the citation check); adapters may label it.
     generated: bool = False
+
+    def text_without_items(self) -> str:
+        """``text`` minus the per-story lines, for adapters that show ``items`` as cards or embeds.
+
+        The heading ("Today (…): 2 outages:") and trailing notes stay. Story lines are the ones
+        :mod:`bot.answers` writes as ``"<label>. …"`` with three-space indented continuations; an
+        LLM-written reply has no such layout and is returned whole.
+        """
+        if self.generated or not self.items:
+            return self.text
+        starts = tuple(f"{item.label}. " for item in self.items)
+        kept: list[str] = []
+        inside = False
+        for line in self.text.split("\n"):
+            if line.startswith(starts):
+                inside = True
+                continue
+            if inside and line.startswith("   "):
+                continue
+            inside = False
+            kept.append(line)
+        return "\n".join(kept).strip()

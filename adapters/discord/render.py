@@ -322,22 +322,6 @@ def render_digest(digest: Digest, *, threads: bool = True) -> OutgoingMessage:
 # -- chat -----------------------------------------------------------------------------------------
 
 
-def _without_item_lines(text: str, items: Iterable[ReplyItem]) -> str:
-    """The answer's text minus the per-story lines the embeds show (heading and "N more" stay)."""
-    starts = tuple(f"{item.label}. " for item in items)
-    kept: list[str] = []
-    inside = False
-    for line in text.splitlines():
-        if starts and line.startswith(starts):
-            inside = True
-            continue
-        if inside and line.startswith("   "):
-            continue
-        inside = False
-        kept.append(line)
-    return "\n".join(kept).strip()
-
-
 def render_reply(reply: Reply, *, with_suggestions: bool = True) -> list[OutgoingMessage]:
     """A chat reply as one or more messages (text over 2000 characters or many embeds need several)."""
     embeds: list[discord.Embed] = []
@@ -350,8 +334,7 @@ def render_reply(reply: Reply, *, with_suggestions: bool = True) -> list[Outgoin
         text = ""
     elif reply.items and reply.kind in (ReplyKind.ANSWER, ReplyKind.UPDATES):
         embeds = [_item_embed(item) for item in reply.items]
-        if not reply.generated:
-            text = _without_item_lines(text, reply.items)
+        text = reply.text_without_items()
     elif reply.kind is ReplyKind.NONE_FOUND and reply.latest_before is not None:
         embeds.append(_item_embed(reply.latest_before))
     lines = [discord_markdown(text)] if text.strip() else []

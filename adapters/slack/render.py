@@ -344,24 +344,6 @@ def _text_sections(text: str, *, max_sections: int = 8) -> list[Block]:
     return [_section(c) for c in chunks if c.strip()]
 
 
-def _prose(reply: Reply) -> str:
-    """The reply's text without the lines that list its stories (those become cards)."""
-    if reply.generated or not reply.items:
-        return reply.text
-    starts = tuple(f"{item.label}. " for item in reply.items)
-    lines: list[str] = []
-    in_item = False
-    for line in reply.text.split("\n"):
-        if line.startswith(starts):
-            in_item = True
-            continue
-        if in_item and line.startswith("   "):
-            continue
-        in_item = False
-        lines.append(line)
-    return "\n".join(lines).strip()
-
-
 def _fit(head: list[Block], stories: list[list[Block]], compact: list[Block], tail: list[Block]) -> list[Block]:
     """Head, stories and tail within 50 blocks: full cards if they fit, else compact lines, else fewer stories."""
     if len(head) + sum(map(len, stories)) + len(tail) <= MAX_BLOCKS:
@@ -412,7 +394,9 @@ def render_reply(
         story_actions = _story_buttons(card, 0, details=False, shareable=False)
     else:
         story_actions = []
-        head = _text_sections(_prose(reply) if reply.kind in (ReplyKind.ANSWER, ReplyKind.UPDATES) else reply.text)
+        head = _text_sections(
+            reply.text_without_items() if reply.kind in (ReplyKind.ANSWER, ReplyKind.UPDATES) else reply.text
+        )
         for index, item in enumerate(listed):
             is_latest = reply.latest_before is not None and index == len(listed) - 1
             if is_latest:
