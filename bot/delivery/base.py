@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 from retrieval.records import ThreatRecord
 
 __all__ = [
+    "ChannelUnavailable",
     "DeliveryError",
     "DeliveryRejected",
     "DeliveryTarget",
@@ -65,6 +66,21 @@ class RateLimited(DeliveryError):
 
 class DeliveryRejected(DeliveryError):
     """The platform refused the message for good (no such channel, forbidden, invalid payload): not retried."""
+
+
+class ChannelUnavailable(DeliveryRejected):
+    """The channel cannot receive at all: the bot was removed, the channel archived or deleted, a permission
+    is missing, the webhook deleted. Unlike a refused payload, this says something about the *channel*:
+    the deliverer counts consecutive ones per channel and disables its subscriptions with ``reason``.
+
+    ``reason`` is a short, user-facing phrase ("the bot is not in the channel", "Missing Permissions:
+    Send Messages"); ``code`` is the platform's own error code (``not_in_channel``, ``50013``) for logs.
+    """
+
+    def __init__(self, message: str, *, reason: str, code: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.code = code
 
 
 # -- payloads --------------------------------------------------------------------------------------
