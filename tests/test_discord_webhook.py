@@ -107,7 +107,7 @@ def test_posts_updates_and_digests_go_through_the_webhook_and_the_token_is_never
     url = fake.add_webhook(CHANNEL_ID)
     token = url.rsplit("/", 1)[1]
     caplog.set_level(logging.DEBUG)
-    target = DiscordWebhookTarget({"secops": url})
+    target = DiscordWebhookTarget({"secops": url}, pace=0)
     try:
         assert token not in repr(target)
         ref = target.post("secops", incident(1))
@@ -140,20 +140,19 @@ def test_posts_updates_and_digests_go_through_the_webhook_and_the_token_is_never
 
 
 def test_a_thread_id_in_the_url_posts_into_that_thread(fake) -> None:
-    parent = fake.post_as_user(OTHER_CHANNEL_ID, "feed goes here")
-    fake.threads[int(parent["id"])] = {**fake.channels[OTHER_CHANNEL_ID], "id": parent["id"], "type": 11}
-    target = DiscordWebhookTarget(fake.add_webhook(OTHER_CHANNEL_ID) + f"?thread_id={parent['id']}")
+    thread_id = fake.add_thread(OTHER_CHANNEL_ID, "feed goes here")
+    target = DiscordWebhookTarget(fake.add_webhook(OTHER_CHANNEL_ID) + f"?thread_id={thread_id}")
     try:
         ref = target.post("anything", incident(3))
     finally:
         target.close()
-    assert ref.thread_id == parent["id"]
-    assert [m["embeds"][0]["title"] for m in fake.channel_messages(int(parent["id"]))] == ["Outage 3"]
+    assert ref.thread_id == str(thread_id)
+    assert [m["embeds"][0]["title"] for m in fake.channel_messages(thread_id)] == ["Outage 3"]
 
 
 def test_a_webhook_429_is_waited_out(fake) -> None:
     url = fake.add_webhook(CHANNEL_ID)
-    target = DiscordWebhookTarget(url)
+    target = DiscordWebhookTarget(url, pace=0)
     try:
         target.post("any", incident(4))
         fake.rate_limit("POST", r"^/webhooks/\d+/", retry_after=0.4)

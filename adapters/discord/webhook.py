@@ -14,13 +14,29 @@ not by threatbot, and not by discord.py's debug log either (a filter redacts it)
 What a webhook cannot do: open threads in a text channel, reply to a message, or dedupe by nonce.
 So an update is a new message naming the incident (with a link to the original post when the
 webhook's server is known), and a crash between a send and its commit can repeat a post.
+
+A webhook of a **forum or media channel** cannot post plain messages (Discord answers ``220001``):
+there every incident becomes its own post (``thread_name``) and its updates go into that post
+(``thread_id``), as MonitoRSS does. A webhook URL with ``?thread_id=`` posts into that thread.
+
+**Pacing and duplicates are per webhook**, not per subscription channel name: several names may
+route to one webhook, and the deliverer paces by name. So the target spaces sends to one webhook
+by its ``rate_hint`` (answering :class:`~bot.delivery.base.RateLimited` with the wait, which the
+deliverer honours without counting an attempt), and an incident, update or digest already posted
+through a webhook under another name is not posted again: the first post's ref is returned.
+
+A **deleted webhook** (``10015``) raises :class:`~bot.delivery.base.ChannelUnavailable`: the
+deliverer disables the subscriptions that route to it, with that reason.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,7 +47,7 @@ from adapters.discord.delivery import delivery_error
 from adapters.discord.endpoints import current_endpoints
 from adapters.discord.limits import OutgoingMessage
 from adapters.discord.loop import LoopThread
-from adapters.discord.render import render_digest, render_incident, render_update
+from adapters.discord.render import render_digest, render_incident, render_update, thread_name
 from bot.delivery.base import (
     DeliveryError,
     DeliveryRejected,
@@ -41,11 +57,19 @@ from bot.delivery.base import (
     IncidentUpdate,
     PostRef,
     RateHint,
+    RateLimited,
 )
 
 __all__ = ["DiscordWebhookTarget", "WebhookAddress", "parse_webhook_url"]
 
 log = logging.getLogger(__name__)
+
+#: "Webhooks posted to forum channels must have a thread_name or thread_id".
+FORUM_NEEDS_THREAD = 220001
+#: What a payload is, for "already carried": its kind first, then what makes it the same payload.
+Identity = tuple[Hashable, ...]
+#: How many posted payloads per target are remembered to avoid posting one twice through one webhook.
+CARRIED_MAX = 5000
 
 _DISCORD_WEBHOOK = re.compile(
     r"^https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api(?:/v\d+)?/webhooks/"
@@ -140,6 +164,7 @@ class DiscordWebhookTarget(DeliveryTarget):
         platforms: tuple[str, ...] = (),
         username: str | None = None,
         timeout: float = 120.0,
+        pace: float | None = None,
     ) -> None:
         super().__init__(platforms=platforms)
         urls = {"*": webhooks} if isinstance(webhooks, str) else dict(webhooks)
@@ -157,6 +182,14 @@ class DiscordWebhookTarget(DeliveryTarget):
         self._loop = LoopThread("discord-webhook")
         self._session: aiohttp.ClientSession | None = None
         self._jump_roots: dict[int, str | None] = {}
+        #: Seconds between two sends to one webhook (default: the rate hint's interval).
+        self.pace = self.rate_hint.interval if pace is None else pace
+        self._last_send: dict[WebhookAddress, float] = {}
+        #: What each webhook already carries: payload identity → the ref of its message (bounded).
+        self._carried: OrderedDict[tuple[WebhookAddress, Identity], PostRef] = OrderedDict()
+        #: Webhooks whose channel is a forum or media channel (met a 220001): every incident is a post.
+        self._forum_hooks: set[WebhookAddress] = set()
+        self._state = threading.Lock()
 
     def __repr__(self) -> str:
         return f"DiscordWebhookTarget({', '.join(f'{n}: {a}' for n, a in self._addresses.items())})"
@@ -165,20 +198,40 @@ class DiscordWebhookTarget(DeliveryTarget):
 
     def post(self, channel: str, post: IncidentPost) -> PostRef:
         address = self._address(channel)
-        message, url = self._run(self._send(address, render_incident(post)), address, "post")
-        return self._ref(post.platform, channel, address, message, url)
+        identity = ("post", post.cluster_id)
+        if (known := self._already(address, identity, post.platform, channel)) is not None:
+            return known
+        outgoing = render_incident(post)
+        message, url = self._run(self._send(address, outgoing, thread_name(post.record.title)), address, "post")
+        return self._remember(address, identity, self._ref(post.platform, channel, address, message, url))
 
     def post_digest(self, channel: str, digest: Digest) -> PostRef:
         address = self._address(channel)
-        message, url = self._run(self._send(address, render_digest(digest, threads=False)), address, "digest")
-        return self._ref(digest.platform, channel, address, message, url)
+        identity = ("digest", frozenset(item.cluster_id for item in digest.items))
+        if (known := self._already(address, identity, digest.platform, channel)) is not None:
+            return known
+        outgoing = render_digest(digest, threads=False)
+        name = thread_name(outgoing.embeds[0].title or "New incidents") if outgoing.embeds else "New incidents"
+        message, url = self._run(self._send(address, outgoing, name), address, "digest")
+        return self._remember(address, identity, self._ref(digest.platform, channel, address, message, url))
 
     def update(self, channel: str, ref: PostRef, update: IncidentUpdate) -> PostRef:
         address = self._address(channel)
+        identity = (
+            "update",
+            update.cluster_id,
+            update.record.id,
+            tuple((c.field, str(c.after)) for c in update.changes),
+        )
+        if self._already(address, identity, ref.platform, channel) is not None:
+            return ref
         outgoing = render_update(update)
-        if ref.url and outgoing.embeds:
+        # In a forum post (or a thread the URL names) the update goes into the incident's thread.
+        into = int(ref.thread_id) if ref.thread_id and ref.thread_id.isdigit() else None
+        if ref.url and outgoing.embeds and into is None:
             outgoing.embeds[0].add_field(name="Original post", value=ref.url, inline=False)
-        self._run(self._send(address, outgoing), address, "update")
+        self._run(self._send(address, outgoing, None, thread=into), address, "update")
+        self._remember(address, identity, ref)
         return ref
 
     def close(self) -> None:
@@ -203,18 +256,60 @@ class DiscordWebhookTarget(DeliveryTarget):
         return discord.Webhook.partial(address.id, address.token, session=self._session)
 
     async def _send(
-        self, address: WebhookAddress, outgoing: OutgoingMessage
+        self, address: WebhookAddress, outgoing: OutgoingMessage, post_name: str | None, *, thread: int | None = None
     ) -> tuple[discord.WebhookMessage, str | None]:
+        """Execute the webhook; in a forum, ``post_name`` opens a new post (None: only into ``thread``)."""
+        self._pace(address)
         webhook = self._webhook(address)
-        message = await webhook.send(
+        into = thread or address.thread_id
+        forum = address in self._forum_hooks and into is None
+        try:
+            message = await self._execute(webhook, outgoing, into, post_name if forum else None)
+        except discord.HTTPException as error:
+            if error.code != FORUM_NEEDS_THREAD or into is not None or not post_name:
+                raise
+            with self._state:
+                self._forum_hooks.add(address)
+            message = await self._execute(webhook, outgoing, None, post_name)
+        return message, await self._jump_url(webhook, address, message)
+
+    async def _execute(
+        self, webhook: discord.Webhook, outgoing: OutgoingMessage, thread: int | None, post_name: str | None
+    ) -> discord.WebhookMessage:
+        return await webhook.send(
             content=outgoing.content or discord.utils.MISSING,
             embeds=outgoing.embeds,
             username=self.username or discord.utils.MISSING,
             allowed_mentions=discord.AllowedMentions.none(),
-            thread=discord.Object(address.thread_id) if address.thread_id else discord.utils.MISSING,
+            thread=discord.Object(thread) if thread else discord.utils.MISSING,
+            thread_name=post_name or discord.utils.MISSING,
             wait=True,
         )
-        return message, await self._jump_url(webhook, address, message)
+
+    def _pace(self, address: WebhookAddress) -> None:
+        """Refuse (as a rate limit the deliverer waits out) a send sooner than ``pace`` after the last one."""
+        with self._state:
+            now = time.monotonic()
+            wait = self._last_send.get(address, float("-inf")) + self.pace - now
+            if wait > 0:
+                raise RateLimited(f"{address}: paced, next send in {wait:.1f} s", wait)
+            self._last_send[address] = now
+
+    def _already(self, address: WebhookAddress, identity: Identity, platform: str, channel: str) -> PostRef | None:
+        """The ref of this payload if the webhook already carried it (under another subscription name)."""
+        with self._state:
+            known = self._carried.get((address, identity))
+        if known is None:
+            return None
+        log.info("%s already carries %s: not posting it again for %r", address, identity[0], channel)
+        return PostRef(platform or self.platform, channel, known.message_id, known.thread_id, known.url)
+
+    def _remember(self, address: WebhookAddress, identity: Identity, ref: PostRef) -> PostRef:
+        with self._state:
+            self._carried[(address, identity)] = ref
+            while len(self._carried) > CARRIED_MAX:
+                self._carried.popitem(last=False)
+        return ref
 
     async def _jump_url(
         self, webhook: discord.Webhook, address: WebhookAddress, message: discord.Message
@@ -245,4 +340,6 @@ class DiscordWebhookTarget(DeliveryTarget):
         self, platform: str, channel: str, address: WebhookAddress, message: discord.Message, url: str | None
     ) -> PostRef:
         thread = str(address.thread_id) if address.thread_id else None
+        if thread is None and address in self._forum_hooks:
+            thread = str(message.channel.id)  # a forum post: the thread the post opened
         return PostRef(platform or self.platform, channel, str(message.id), thread, url)

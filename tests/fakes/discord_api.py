@@ -13,13 +13,30 @@ has Manage Channels) and DMs. It behaves like Discord where threatbot depends on
   4096, 25 fields, field name 256 / value 1024, footer 2048, author 256; 6000 across embeds) gets
   the same 400 ``Invalid Form Body`` (code 50035) Discord answers;
 * **messages, threads, typing** — ``POST /channels/{id}/messages`` (honours ``nonce`` with
-  ``enforce_nonce``: a repeat returns the first message), threads started from a message take its id
-  (``160004`` when one exists, ``50024`` in a DM or thread), THREAD_CREATE and MESSAGE_CREATE are
+  ``enforce_nonce`` for the same author within :data:`NONCE_WINDOW` seconds — "the past few minutes";
+  :meth:`FakeDiscord.advance` moves the clock), threads started from a message take its id
+  (``160004`` when one exists, ``50024`` in a DM, thread or forum), THREAD_CREATE and MESSAGE_CREATE are
   dispatched like Discord does;
+* **permissions** — the bot's permissions are computed per channel as Discord does (roles, then
+  @everyone, role and member overwrites; no View Channel hides the channel; threads use their
+  parent's): a channel it cannot see answers 403 ``50001`` Missing Access (also every channel once
+  :meth:`FakeDiscord.remove_bot` kicked it), a missing Send Messages / Send Messages in Threads /
+  Create Public Threads answers 403 ``50013`` Missing Permissions, a reply without Read Message History
+  ``160002``; without Embed Links a bot's embeds are dropped silently, and an embed-only message is then
+  refused as empty (``50006``). ``app_permissions`` in interactions is the same computation;
+* **channel kinds** — forum and media channels (``add_channel(..., GUILD_FORUM)``) refuse plain messages
+  (``50008``) and take posts through ``POST /channels/{id}/threads`` with a first message (Send Messages
+  needed, Create Public Threads ignored); an unknown or deleted channel answers 404 ``10003``;
+* **threads** — a message in an archived thread unarchives it; a locked thread refuses the bot (no
+  Manage Threads): ``50083`` when it is also archived, ``160005`` otherwise; edits in an archived thread
+  ``50083``;
 * **interactions** — INTERACTION_CREATE from :meth:`FakeDiscord.slash`; callbacks, follow-ups (the first
   after a deferral replaces the "thinking" message and inherits its visibility), ``@original`` edits
   and deletes;
 * **webhooks** — :meth:`FakeDiscord.add_webhook` gives a channel webhook (execute, fetch, ``thread_id``);
+  a deleted one (:meth:`FakeDiscord.delete_webhook`, or its channel deleted) answers 404 ``10015``; in a
+  forum or media channel it needs ``thread_name`` (a new post) or ``thread_id`` (``220001``), not both
+  (``220002``), and ``thread_name`` elsewhere is ``220003``; a thread it posts in is unarchived;
 * **rate limits** — :meth:`FakeDiscord.rate_limit` makes the next matching requests get a 429 with
   ``retry_after``, the ``X-RateLimit-*`` headers and ``Via`` (without ``Via`` discord.py takes a 429 for a
   Cloudflare ban and does not retry).
@@ -58,10 +75,39 @@ BOT_ROLE_ID = 1100000000000000201
 OWNER_ID = 1100000000000000999
 
 MESSAGE_CONTENT_INTENT = 1 << 15
-#: View Channel, Send Messages, Read Message History, Embed Links, Use Application Commands, Create Public Threads, Send in Threads.
-EVERYONE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 14) | (1 << 31) | (1 << 35) | (1 << 38)
+
+# Permission bits (https://discord.com/developers/docs/topics/permissions#permissions-bitwise-permission-flags).
+ADMINISTRATOR = 1 << 3
 MANAGE_CHANNELS = 1 << 4
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+EMBED_LINKS = 1 << 14
+READ_MESSAGE_HISTORY = 1 << 16
+USE_APPLICATION_COMMANDS = 1 << 31
+MANAGE_THREADS = 1 << 34
+CREATE_PUBLIC_THREADS = 1 << 35
+SEND_MESSAGES_IN_THREADS = 1 << 38
+#: View Channel, Send Messages, Read Message History, Embed Links, Use Application Commands, Create Public Threads, Send in Threads.
+EVERYONE_PERMISSIONS = (
+    VIEW_CHANNEL
+    | SEND_MESSAGES
+    | READ_MESSAGE_HISTORY
+    | EMBED_LINKS
+    | USE_APPLICATION_COMMANDS
+    | CREATE_PUBLIC_THREADS
+    | SEND_MESSAGES_IN_THREADS
+)
 ALL_PERMISSIONS = (1 << 53) - 1
+#: Permissions an interaction response can use in a DM with the bot (``app_permissions`` there).
+DM_APP_PERMISSIONS = (1 << 15) | EMBED_LINKS | (1 << 17) | (1 << 18)
+
+# Channel types.
+GUILD_TEXT, DM, GUILD_VOICE, GUILD_CATEGORY = 0, 1, 2, 4
+PUBLIC_THREAD, PRIVATE_THREAD = 11, 12
+GUILD_FORUM, GUILD_MEDIA = 15, 16
+THREAD_ONLY = (GUILD_FORUM, GUILD_MEDIA)
+#: How long ``enforce_nonce`` remembers a nonce: "the past few minutes" in Discord's docs.
+NONCE_WINDOW = 300.0
 
 
 def _iso(moment: datetime | None = None) -> str:
@@ -177,6 +223,8 @@ class FakeDiscord:
         self.webhooks: dict[int, dict[str, Any]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or a guild id → synced commands
         self.limit_violations: list[tuple[str, list[str]]] = []
+        #: (channel, author, nonce) → (message, when): what ``enforce_nonce`` looks up.
+        self._nonces: dict[tuple[int, str, str], tuple[dict[str, Any], float]] = {}
         self._ids = itertools.count(1100000000000001000)
         self._seq = itertools.count(1)
         self._limits: list[_RateLimit] = []
@@ -201,21 +249,13 @@ class FakeDiscord:
             },
         ]
         self.member_roles = {BOT_ID: [BOT_ROLE_ID], ANALYST_ID: [], LEAD_ID: [LEAD_ROLE_ID]}
+        #: False once the bot was removed from the server: every call about it answers 50001 Missing Access.
+        self.bot_in_guild = True
+        #: Seconds added to the fake's clock (:meth:`advance`), for time-bound rules such as the nonce window.
+        self.clock_offset = 0.0
+        self.nonce_window = NONCE_WINDOW
         for channel_id, name in ((CHANNEL_ID, "threat-intel"), (OTHER_CHANNEL_ID, "general")):
-            self.channels[channel_id] = {
-                "id": str(channel_id),
-                "type": 0,
-                "guild_id": str(GUILD_ID),
-                "name": name,
-                "position": len(self.channels),
-                "permission_overwrites": [],
-                "nsfw": False,
-                "parent_id": None,
-                "topic": None,
-                "last_message_id": None,
-                "rate_limit_per_user": 0,
-                "flags": 0,
-            }
+            self.channels[channel_id] = self._channel(channel_id, name, GUILD_TEXT)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -291,6 +331,118 @@ class FakeDiscord:
             self.webhooks[webhook_id] = {"id": webhook_id, "token": token, "channel_id": channel_id}
         return f"https://discord.com/api/webhooks/{webhook_id}/{token}"
 
+    def delete_webhook(self, url_or_id: str | int) -> None:
+        """Delete a webhook (channel settings → Integrations): executing it then answers 404 Unknown Webhook."""
+        webhook_id = int(str(url_or_id).split("/webhooks/")[-1].split("/")[0])
+        with self._lock:
+            self.webhooks.pop(webhook_id, None)
+
+    def add_channel(self, name: str, kind: int = GUILD_TEXT) -> int:
+        """A new server channel of ``kind`` (``GUILD_TEXT``, ``GUILD_FORUM``, ``GUILD_MEDIA``, ``GUILD_VOICE``…)."""
+        channel_id = next(self._ids)
+        with self._lock:
+            self.channels[channel_id] = self._channel(channel_id, name, kind)
+        self.dispatch("CHANNEL_CREATE", self.channels[channel_id])
+        return channel_id
+
+    def add_thread(self, parent_id: int = CHANNEL_ID, name: str = "a thread", *, owner_id: int = ANALYST_ID) -> int:
+        """A public thread a person started in ``parent_id`` (not on a message)."""
+        thread_id = next(self._ids)
+        thread = self._thread_payload(thread_id, parent_id, name, owner_id, 1440)
+        with self._lock:
+            self.threads[thread_id] = thread
+        self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return thread_id
+
+    def archive_thread(self, thread_id: int, *, locked: bool = False) -> None:
+        """Archive a thread (as its inactivity timer does), and lock it (as a moderator can)."""
+        with self._lock:
+            meta = self.threads[thread_id]["thread_metadata"]
+            meta.update(archived=True, locked=locked, archive_timestamp=_iso())
+        self.dispatch("THREAD_UPDATE", self.threads[thread_id])
+
+    def delete_channel(self, channel_id: int) -> None:
+        """Delete a channel or thread; the channel's webhooks go with it (as on Discord)."""
+        with self._lock:
+            gone = self.channels.pop(channel_id, None) or self.threads.pop(channel_id, None)
+            for webhook_id in [w for w, hook in self.webhooks.items() if hook["channel_id"] == channel_id]:
+                del self.webhooks[webhook_id]
+        if gone is not None:
+            self.dispatch(
+                "THREAD_DELETE" if gone["type"] in (PUBLIC_THREAD, PRIVATE_THREAD) else "CHANNEL_DELETE", gone
+            )
+
+    def set_overwrite(self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0) -> None:
+        """A permission overwrite on a channel for a role (the server id is @everyone) or a member."""
+        kind = 0 if any(int(r["id"]) == target_id for r in self.roles) else 1
+        with self._lock:
+            channel = self.channels[channel_id]
+            overwrites = [o for o in channel["permission_overwrites"] if o["id"] != str(target_id)]
+            overwrites.append({"id": str(target_id), "type": kind, "allow": str(allow), "deny": str(deny)})
+            channel["permission_overwrites"] = overwrites
+        self.dispatch("CHANNEL_UPDATE", self.channels[channel_id])
+
+    def deny_bot(self, channel_id: int, permissions: int) -> None:
+        """Deny the bot ``permissions`` in ``channel_id`` (added to its member overwrite, as a server admin would)."""
+        with self._lock:
+            mine = next((o for o in self.channels[channel_id]["permission_overwrites"] if o["id"] == str(BOT_ID)), None)
+        allow = int(mine["allow"]) if mine else 0
+        deny = int(mine["deny"]) if mine else 0
+        self.set_overwrite(channel_id, BOT_ID, allow=allow & ~permissions, deny=deny | permissions)
+
+    def remove_bot(self) -> None:
+        """The bot is kicked from the server: its channels answer 403 Missing Access from now on."""
+        with self._lock:
+            self.bot_in_guild = False
+        self.dispatch("GUILD_DELETE", {"id": str(GUILD_ID)})
+
+    def now(self) -> float:
+        """The fake's clock (monotonic seconds, moved on by :meth:`advance`)."""
+        return time.monotonic() + self.clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass for Discord's time-bound rules (the nonce window) without sleeping."""
+        with self._lock:
+            self.clock_offset += seconds
+
+    def bot_permissions(self, channel_id: int) -> int:
+        """The bot's computed permissions in a channel or thread (threads use their parent's)."""
+        return self.permissions_in(channel_id, BOT_ID)
+
+    def permissions_in(self, channel_id: int, user_id: int) -> int:
+        """Discord's computation: base from roles, then @everyone, role and member overwrites; Administrator wins."""
+        with self._lock:
+            channel = self.channels.get(channel_id) or self.threads.get(channel_id)
+            if channel is None:
+                return 0
+            if channel["type"] in (PUBLIC_THREAD, PRIVATE_THREAD):
+                channel = self.channels.get(int(channel["parent_id"])) or {}
+            if channel.get("type") == DM:
+                return DM_APP_PERMISSIONS | VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY
+            if user_id == BOT_ID and not self.bot_in_guild:
+                return 0
+            roles = self.member_roles.get(user_id, [])
+            value = 0
+            for role in self.roles:
+                if int(role["id"]) == GUILD_ID or int(role["id"]) in roles:
+                    value |= int(role["permissions"])
+            if value & ADMINISTRATOR:
+                return ALL_PERMISSIONS
+            overwrites = {int(o["id"]): o for o in channel.get("permission_overwrites", [])}
+            if everyone := overwrites.get(GUILD_ID):
+                value = (value & ~int(everyone["deny"])) | int(everyone["allow"])
+            allow = deny = 0
+            for role_id in roles:
+                if overwrite := overwrites.get(role_id):
+                    allow |= int(overwrite["allow"])
+                    deny |= int(overwrite["deny"])
+            value = (value & ~deny) | allow
+            if member := overwrites.get(user_id):
+                value = (value & ~int(member["deny"])) | int(member["allow"])
+            if not value & VIEW_CHANNEL:
+                return 0  # implicit: no View Channel denies everything else in the channel
+            return value
+
     def dm_channel(self, user_id: int = ANALYST_ID) -> int:
         """The DM channel between the bot and ``user_id`` (created on first use)."""
         with self._lock:
@@ -314,17 +466,30 @@ class FakeDiscord:
         user_id: int = ANALYST_ID,
         mention_bot: bool = False,
         mention_bot_role: bool = False,
+        reply_to: dict[str, Any] | None = None,
+        ping: bool = True,
     ) -> dict[str, Any]:
         """A person writes in a channel, thread or DM; the bot gets MESSAGE_CREATE (content per Discord's rules).
 
         ``mention_bot_role`` mentions the bot's managed role instead of its user (what the member list offers).
+        ``reply_to`` makes it a reply to that message; with ``ping`` (Discord's default) the replied-to
+        author is in ``mentions`` — so a reply to the bot mentions it, and its content reaches the bot.
         """
         content = f"<@{BOT_ID}> {text}" if mention_bot else f"<@&{BOT_ROLE_ID}> {text}" if mention_bot_role else text
         channel = self.channels.get(channel_id) or self.threads[channel_id]
-        in_guild = channel["type"] != 1
-        message = self._new_message(channel_id, content, self.users[user_id], {})
-        message["mentions"] = [self.users[BOT_ID]] if mention_bot else []
+        in_guild = channel["type"] != DM
+        reference = {"message_id": reply_to["id"], "channel_id": str(channel_id)} if reply_to else None
+        message = self._new_message(
+            channel_id, content, self.users[user_id], {"message_reference": reference} if reference else {}
+        )
+        mentions = [self.users[BOT_ID]] if mention_bot else []
+        if reply_to is not None:
+            message["referenced_message"] = reply_to
+            if ping and reply_to["author"]["id"] not in {m["id"] for m in mentions}:
+                mentions.append(reply_to["author"])
+        message["mentions"] = mentions
         message["mention_roles"] = [str(BOT_ROLE_ID)] if mention_bot_role else []
+        mention_bot = any(m["id"] == str(BOT_ID) for m in mentions)
         with self._lock:
             self.messages.setdefault(channel_id, []).append(message)
         event = dict(message)
@@ -369,7 +534,7 @@ class FakeDiscord:
             "channel": channel,
             "token": record.token,
             "version": 1,
-            "app_permissions": str(EVERYONE_PERMISSIONS),
+            "app_permissions": str(DM_APP_PERMISSIONS if channel["type"] == DM else self.bot_permissions(channel_id)),
             "locale": "en-US",
             "entitlements": [],
             "attachment_size_limit": 8 * 1024 * 1024,
@@ -383,7 +548,7 @@ class FakeDiscord:
                 data["guild_id"] = str(GUILD_ID)
             payload["guild_id"] = str(GUILD_ID)
             payload["guild_locale"] = "en-US"
-            payload["member"] = {**self._member(user_id), "permissions": str(self._permissions(user_id))}
+            payload["member"] = {**self._member(user_id), "permissions": str(self.permissions_in(channel_id, user_id))}
             payload["context"] = 0
             payload["authorizing_integration_owners"] = {"0": str(GUILD_ID)}
         with self._lock:
@@ -482,16 +647,56 @@ class FakeDiscord:
             member["user"] = self.users[user_id]
         return member
 
-    def _permissions(self, user_id: int) -> int:
-        value = EVERYONE_PERMISSIONS
-        for role in self.roles:
-            if int(role["id"]) in self.member_roles.get(user_id, []):
-                value |= int(role["permissions"])
-        return ALL_PERMISSIONS if value & (1 << 3) else value
+    def _channel(self, channel_id: int, name: str, kind: int) -> dict[str, Any]:
+        channel: dict[str, Any] = {
+            "id": str(channel_id),
+            "type": kind,
+            "guild_id": str(GUILD_ID),
+            "name": name,
+            "position": len(self.channels),
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+        }
+        if kind == GUILD_VOICE:
+            channel.update(bitrate=64000, user_limit=0, rtc_region=None, video_quality_mode=1)
+        if kind in THREAD_ONLY:
+            channel.update(
+                available_tags=[], default_reaction_emoji=None, default_sort_order=None, default_forum_layout=0
+            )
+        return channel
+
+    def _thread_payload(
+        self, thread_id: int, parent_id: int, name: str, owner_id: int, archive_minutes: int
+    ) -> dict[str, Any]:
+        return {
+            "id": str(thread_id),
+            "guild_id": str(GUILD_ID),
+            "parent_id": str(parent_id),
+            "owner_id": str(owner_id),
+            "name": name,
+            "type": PUBLIC_THREAD,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": archive_minutes,
+                "archive_timestamp": _iso(),
+                "locked": False,
+            },
+        }
 
     def _guild(self) -> dict[str, Any]:
         with self._lock:
-            channels = [c for c in self.channels.values() if c["type"] == 0]
+            channels = [c for c in self.channels.values() if c["type"] != DM]
             threads = list(self.threads.values())
         return {
             "id": str(GUILD_ID),
@@ -685,55 +890,166 @@ class FakeDiscord:
                     self.commands[where] = synced
                 return _json(synced)
             return _json(self.commands.get(m[2] or "global", []))
+        if m := re.fullmatch(r"/guilds/(\d+)/threads/active", path):
+            if not self.bot_in_guild:
+                return _error(403, 50001, "Missing Access")
+            with self._lock:
+                active = [t for t in self.threads.values() if not t["thread_metadata"]["archived"]]
+                visible = [t for t in active if self.bot_permissions(int(t["id"])) & VIEW_CHANNEL]
+            return _json({"threads": visible, "members": []})
         if m := re.fullmatch(r"/channels/(\d+)", path):
-            channel = self.channels.get(int(m[1])) or self.threads.get(int(m[1]))
-            return _json(channel) if channel else _error(404, 10003, "Unknown Channel")
+            if refused := self._access(int(m[1])):
+                return refused
+            return _json(self.channels.get(int(m[1])) or self.threads[int(m[1])])
         if m := re.fullmatch(r"/channels/(\d+)/typing", path):
-            return web.Response(status=204)
+            return self._access(int(m[1])) or web.Response(status=204)
         if m := re.fullmatch(r"/channels/(\d+)/messages", path):
             if method == "POST":
                 return self._create_message(int(m[1]), body or {}, self.users[BOT_ID])
+            if refused := self._access(int(m[1])):
+                return refused
+            if not self.bot_permissions(int(m[1])) & READ_MESSAGE_HISTORY:
+                return _json([])  # Discord: no Read Message History, no messages
             return _json(self.channel_messages(int(m[1])))
+        if method == "POST" and (m := re.fullmatch(r"/channels/(\d+)/threads", path)):
+            return self._start_thread_without_message(int(m[1]), body or {})
         if m := re.fullmatch(r"/channels/(\d+)/messages/(\d+)/threads", path):
             return self._start_thread(int(m[1]), int(m[2]), body or {})
         if m := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", path):
+            if refused := self._access(int(m[1])):
+                return refused
             return self._edit_message(int(m[1]), int(m[2]), body or {}, method)
         return _error(404, 0, f"404: Not Found ({method} {path})")
+
+    # -- Discord's refusals -------------------------------------------------------------------------
+
+    def _access(self, channel_id: int) -> web.Response | None:
+        """404 Unknown Channel for a channel that does not exist; 403 Missing Access when the bot cannot see it."""
+        with self._lock:
+            channel = self.channels.get(channel_id) or self.threads.get(channel_id)
+        if channel is None:
+            return _error(404, 10003, "Unknown Channel")
+        if channel["type"] == DM:
+            return None
+        if not self.bot_in_guild or not self.bot_permissions(channel_id) & VIEW_CHANNEL:
+            return _error(403, 50001, "Missing Access")
+        return None
+
+    def _is_thread(self, channel_id: int) -> bool:
+        return channel_id in self.threads
+
+    def _thread_refusal(self, thread_id: int, permissions: int | None) -> web.Response | None:
+        """Locked threads refuse whoever lacks Manage Threads; archived ones reopen on a message."""
+        thread = self.threads[thread_id]
+        meta = thread["thread_metadata"]
+        if meta["locked"] and not (permissions or 0) & MANAGE_THREADS:
+            if meta["archived"]:
+                return _error(400, 50083, "Thread is archived")
+            return _error(403, 160005, "Thread is locked")
+        return None
+
+    def _unarchive_on_message(self, thread_id: int) -> None:
+        with self._lock:
+            meta = self.threads[thread_id]["thread_metadata"]
+            if not meta["archived"]:
+                return
+            meta.update(archived=False, archive_timestamp=_iso())
+        self.dispatch("THREAD_UPDATE", self.threads[thread_id])
+
+    def _send_refusal(self, channel_id: int, payload: dict[str, Any], *, as_bot: bool) -> web.Response | None:
+        """What Discord refuses before creating a message (permissions apply to the bot, not to webhooks)."""
+        with self._lock:
+            channel = self.channels.get(channel_id) or self.threads.get(channel_id)
+        if channel is None:
+            return _error(404, 10003, "Unknown Channel")
+        if channel["type"] in (*THREAD_ONLY, GUILD_VOICE, GUILD_CATEGORY):
+            return _error(400, 50008, "Cannot send messages in a non-text channel")
+        if channel["type"] == DM:
+            return None
+        permissions = self.bot_permissions(channel_id) if as_bot else None
+        if as_bot and (refused := self._access(channel_id)):
+            return refused
+        if self._is_thread(channel_id) and (refused := self._thread_refusal(channel_id, permissions)):
+            return refused
+        if permissions is not None:
+            needed = SEND_MESSAGES_IN_THREADS if self._is_thread(channel_id) else SEND_MESSAGES
+            if not permissions & needed:
+                return _error(403, 50013, "Missing Permissions")
+            if payload.get("message_reference") and not permissions & READ_MESSAGE_HISTORY:
+                return _error(400, 160002, "Cannot reply without permission to read message history")
+        return None
+
+    def _strip_embeds(self, channel_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+        """Without Embed Links a bot's embeds are dropped silently (a message left empty is then refused)."""
+        if payload.get("embeds") and not self.bot_permissions(channel_id) & EMBED_LINKS:
+            return {**payload, "embeds": []}
+        return payload
 
     def _create_message(
         self, channel_id: int, payload: dict[str, Any], author: dict[str, Any], *, webhook_id: int | None = None
     ) -> web.Response:
-        if channel_id not in self.channels and channel_id not in self.threads:
-            return _error(404, 10003, "Unknown Channel")
+        as_bot = webhook_id is None and author["id"] == str(BOT_ID)
+        if refused := self._send_refusal(channel_id, payload, as_bot=as_bot):
+            return refused
         problems = message_problems(payload)
         if problems:
             with self._lock:
                 self.limit_violations.append((str(channel_id), problems))
             return _error(400, 50035, "Invalid Form Body", {"_errors": [{"message": p} for p in problems]})
         nonce = payload.get("nonce")
+        if nonce is not None and len(str(nonce)) > 25:
+            return _error(400, 50035, "Invalid Form Body", {"nonce": {"_errors": [{"message": "max 25 chars"}]}})
+        if as_bot:
+            payload = self._strip_embeds(channel_id, payload)
+            if not payload.get("content") and not payload.get("embeds"):
+                return _error(400, 50006, "Cannot send an empty message")
         with self._lock:
             if nonce is not None and payload.get("enforce_nonce"):
-                for existing in self.messages.get(channel_id, []):
-                    if existing.get("nonce") == nonce:
-                        return _json(existing)
+                seen = self._nonces.get((channel_id, author["id"], str(nonce)))
+                if seen is not None and self.now() - seen[1] <= self.nonce_window:
+                    return _json(seen[0])
             message = self._new_message(channel_id, payload.get("content") or "", author, payload)
             if webhook_id is not None:
                 message["webhook_id"] = str(webhook_id)
             self.messages.setdefault(channel_id, []).append(message)
+            if nonce is not None:
+                self._nonces[(channel_id, author["id"], str(nonce))] = (message, self.now())
+        if self._is_thread(channel_id):
+            self._unarchive_on_message(channel_id)
         event = dict(message)
-        if channel_id not in self.channels or self.channels[channel_id]["type"] != 1:
+        if channel_id not in self.channels or self.channels[channel_id]["type"] != DM:
             event["guild_id"] = str(GUILD_ID)
         self.dispatch("MESSAGE_CREATE", event)
         return _json(message)
 
     def _edit_message(self, channel_id: int, message_id: int, payload: dict[str, Any], method: str) -> web.Response:
+        if method == "GET":
+            with self._lock:
+                found = next((m for m in self.messages.get(channel_id, []) if m["id"] == str(message_id)), None)
+            return _json(found) if found is not None else _error(404, 10008, "Unknown Message")
+        if (
+            method in ("PATCH", "DELETE")
+            and self._is_thread(channel_id)
+            and (refused := self._thread_refusal(channel_id, self.bot_permissions(channel_id)))
+        ):
+            return refused
+        if (
+            method == "PATCH"
+            and self._is_thread(channel_id)
+            and self.threads[channel_id]["thread_metadata"]["archived"]
+        ):
+            return _error(400, 50083, "Thread is archived")  # only deleting is allowed in an archived thread
         with self._lock:
             found = next((m for m in self.messages.get(channel_id, []) if m["id"] == str(message_id)), None)
             if found is None:
                 return _error(404, 10008, "Unknown Message")
+            if method == "GET":
+                return _json(found)
             if method == "DELETE":
                 self.messages[channel_id].remove(found)
                 return web.Response(status=204)
+            if found["author"]["id"] not in (str(BOT_ID), str(APP_ID)):
+                return _error(403, 50005, "Cannot edit a message authored by another user")
             merged = {**found, **{k: v for k, v in payload.items() if k in ("content", "embeds", "flags")}}
             problems = message_problems(merged)
             if problems:
@@ -742,45 +1058,92 @@ class FakeDiscord:
             found.update(merged, edited_timestamp=_iso())
             return _json(found)
 
+    def _thread_name_problem(self, payload: dict[str, Any]) -> web.Response | None:
+        name = payload.get("name") or ""
+        if not 1 <= len(name) <= 100:
+            return _error(400, 50035, "Invalid Form Body", {"name": {"_errors": [{"message": "1-100 chars"}]}})
+        return None
+
     def _start_thread(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> web.Response:
+        if refused := self._access(channel_id):
+            return refused
         channel = self.channels.get(channel_id)
-        if channel is None:
-            if channel_id in self.threads:
-                return _error(400, 50024, "Cannot execute action on this channel type")
-            return _error(404, 10003, "Unknown Channel")
-        if channel["type"] != 0:
+        if channel is None or channel["type"] != GUILD_TEXT:
             return _error(400, 50024, "Cannot execute action on this channel type")
+        if not self.bot_permissions(channel_id) & CREATE_PUBLIC_THREADS:
+            return _error(403, 50013, "Missing Permissions")
         with self._lock:
             if not any(m["id"] == str(message_id) for m in self.messages.get(channel_id, [])):
                 return _error(404, 10008, "Unknown Message")
             if message_id in self.threads:
                 return _error(400, 160004, "A thread has already been created for this message")
-            name = payload.get("name") or ""
-            if not 1 <= len(name) <= 100:
-                return _error(400, 50035, "Invalid Form Body", {"name": {"_errors": [{"message": "1-100 chars"}]}})
-            thread = {
-                "id": str(message_id),
-                "guild_id": str(GUILD_ID),
-                "parent_id": str(channel_id),
-                "owner_id": str(BOT_ID),
-                "name": name,
-                "type": 11,
-                "last_message_id": None,
-                "message_count": 0,
-                "member_count": 1,
-                "rate_limit_per_user": 0,
-                "flags": 0,
-                "total_message_sent": 0,
-                "thread_metadata": {
-                    "archived": False,
-                    "auto_archive_duration": int(payload.get("auto_archive_duration") or 1440),
-                    "archive_timestamp": _iso(),
-                    "locked": False,
-                },
-            }
+            if refused := self._thread_name_problem(payload):
+                return refused
+            thread = self._thread_payload(
+                message_id, channel_id, payload["name"], BOT_ID, int(payload.get("auto_archive_duration") or 1440)
+            )
             self.threads[message_id] = thread
         self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
         return _json(thread, 201)
+
+    def _start_thread_without_message(self, channel_id: int, payload: dict[str, Any]) -> web.Response:
+        """``POST /channels/{id}/threads``: a forum or media post (thread + first message), or a bare thread."""
+        if refused := self._access(channel_id):
+            return refused
+        channel = self.channels.get(channel_id)
+        if channel is None or channel["type"] not in (GUILD_TEXT, *THREAD_ONLY):
+            return _error(400, 50024, "Cannot execute action on this channel type")
+        if refused := self._thread_name_problem(payload):
+            return refused
+        permissions = self.bot_permissions(channel_id)
+        minutes = int(payload.get("auto_archive_duration") or 1440)
+        if channel["type"] == GUILD_TEXT:
+            kind = int(payload.get("type") or PRIVATE_THREAD)
+            if not permissions & (CREATE_PUBLIC_THREADS if kind == PUBLIC_THREAD else 1 << 36):
+                return _error(403, 50013, "Missing Permissions")
+            thread_id = next(self._ids)
+            thread = {**self._thread_payload(thread_id, channel_id, payload["name"], BOT_ID, minutes), "type": kind}
+            with self._lock:
+                self.threads[thread_id] = thread
+            self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+            return _json(thread, 201)
+        # A forum/media post: Send Messages is what counts (Create Public Threads is ignored).
+        if not permissions & SEND_MESSAGES:
+            return _error(403, 50013, "Missing Permissions")
+        first = self._strip_embeds(channel_id, dict(payload.get("message") or {}))
+        if not first.get("content") and not first.get("embeds"):
+            return _error(400, 50006, "Cannot send an empty message")
+        problems = message_problems(first)
+        if problems:
+            with self._lock:
+                self.limit_violations.append((str(channel_id), problems))
+            return _error(400, 50035, "Invalid Form Body", {"message": {"_errors": [{"message": p} for p in problems]}})
+        return self._forum_post(channel_id, payload["name"], first, self.users[BOT_ID], minutes)
+
+    def _forum_post(
+        self,
+        forum_id: int,
+        name: str,
+        first: dict[str, Any],
+        author: dict[str, Any],
+        minutes: int,
+        *,
+        webhook_id: int | None = None,
+        with_thread: bool = True,
+    ) -> web.Response:
+        """A thread in a forum or media channel whose first message has the thread's id."""
+        thread_id = next(self._ids)
+        thread = self._thread_payload(thread_id, forum_id, name, int(author["id"]), minutes)
+        message = self._new_message(thread_id, first.get("content") or "", author, first)
+        message["id"] = str(thread_id)
+        if webhook_id is not None:
+            message["webhook_id"] = str(webhook_id)
+        with self._lock:
+            self.threads[thread_id] = thread
+            self.messages.setdefault(thread_id, []).append(message)
+        self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        self.dispatch("MESSAGE_CREATE", {**message, "guild_id": str(GUILD_ID)})
+        return _json({**thread, "message": message} if with_thread else message, 201 if with_thread else 200)
 
     # -- webhooks and interactions ------------------------------------------------------------------
 
@@ -837,9 +1200,7 @@ class FakeDiscord:
                         "application_id": None,
                     }
                 )
-            channel_id = int(request.query.get("thread_id") or hook["channel_id"])
-            author = {**self._user(webhook_id, "threatbot feed", bot=True)}
-            return self._create_message(channel_id, body or {}, author, webhook_id=webhook_id)
+            return self._execute_webhook(webhook_id, hook, request.query.get("thread_id"), body or {})
         if m := re.fullmatch(r"/webhooks/(\d+)/([^/]+)/messages/(@original|\d+)", path):
             record = self.interactions.get(m[2])
             if record is None:
@@ -855,6 +1216,40 @@ class FakeDiscord:
             target = record.original_id if m[3] == "@original" else int(m[3])
             return self._edit_message(record.channel_id, target or 0, body or {}, method)
         return _error(404, 0, f"404: Not Found ({method} {path})")
+
+    def _execute_webhook(
+        self, webhook_id: int, hook: dict[str, Any], thread: str | None, payload: dict[str, Any]
+    ) -> web.Response:
+        """Execute Webhook: into its channel, a thread of it (``thread_id``), or a new forum post (``thread_name``)."""
+        author = {**self._user(webhook_id, payload.get("username") or "threatbot feed", bot=True)}
+        channel = self.channels.get(hook["channel_id"])
+        if channel is None:  # pragma: no cover - deleting a channel deletes its webhooks
+            return _error(404, 10015, "Unknown Webhook")
+        thread_name = payload.get("thread_name")
+        if thread and thread_name:
+            return _error(400, 220002, "Webhooks posted to forum channels cannot have both a thread_name and thread_id")
+        if thread:
+            thread_id = int(thread)
+            known = self.threads.get(thread_id)
+            if known is None or int(known["parent_id"]) != hook["channel_id"]:
+                return _error(404, 10003, "Unknown Channel")
+            return self._create_message(thread_id, payload, author, webhook_id=webhook_id)
+        if channel["type"] in THREAD_ONLY:
+            if not thread_name:
+                return _error(400, 220001, "Webhooks posted to forum channels must have a thread_name or thread_id")
+            if not 1 <= len(thread_name) <= 100:
+                return _error(400, 50035, "Invalid Form Body", {"thread_name": {"_errors": [{"message": "1-100"}]}})
+            problems = message_problems(payload)
+            if problems:
+                with self._lock:
+                    self.limit_violations.append((str(hook["channel_id"]), problems))
+                return _error(400, 50035, "Invalid Form Body", {"_errors": [{"message": p} for p in problems]})
+            return self._forum_post(
+                hook["channel_id"], thread_name, payload, author, 4320, webhook_id=webhook_id, with_thread=False
+            )
+        if thread_name:
+            return _error(400, 220003, "Webhooks can only create threads in forum channels")
+        return self._create_message(hook["channel_id"], payload, author, webhook_id=webhook_id)
 
     def _follow_up(self, record: InteractionRecord, payload: dict[str, Any]) -> web.Response:
         if not record.callbacks:
