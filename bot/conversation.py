@@ -32,6 +32,7 @@ from bot.commands import (
     parse_command,
     parse_followup,
 )
+from bot.incidents import FeedPostIndex
 from bot.llm import LLMAnswerer
 from bot.messages import IncomingMessage, Reply, ReplyItem, ReplyKind, ThreadKey
 from bot.services import SourceRegistry, SubscriptionBook
@@ -69,9 +70,12 @@ class Conversation:
         llm: LLMAnswerer | None = None,
         subscriptions: SubscriptionBook | None = None,
         sources: SourceRegistry | None = None,
+        feed_posts: FeedPostIndex | None = None,
         page_size: int = PAGE_SIZE,
     ) -> None:
         self.store = store
+        #: Which incident a feed post's thread is about: a first question there starts from it.
+        self.feed_posts = feed_posts
         self.searcher = searcher or Searcher(store)
         self.threads = threads or ThreadStore(store.db)
         self.llm = llm
@@ -90,10 +94,44 @@ class Conversation:
         store: RecordStore | None = None,
         subscriptions: SubscriptionBook | None = None,
         sources: SourceRegistry | None = None,
+        feed_posts: FeedPostIndex | None = None,
     ) -> Conversation:
         """The core as configured by the environment: the LLM only if ``THREATBOT_LLM`` is set."""
         store = store or RecordStore(settings)
-        return cls(store, llm=LLMAnswerer.from_settings(settings), subscriptions=subscriptions, sources=sources)
+        return cls(
+            store,
+            llm=LLMAnswerer.from_settings(settings),
+            subscriptions=subscriptions,
+            sources=sources,
+            feed_posts=feed_posts,
+        )
+
+    # -- what adapters may ask besides handle() -------------------------------------------------
+
+    @property
+    def database_path(self):
+        """The database file adapters may keep their own tables in (through their own connection)."""
+        return self.store.settings.database_path
+
+    def knows_thread(self, key: ThreadKey, *, now: datetime | None = None) -> bool:
+        """Whether ``key`` is a live conversation (a follow-up there needs no mention)."""
+        return self.threads.load(key, now or datetime.now(UTC)) is not None
+
+    def incident_of_thread(self, key: ThreadKey) -> str | None:
+        """The headline record id when ``key`` is the thread of a feed post about one incident."""
+        return self.feed_posts.incident_at(key) if self.feed_posts is not None else None
+
+    def warm_up(self) -> None:
+        """Open the store's lazily built parts (vector index, embedding model) before answering in parallel.
+
+        ``RecordStore`` creates them on first use without a lock; several answers using it at once on a
+        cold start can race in Chroma's client set-up. Done once, here, they are shared safely after.
+        """
+        for part in ("index", "embedder"):
+            try:
+                getattr(self.store, part)
+            except Exception as error:  # the first answer will report it properly
+                log.warning("warming up the store's %s failed: %s", part, type(error).__name__)
 
     # -- the front door ------------------------------------------------------------------------
 
@@ -104,6 +142,8 @@ class Conversation:
         key = message.thread_key() if message.thread_id else message.thread_key(f"new-{uuid.uuid4().hex[:12]}")
         with self._locks[hash(key) % len(self._locks)]:
             state = self.threads.load(key, now) if message.thread_id else None
+            if state is None and message.thread_id:
+                state = self._feed_post_state(key, now, tz)
             turn = _Turn(self, message, key, now, tz, state)
             try:
                 reply = turn.run()
@@ -120,6 +160,17 @@ class Conversation:
                 turn.state.add_turn("bot", reply.text)
                 self.threads.save(key, turn.state, now)
             return reply
+
+    def _feed_post_state(self, key: ThreadKey, now: datetime, tz: ZoneInfo) -> ThreadState | None:
+        """A first message in a feed post's thread: its context is that post's incident, on every platform."""
+        try:
+            headline = self.incident_of_thread(key)
+        except Exception:  # a lookup failure must not stop the answer
+            log.exception("looking up the feed post of %s failed", key)
+            return None
+        if headline is None or self.store.get(headline) is None:
+            return None
+        return ThreadState(asked_at=now.isoformat(), tz=tz.key, result_ids=[headline], shown=1, focus_id=headline)
 
     def rebind_thread(self, old: ThreadKey, new: ThreadKey, *, now: datetime | None = None) -> bool:
         """Carry a thread's context to the id the platform gave the posted reply (see ``bot.messages``)."""

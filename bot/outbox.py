@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.delivery.base import PostRef
+from bot.messages import ThreadKey
 from retrieval.database import Database, apply_component_migrations
 
 __all__ = [
@@ -418,6 +419,27 @@ class Outbox:
                     "AND c.cluster_id = delivery_outbox.cluster_id)",
                     (f"its post failed: {error}"[:500], row.id),
                 )
+
+    # -- feed posts -------------------------------------------------------------------------------
+
+    def incident_at(self, key: ThreadKey) -> str | None:
+        """The headline record of the feed post whose thread ``key`` is (``bot.incidents.FeedPostIndex``).
+
+        A post's thread is the message it became (Slack: its ``ts``) or the thread it opened (Discord:
+        ``PostRef.thread_id``, which may also be the channel its messages arrive in). A digest
+        covers several incidents, so its thread is about none in particular: None.
+        """
+        rows = self.db.query(
+            "SELECT o.kind, o.payload FROM delivery_posts c JOIN delivery_outbox o ON o.id = c.outbox_id "
+            "WHERE c.platform = ? AND c.ref IS NOT NULL AND ("
+            "(c.channel = ? AND json_extract(c.ref, '$.message_id') = ?) "
+            "OR json_extract(c.ref, '$.thread_id') IN (?, ?)) LIMIT 2",
+            (key.platform, key.channel, key.thread, key.thread, key.channel),
+        )
+        if not rows or rows[0]["kind"] != RowKind.POST.value:
+            return None
+        record_ids = json.loads(rows[0]["payload"]).get("record_ids") or []
+        return str(record_ids[0]) if record_ids else None
 
     # -- reporting --------------------------------------------------------------------------------
 

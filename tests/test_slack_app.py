@@ -25,11 +25,13 @@ from slack_sdk.signature import SignatureVerifier
 from adapters.slack.app import SlackAdapter
 from adapters.slack.component import SlackComponent
 from adapters.slack.delivery import SlackTarget
+from adapters.slack.render import action_of
 from adapters.slack.users import ManagerPolicy
 from bot.config import Settings
 from bot.conversation import Conversation
-from bot.delivery.base import IncidentPost
+from bot.deliverer import Deliverer
 from bot.demo import seed_demo
+from bot.outbox import Outbox, Planned, RowKind
 from bot.sources import SourceBook
 from bot.subscriptions import Subscriptions
 from retrieval.store import RecordStore
@@ -106,6 +108,9 @@ class SlackRig:
         return status, ms, name
 
     def event(self, event: dict, *, event_id: str | None = None, **kwargs) -> tuple[int, bytes, float]:
+        """Send an Events API callback — only if Slack would: message events come from member conversations."""
+        if event.get("channel") and not self.fake.delivers_events_from(event["channel"]):
+            return 0, b"", 0.0  # Slack never sends it
         self._events += 1
         body = {
             "token": "legacy-verification-token",
@@ -186,7 +191,7 @@ def card_of(call: Call, action: str, index: int = 0) -> str:
         for block in call.blocks
         if block["type"] == "actions"
         for element in block["elements"]
-        if element["action_id"] == action
+        if element["action_id"] == action or action_of(element["action_id"]) == action
     ]
     return values[index]
 
@@ -202,7 +207,9 @@ def data_dir(tmp_path_factory) -> Path:
 
 def _rig(data_dir: Path, fake: FakeSlack, conversation_class=Conversation, workers: int = 4):
     store = RecordStore(Settings.from_env(data_dir))
-    conversation = conversation_class(store, subscriptions=Subscriptions(store.db), sources=SourceBook(store.db))
+    conversation = conversation_class(
+        store, subscriptions=Subscriptions(store.db), sources=SourceBook(store.db), feed_posts=Outbox(store.db)
+    )
     adapter = SlackAdapter(
         conversation,
         bot_token=TOKEN,
@@ -228,10 +235,19 @@ def fake():
 
 @pytest.fixture(scope="module")
 def rig(data_dir, fake):
+    before = len(fake.refusals)
     rig = _rig(data_dir, fake)
     yield rig
+    rig.adapter.wait_idle()
     rig.component.stop()
     rig.store.close()
+    # Whatever the test did, Slack accepted every message the app built (Block Kit rules, text size).
+    refused = [(c.method, a) for c, a in fake.refusals[before:] if a.get("error") in BAD_PAYLOAD]
+    assert refused == [], refused
+
+
+#: Refusals that mean the app built a message Slack does not accept: never acceptable.
+BAD_PAYLOAD = {"invalid_blocks", "msg_too_long", "invalid_blocks_format"}
 
 
 # -- /threat ----------------------------------------------------------------------------------------
@@ -490,7 +506,7 @@ def test_details_and_suggestions_on_a_channel_message_answer_in_its_thread(rig) 
     detail = rig.posted("C11", count=2)
     assert detail.params["thread_ts"] == top and detail.blocks[0]["type"] == "header"
     suggestion = card_of(detail, "tb_suggest", 0)  # "what's the mitigation?"
-    rig.click("tb_suggest", suggestion, channel="C11", message_ts=rig.fake.channels["C11"][-1]["ts"], thread_ts=top)
+    rig.click("tb_suggest_0", suggestion, channel="C11", message_ts=rig.fake.channels["C11"][-1]["ts"], thread_ts=top)
     mitigation = rig.posted("C11", count=3)
     assert mitigation.params["thread_ts"] == top
     assert detail.blocks[0]["text"]["text"] in mitigation.text  # about the story the details showed
@@ -500,11 +516,15 @@ def test_a_feed_posts_thread_starts_from_its_incident(rig) -> None:
     headline = next(
         r for r in rig.store.iter_records() if r.title.startswith("Microsoft Exchange Online outage causes")
     )
-    members = tuple(rig.store.cluster_members(headline.cluster_id))
-    post = IncidentPost(
-        "post:slack:C17:x", headline.cluster_id, headline, members, ("exchange outage",), "slack", (headline.id,)
-    )
-    ref = SlackTarget(rig.adapter.client, rig.adapter.store, clock=lambda: NOW).post("C17", post)
+    # Queued and delivered as serve does: the core learns which incident the post's thread is about.
+    outbox = Outbox(rig.store.db)
+    key = f"post:slack:C17:{headline.cluster_id}"
+    payload = {"cluster_id": headline.cluster_id, "record_ids": [headline.id], "subscriptions": ["exchange outage"]}
+    outbox.commit_plan([Planned(RowKind.POST, "slack", "C17", key, payload, cluster_ids=(headline.cluster_id,))], [])
+    target = SlackTarget(rig.adapter.client, rig.adapter.store, clock=lambda: NOW)
+    assert Deliverer(outbox, rig.store, [target]).drain().sent == 1
+    ref = next(c.ref for c in outbox.claims([headline.cluster_id]) if c.channel == "C17")
+    assert ref is not None
     feed = rig.posted("C17")
     assert "3 sources" in feed.all_text()
 

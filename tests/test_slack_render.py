@@ -17,6 +17,7 @@ from adapters.slack.mrkdwn import escape, escaped_clip, link, mentions, to_plain
 from adapters.slack.render import (
     Action,
     Viewer,
+    action_of,
     entries,
     parse_value,
     render_digest,
@@ -28,6 +29,7 @@ from adapters.slack.store import reply_from_json, reply_to_json
 from bot.delivery.base import Digest, FieldChange, IncidentPost, IncidentUpdate
 from bot.messages import Reply, ReplyItem, ReplyKind, ThreadKey
 from retrieval.records import Kind, Severity, ThreatRecord
+from tests.fakes.slack_api import block_errors
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "fixtures" / "corpus-2025" / "corpus.jsonl"
@@ -40,8 +42,8 @@ KEY = ThreadKey("slack", "C1", "new-abc")
 
 
 def limit_problems(blocks: list[dict]) -> list[str]:
-    """Every way ``blocks`` break Slack's published limits (empty: fine)."""
-    problems = []
+    """Every way ``blocks`` break Slack's published limits (empty: fine): the fake Slack's rules, and these."""
+    problems = list(block_errors(blocks))
     if len(blocks) > 50:
         problems.append(f"{len(blocks)} blocks > 50")
     for n, block in enumerate(blocks):
@@ -282,7 +284,7 @@ def test_buttons_carry_the_card_and_the_story_index() -> None:
     buttons = [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
     by_action: dict[str, list[str]] = {}
     for button in buttons:
-        by_action.setdefault(button["action_id"], []).append(button["value"])
+        by_action.setdefault(action_of(button["action_id"]) or button["action_id"], []).append(button["value"])
     assert by_action[Action.DETAILS] == ["abc123:0", "abc123:1", "abc123:2"]
     assert by_action[Action.VOTE_UP] == by_action[Action.VOTE_DOWN] == by_action[Action.DETAILS]
     assert by_action[Action.SUGGEST] == ["abc123:0", "abc123:1"]

@@ -32,8 +32,10 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,6 +55,7 @@ from adapters.slack.render import (
     Action,
     SlackMessage,
     Viewer,
+    action_of,
     entries,
     parse_value,
     render_reply,
@@ -62,25 +65,41 @@ from adapters.slack.users import ManagerPolicy, SlackUser, UserDirectory
 from bot.commands import Command, Verb
 from bot.conversation import Conversation
 from bot.messages import IncomingMessage, Reply, ThreadKey
+from retrieval.database import Database
 
 __all__ = ["BOT_EVENTS", "BOT_SCOPES", "COMMAND", "PLATFORM", "SlackAdapter"]
 
 PLATFORM = "slack"
 COMMAND = "/threat"
 #: The events the app subscribes to (manifest ``settings.event_subscriptions.bot_events``).
-BOT_EVENTS = ("app_mention", "message.channels", "message.groups", "message.im")
+BOT_EVENTS = ("app_mention", "message.channels", "message.groups", "message.im", "message.mpim")
 #: Every bot scope the code needs (manifest ``oauth_config.scopes.bot``), and what for.
 BOT_SCOPES = {
     "app_mentions:read": "app_mention events",
     "channels:history": "thread follow-ups in public channels (message.channels), delivery look-ups",
     "groups:history": "thread follow-ups in private channels (message.groups), delivery look-ups",
     "im:history": "direct messages (message.im)",
+    "mpim:history": "mentions and thread follow-ups in group DMs (message.mpim)",
     "chat:write": "answers, feed posts, thread replies, edits",
     "chat:write.public": "feed posts and shared answers in public channels the bot was not invited to",
+    "channels:join": "joining a public channel it answers or posts in, so its threads' replies reach it",
+    "channels:read": "whether the bot is in a public channel (conversations.info)",
+    "groups:read": "whether the bot is in a private channel (conversations.info)",
     "commands": "/threat",
+    "reactions:write": "the ⏳ reaction on a question that takes more than a moment",
     "users:read": "the asker's time zone and admin flags (users.info)",
 }
 NOT_IN_CHANNEL = "I can't post in this channel myself yet: invite me (`/invite @threatbot`) so feed posts reach it."
+#: Under an answer posted where the bot is not a member (it cannot see replies there).
+NO_FOLLOW_UPS = "I'm not in this channel, so I won't see replies in this thread: invite me (`/invite @threatbot`) to follow up here."
+#: Slack errors meaning "the bot is not in that conversation" — the only ones an invitation fixes.
+MEMBERSHIP_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
+#: Slack errors meaning the message itself was refused: sent again as plain text so the asker still gets it.
+PAYLOAD_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long"})
+#: Seconds an answer may take before the asker sees a "working" signal (⏳ reaction or a short note).
+WORKING_AFTER = 1.5
+WORKING_REACTION = "hourglass_flowing_sand"
+WORKING_NOTE = "⏳ Working on it…"
 #: A DM's top-level messages form one conversation under this thread id.
 DM_THREAD = "im"
 #: Message subtypes that are people talking; every other subtype (edits, joins, bots) is ignored.
@@ -88,6 +107,25 @@ _SPOKEN_SUBTYPES = {None, "thread_broadcast", "file_share"}
 _ACTION_ID = re.compile(r"^tb_")
 #: Slack errors meaning "the bot cannot post there": fall back to the response_url.
 _CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cannot_dm_bot"}
+#: Conversations where no invitation makes sense: a DM between people (``D…``) or a group DM (``mpdm-…``).
+_DM_NAMES = ("directmessage", "privategroup-dm")
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What ``chat.postMessage`` did: the new message's ts, or Slack's error code (``http_error``, ``network``)."""
+
+    ts: str | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.ts is not None
+
+    @property
+    def membership(self) -> bool:
+        """The bot is not in the conversation: an invitation (or joining) would fix it."""
+        return self.error in MEMBERSHIP_ERRORS
 
 
 class SlackAdapter:
@@ -114,13 +152,16 @@ class SlackAdapter:
         self.client = client or web_client(
             bot_token, base_url=api_url, logger=guarded_logger("adapters.slack.api", hidden)
         )
-        self.store = store or SlackStore(conversation.store.db)
+        self.store = store or SlackStore(Database(conversation.database_path))
         self.users = UserDirectory(self.client)
         self.managers = managers or ManagerPolicy("admins")
         self.clock = clock
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-answer")
         self.events_seen = SeenSet()
         self.messages_seen = SeenSet()
+        #: Channels the bot is known to be in (joined or seen), so membership is checked once per channel.
+        self._member_of: set[str] = set()
+        self.working_after = WORKING_AFTER
         self._pending: set[Future] = set()
         self._pending_lock = threading.Lock()
         self.app = App(
@@ -144,17 +185,8 @@ class SlackAdapter:
         return SlackRequestHandler(self.app, path=path)
 
     def warm_up(self) -> None:
-        """Open the store's lazily built parts (vector index, embedding model) before answers run in parallel.
-
-        ``RecordStore`` creates them on first use without a lock; several workers using it at once on a
-        cold start can race in Chroma's client set-up. Done once, here, they are shared safely after.
-        """
-        store = self.conversation.store
-        for part in ("index", "embedder"):
-            try:
-                getattr(store, part)
-            except Exception as error:  # the first answer will report it properly
-                self.log.warning("warming up the store's %s failed: %s", part, type(error).__name__)
+        """Let the core open its lazily built parts before answers run in parallel (``Conversation.warm_up``)."""
+        self.conversation.warm_up()
 
     def close(self, *, wait: bool = True) -> None:
         self.pool.shutdown(wait=wait, cancel_futures=not wait)
@@ -201,7 +233,7 @@ class SlackAdapter:
         if channel_type == "im":
             self._submit(self._answer_message, event, context.get("bot_user_id"))
             return
-        if channel_type not in ("channel", "group"):
+        if channel_type not in ("channel", "group", "mpim"):
             return
         thread_ts = event.get("thread_ts")
         if not thread_ts or thread_ts == event.get("ts"):
@@ -256,8 +288,12 @@ class SlackAdapter:
         if body.get("user_name") and not user.known:
             user = SlackUser(user.id, name=body["user_name"], known=False)
         text = to_plain(body.get("text") or "")
+        in_dm = str(body.get("channel_name") or "") in _DM_NAMES or str(body.get("channel_name") or "").startswith(
+            "mpdm-"
+        )
         try:
-            reply = self.conversation.handle(self._message(user, text, channel, ""))
+            with self._working(response_url=response_url):
+                reply = self.conversation.handle(self._message(user, text, channel, ""))
         except Exception:
             self.log.exception("answering /threat failed")
             self._respond(response_url, SlackMessage("Sorry — that failed on our side; please try again."))
@@ -275,18 +311,19 @@ class SlackAdapter:
             return
         card = self._card(reply, channel=channel, thread=reply.thread_key.thread, user=user.id, query=text)
         message = render_reply(reply, card=card, viewer=Viewer(now), asked_by=user.id, asked=f"{COMMAND} {text}")
-        ts = self._post(channel, message)
-        if ts is not None:
-            self.conversation.rebind_thread(reply.thread_key, ThreadKey(PLATFORM, channel, ts), now=self._now())
+        posted = self._post_in_channel(channel, message, in_dm=in_dm)
+        if posted.ok:
+            assert posted.ts is not None
+            self.conversation.rebind_thread(reply.thread_key, ThreadKey(PLATFORM, channel, posted.ts), now=self._now())
             return
-        if len(message.blocks) < MAX_BLOCKS:  # the bot is not in this channel: say how to fix that
-            message.blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": NOT_IN_CHANNEL}]})
+        if posted.membership and not in_dm:
+            _add_note(message, NOT_IN_CHANNEL)  # the bot is not in this channel: say how to fix that
         self._respond(response_url, message, response_type="in_channel")
 
     def _answer_followup(self, event: dict[str, Any], bot_user_id: str | None) -> None:
         """A message in a channel thread: answered when the bot has a conversation in that thread."""
         channel, thread = event["channel"], event["thread_ts"]
-        if self.conversation.threads.load(ThreadKey(PLATFORM, channel, thread), self._now()) is None:
+        if not self.conversation.knows_thread(ThreadKey(PLATFORM, channel, thread), now=self._now()):
             return
         self._answer_message(event, bot_user_id)
 
@@ -299,21 +336,11 @@ class SlackAdapter:
         thread = event.get("thread_ts") or (DM_THREAD if is_dm else ts)
         user = self.users.get(event.get("user", ""))
         text = to_plain(event.get("text") or "", bot_user_id=bot_user_id)
-        if not is_dm and thread != ts:
-            self._start_from_feed_post(user, channel, thread)
-        reply = self.conversation.handle(self._message(user, text, channel, thread))
+        self._member_of.add(channel)  # Slack sends message events only from conversations the bot is in
+        # A first question in a feed post's thread starts from that post's incident: the core knows feed posts.
+        with self._working(channel=channel, ts=ts):
+            reply = self.conversation.handle(self._message(user, text, channel, thread))
         self._post_reply(reply, user, channel, thread, query=text, private_view=is_dm)
-
-    def _start_from_feed_post(self, user: SlackUser, channel: str, thread: str) -> None:
-        """A first question in a feed post's thread: the thread's context is that post's incident."""
-        if self.conversation.threads.load(ThreadKey(PLATFORM, channel, thread), self._now()) is not None:
-            return
-        delivery = self.store.delivery_at(channel, thread)
-        if delivery is None or not delivery.headline_id:
-            return
-        self.conversation.handle(
-            self._message(user, f"show {delivery.headline_id}", channel, thread, command=_show(delivery.headline_id))
-        )
 
     def _post_reply(
         self, reply: Reply, user: SlackUser, channel: str, thread: str, *, query: str, private_view: bool
@@ -324,20 +351,28 @@ class SlackAdapter:
         card = self._card(reply, channel=channel, thread=thread, user=user.id, query=query)
         message = render_reply(reply, card=card, viewer=viewer)
         thread_ts = None if thread == DM_THREAD else thread
-        if reply.ephemeral and not private_view:
-            self._call("chat_postEphemeral", channel=channel, user=user.id, thread_ts=thread_ts, **message.kwargs())
+        # An ephemeral Slack would not show to them alone (e.g. they left) goes to the thread instead.
+        if reply.ephemeral and not private_view and self._ephemeral(channel, user.id, message, thread_ts=thread_ts):
             return None
-        ts = self._post(channel, message, thread_ts=thread_ts)
-        if ts is not None and thread == DM_THREAD:
+        posted = self._post(channel, message, thread_ts=thread_ts)
+        if not posted.ok:
+            note = f"I couldn't post my answer here (Slack said `{posted.error}`)."
+            if posted.membership:
+                note += " Invite me (`/invite @threatbot`) and ask again."
+            if not self._ephemeral(channel, user.id, SlackMessage(note), thread_ts=thread_ts):
+                self.log.error("could not answer %s in %s: %s, and could not tell them", user.id, channel, posted.error)
+            return None
+        if thread == DM_THREAD:
             # A reply in a thread under this answer continues the DM's conversation from here.
-            self.conversation.rebind_thread(reply.thread_key, ThreadKey(PLATFORM, channel, ts), now=self._now())
-        return ts
+            assert posted.ts is not None
+            self.conversation.rebind_thread(reply.thread_key, ThreadKey(PLATFORM, channel, posted.ts), now=self._now())
+        return posted.ts
 
     # -- buttons -----------------------------------------------------------------------------------
 
     def _act(self, body: dict[str, Any]) -> None:
         action = (body.get("actions") or [{}])[0]
-        action_id = action.get("action_id", "")
+        action_id: Action | str | None = action_of(action.get("action_id", ""))
         value = action.get("value") or ""
         if action_id == Action.ITEM_MENU:
             verb, _, value = ((action.get("selected_option") or {}).get("value") or "").partition("|")
@@ -362,6 +397,9 @@ class SlackAdapter:
             container.get("thread_ts") or posted.get("thread_ts") or container.get("message_ts") or posted.get("ts")
         )
         user = self.users.get((body.get("user") or {}).get("id", ""))
+        in_dm = str((body.get("channel") or {}).get("name") or "") in _DM_NAMES or str(
+            (body.get("channel") or {}).get("name") or ""
+        ).startswith("mpdm-")
         stories = entries(card.reply)
         if action_id in (Action.DETAILS, Action.SHARE_ITEM, Action.VOTE_UP, Action.VOTE_DOWN) and not (
             0 <= index < len(stories)
@@ -371,9 +409,9 @@ class SlackAdapter:
         if action_id == Action.DETAILS:
             self._details(card, index, user, channel, thread, ephemeral, response_url)
         elif action_id == Action.SHARE:
-            self._share(card, user, channel, response_url)
+            self._share(card, user, channel, response_url, in_dm=in_dm)
         elif action_id == Action.SHARE_ITEM:
-            self._share_story(card, stories[index].record.id, user, channel, response_url)
+            self._share_story(card, stories[index].record.id, user, channel, response_url, in_dm=in_dm)
         elif action_id in (Action.VOTE_UP, Action.VOTE_DOWN):
             vote = 1 if action_id == Action.VOTE_UP else -1
             record = stories[index].record
@@ -409,26 +447,30 @@ class SlackAdapter:
         )
         self._post_reply(reply, user, channel, thread, query=f"show {record_id}", private_view=False)
 
-    def _share(self, card: Card, user: SlackUser, channel: str, response_url: str) -> None:
+    def _share(self, card: Card, user: SlackUser, channel: str, response_url: str, *, in_dm: bool = False) -> None:
         message = render_reply(card.reply, card=card.id, viewer=Viewer(self._now()), shared_by=user.id)
-        ts = self._post(channel, message)
-        if ts is None:
-            self._respond(response_url, message, response_type="in_channel", replace_original=False)
+        posted = self._post_in_channel(channel, message, in_dm=in_dm)
+        if not posted.ok:
+            self._shared_through_response_url(response_url, message, posted, in_dm=in_dm)
             return
-        self.conversation.rebind_thread(card.reply.thread_key, ThreadKey(PLATFORM, channel, ts), now=self._now())
+        assert posted.ts is not None
+        self.conversation.rebind_thread(card.reply.thread_key, ThreadKey(PLATFORM, channel, posted.ts), now=self._now())
         self._respond(response_url, None, delete_original=True)
 
-    def _share_story(self, card: Card, record_id: str, user: SlackUser, channel: str, response_url: str) -> None:
+    def _share_story(
+        self, card: Card, record_id: str, user: SlackUser, channel: str, response_url: str, *, in_dm: bool = False
+    ) -> None:
         reply = self.conversation.handle(
             self._message(user, f"show {record_id}", channel, "", command=_show(record_id))
         )
         new_card = self._card(reply, channel=channel, thread=reply.thread_key.thread, user=user.id, query=card.query)
         message = render_reply(reply, card=new_card, viewer=Viewer(self._now()), shared_by=user.id)
-        ts = self._post(channel, message)
-        if ts is None:
-            self._respond(response_url, message, response_type="in_channel", replace_original=False)
+        posted = self._post_in_channel(channel, message, in_dm=in_dm)
+        if not posted.ok:
+            self._shared_through_response_url(response_url, message, posted, in_dm=in_dm)
             return
-        self.conversation.rebind_thread(reply.thread_key, ThreadKey(PLATFORM, channel, ts), now=self._now())
+        assert posted.ts is not None
+        self.conversation.rebind_thread(reply.thread_key, ThreadKey(PLATFORM, channel, posted.ts), now=self._now())
         self._respond(
             response_url, SlackMessage("Shared to the channel."), response_type="ephemeral", replace_original=False
         )
@@ -457,6 +499,20 @@ class SlackAdapter:
         reply = self.conversation.handle(self._message(user, suggestion, channel, thread))
         self._post_reply(reply, user, channel, thread, query=suggestion, private_view=False)
 
+    def _shared_through_response_url(
+        self, response_url: str, message: SlackMessage, posted: Posted, *, in_dm: bool
+    ) -> None:
+        """The bot cannot post there itself: the response_url posts it on the sharer's behalf."""
+        if posted.membership and not in_dm:
+            _add_note(message, NOT_IN_CHANNEL)
+        if not self._respond(response_url, message, response_type="in_channel", replace_original=False):
+            self._respond(
+                response_url,
+                SlackMessage(f"I couldn't share that here (Slack said `{posted.error}`)."),
+                response_type="ephemeral",
+                replace_original=False,
+            )
+
     # -- Slack calls -------------------------------------------------------------------------------
 
     def _card(self, reply: Reply, *, channel: str, thread: str, user: str, query: str) -> str:
@@ -476,8 +532,8 @@ class SlackAdapter:
             self.log.warning("Slack %s failed: %s", method.replace("_", "."), type(error).__name__)
             return None
 
-    def _post(self, channel: str, message: SlackMessage, *, thread_ts: str | None = None) -> str | None:
-        """``chat.postMessage``; the new message's ts, or None when the bot cannot post there."""
+    def _post(self, channel: str, message: SlackMessage, *, thread_ts: str | None = None) -> Posted:
+        """``chat.postMessage``. A message Slack refuses as such (blocks, size) goes again as plain text."""
         data = self._call(
             "chat_postMessage",
             channel=channel,
@@ -486,11 +542,92 @@ class SlackAdapter:
             unfurl_media=False,
             **message.kwargs(),
         )
+        if data and data.get("error") in PAYLOAD_ERRORS and message.blocks:
+            self.log.error("Slack refused a message to %s as %s; sending it as plain text", channel, data["error"])
+            data = self._call(
+                "chat_postMessage",
+                channel=channel,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+                **_plain(message).kwargs(),
+            )
         if data and data.get("ok"):
-            return str(data.get("ts"))
-        if data and data.get("error") not in _CANNOT_POST:
-            self.log.warning("could not post to %s: %s", channel, data.get("error"))
-        return None
+            return Posted(str(data.get("ts")))
+        error = str(data.get("error")) if data else "network"
+        if error not in _CANNOT_POST:
+            self.log.warning("could not post to %s: %s", channel, error)
+        return Posted(None, error)
+
+    def _post_in_channel(self, channel: str, message: SlackMessage, *, in_dm: bool = False) -> Posted:
+        """A top-level answer for the whole channel, whose thread should take follow-ups.
+
+        Slack sends the bot a thread's replies only from conversations it is in; ``chat:write.public``
+        lets it post in a public channel it has not joined, where follow-ups would then go unheard.
+        So it joins public channels first (``channels:join``); where it cannot, the answer says so.
+        """
+        member = in_dm or self.ensure_member(channel)
+        if member is False and not _has_note(message, NO_FOLLOW_UPS):
+            _add_note(message, NO_FOLLOW_UPS)
+        return self._post(channel, message)
+
+    def ensure_member(self, channel: str) -> bool | None:
+        """Whether the bot is in ``channel`` after trying to join it: True, False, or None (Slack did not say)."""
+        if channel in self._member_of:
+            return True
+        info = self._call("conversations_info", channel=channel)
+        if info is None or not info.get("ok"):
+            return None if info is None or info.get("error") not in MEMBERSHIP_ERRORS else False
+        conv = info.get("channel") or {}
+        if conv.get("is_member") or conv.get("is_im"):
+            self._member_of.add(channel)
+            return True
+        if conv.get("is_private") or conv.get("is_archived"):
+            return False
+        joined = self._call("conversations_join", channel=channel)
+        if joined and joined.get("ok"):
+            self.log.info("joined %s so replies in the threads of answers there reach the bot", channel)
+            self._member_of.add(channel)
+            return True
+        return False
+
+    def _ephemeral(self, channel: str, user: str, message: SlackMessage, *, thread_ts: str | None = None) -> bool:
+        """``chat.postEphemeral``; plain text again if the blocks were refused. True when Slack took it."""
+        data = self._call("chat_postEphemeral", channel=channel, user=user, thread_ts=thread_ts, **message.kwargs())
+        if data and data.get("error") in PAYLOAD_ERRORS and message.blocks:
+            self.log.error("Slack refused an ephemeral message as %s; sending it as plain text", data["error"])
+            data = self._call(
+                "chat_postEphemeral", channel=channel, user=user, thread_ts=thread_ts, **_plain(message).kwargs()
+            )
+        return bool(data and data.get("ok"))
+
+    @contextmanager
+    def _working(self, *, channel: str = "", ts: str = "", response_url: str = "") -> Iterator[None]:
+        """A visible "working" signal when an answer takes longer than a moment.
+
+        On a message: a ⏳ reaction, removed when the answer is out. On a slash command: a short
+        ephemeral note through its response_url (one of its five uses).
+        """
+        shown = threading.Event()
+
+        def show() -> None:
+            if channel and ts:
+                data = self._call("reactions_add", channel=channel, timestamp=ts, name=WORKING_REACTION)
+                if data and data.get("ok"):
+                    shown.set()
+            elif response_url:
+                self._respond(response_url, SlackMessage(WORKING_NOTE), response_type="ephemeral")
+
+        timer = threading.Timer(self.working_after, show)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            timer.join(5)  # a signal being shown right now finishes first
+            if shown.is_set():
+                self._call("reactions_remove", channel=channel, timestamp=ts, name=WORKING_REACTION)
 
     def _respond(
         self,
@@ -515,10 +652,35 @@ class SlackAdapter:
         except Exception as error:
             self.log.warning("response_url failed: %s", type(error).__name__)
             return False
+        if response.status_code == 400 and message is not None and message.blocks:
+            self.log.error("response_url refused the blocks (%s); sending plain text", str(response.body)[:200])
+            return self._respond(
+                url,
+                _plain(message),
+                response_type=response_type,
+                replace_original=replace_original,
+                delete_original=delete_original,
+            )
         if response.status_code != 200:
             self.log.warning("response_url answered HTTP %s: %s", response.status_code, str(response.body)[:200])
             return False
         return True
+
+
+def _plain(message: SlackMessage) -> SlackMessage:
+    """The message as text only: what is left when Slack refuses its blocks."""
+    return SlackMessage(escaped_clip(message.text or "(no text)", 3000))
+
+
+def _add_note(message: SlackMessage, note: str) -> None:
+    if len(message.blocks) < MAX_BLOCKS:
+        message.blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+    else:
+        message.text = f"{message.text}\n{note}"
+
+
+def _has_note(message: SlackMessage, note: str) -> bool:
+    return any(e.get("text") == note for b in message.blocks for e in b.get("elements", []) if isinstance(e, dict))
 
 
 def _show(record_id: str) -> Command:

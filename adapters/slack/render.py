@@ -45,6 +45,7 @@ from slack_sdk.models.blocks import (
 from adapters.slack.mrkdwn import clip, escape, escaped_clip, link, utf16_len
 from bot.answers import ago, moment_label
 from bot.delivery.base import Digest, FieldChange, IncidentPost, IncidentUpdate
+from bot.incidents import incident_facts
 from bot.messages import Reply, ReplyItem, ReplyKind, ThreadKey
 from retrieval.records import Severity, ThreatRecord
 
@@ -54,6 +55,7 @@ __all__ = [
     "LimitError",
     "SlackMessage",
     "Viewer",
+    "action_of",
     "describe_change",
     "digest_reply",
     "entries",
@@ -64,6 +66,7 @@ __all__ = [
     "render_incident",
     "render_reply",
     "render_update",
+    "suggestion_action",
     "to_blocks",
     "update_reply",
 ]
@@ -105,7 +108,7 @@ class Action(StrEnum):
     SHARE_ITEM = "tb_share_item"  # one story, to the channel
     VOTE_UP = "tb_vote_up"
     VOTE_DOWN = "tb_vote_down"
-    SUGGEST = "tb_suggest"  # a follow-up offered as a button
+    SUGGEST = "tb_suggest"  # a follow-up offered as a button: ``tb_suggest_<n>`` (action_ids are unique per block)
     ITEM_MENU = "tb_item_menu"  # compact layout: the story buttons in one overflow menu
 
 
@@ -147,10 +150,34 @@ class SlackMessage:
 
 
 def to_blocks(blocks: Sequence[Block]) -> list[dict[str, Any]]:
-    """Validated dicts; raises ``SlackObjectFormationError`` (slack_sdk's checks) or :class:`LimitError`."""
+    """Validated dicts; raises ``SlackObjectFormationError`` (slack_sdk's checks) or :class:`LimitError`.
+
+    Besides the block count, Slack refuses (``invalid_blocks``) two interactive elements with one
+    ``action_id`` in one block, which slack_sdk does not check either.
+    """
     if len(blocks) > MAX_BLOCKS:
         raise LimitError(f"{len(blocks)} blocks; Slack allows {MAX_BLOCKS} per message")
-    return [block.to_dict() for block in blocks]
+    out = [block.to_dict() for block in blocks]
+    for n, block in enumerate(out):
+        ids = [e.get("action_id") for e in block.get("elements", []) if isinstance(e, dict) and e.get("action_id")]
+        if len(ids) != len(set(ids)):
+            raise LimitError(f"block {n} repeats an action_id ({ids}); Slack requires them unique per block")
+    return out
+
+
+def suggestion_action(number: int) -> str:
+    """The ``action_id`` of the ``number``-th suggestion button (unique within its actions block)."""
+    return f"{Action.SUGGEST.value}_{number}"
+
+
+def action_of(action_id: str) -> Action | None:
+    """The :class:`Action` a clicked element's ``action_id`` stands for (``tb_suggest_2`` → SUGGEST)."""
+    try:
+        return Action(action_id)
+    except ValueError:
+        pass
+    prefix, _, number = action_id.rpartition("_")
+    return Action.SUGGEST if prefix == Action.SUGGEST.value and number.isdigit() else None
 
 
 def parse_value(value: str) -> tuple[str, int]:
@@ -182,11 +209,17 @@ def _context(*texts: str) -> ContextBlock:
 
 
 def _button(
-    text: str, action: Action, value: str, *, style: str | None = None, label: str | None = None
+    text: str,
+    action: Action,
+    value: str,
+    *,
+    style: str | None = None,
+    label: str | None = None,
+    action_id: str | None = None,
 ) -> ButtonElement:
     return ButtonElement(
         text=PlainTextObject(text=clip(text, BUTTON_TEXT), emoji=True),
-        action_id=action.value,
+        action_id=action_id or action.value,
         value=value,
         style=style,
         accessibility_label=clip(label, BUTTON_TEXT) if label else None,
@@ -408,7 +441,7 @@ def render_reply(
 
     buttons = list(story_actions)
     for number, suggestion in enumerate(reply.suggestions[:MAX_SUGGESTIONS]):
-        buttons.append(_button(suggestion, Action.SUGGEST, f"{card}:{number}"))
+        buttons.append(_button(suggestion, Action.SUGGEST, f"{card}:{number}", action_id=suggestion_action(number)))
     if shareable and reply.kind in CONTENT_KINDS:
         buttons.append(_button("Share to channel", Action.SHARE, f"{card}:0", style="primary"))
     if buttons:
@@ -467,10 +500,9 @@ def incident_reply(post: IncidentPost, channel: str) -> Reply:
 
 
 def _incident_facts(members: Sequence[ThreatRecord], headline: ThreatRecord) -> tuple[Severity, bool]:
-    """The incident's severity and exploitation: the worst any of its reports states."""
-    records = [headline, *members]
-    severity = max((r.severity for r in records), key=lambda s: s.rank)
-    return severity, any(r.exploited for r in records)
+    """The incident's severity and exploitation, by the core's one rule (``bot.incidents``)."""
+    facts = incident_facts([headline, *members])
+    return facts.severity, facts.exploited
 
 
 def render_incident(post: IncidentPost, *, card: str, now: datetime) -> SlackMessage:

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from bot.incidents import IncidentFacts, incident_facts, other_reports
 from retrieval.records import ThreatRecord
 
 __all__ = [
@@ -135,6 +136,16 @@ class IncidentPost:
     def sources(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(m.source for m in self.members if m.source))
 
+    @property
+    def facts(self) -> IncidentFacts:
+        """The incident's severity and exploitation, by the one rule every platform shows (``bot.incidents``)."""
+        return incident_facts((self.record, *self.members))
+
+    @property
+    def others(self) -> list[ThreatRecord]:
+        """The incident's other reports (its members but the headline)."""
+        return other_reports(self.record, self.members)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
@@ -173,6 +184,11 @@ class IncidentUpdate:
     #: True when ``record`` is a new source for the incident (e.g. the KEV entry for a CVE in the news).
     new_source: bool = False
     platform: str = ""
+
+    @property
+    def facts(self) -> IncidentFacts:
+        """The incident's severity and exploitation now, by the rule in ``bot.incidents``."""
+        return incident_facts((self.record, *self.members))
 
     def to_json(self) -> dict[str, Any]:
         return {

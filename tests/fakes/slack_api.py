@@ -19,6 +19,26 @@ Every request is recorded as a :class:`Call` (method, params — form, query or 
 Trouble on demand: :meth:`fail_next` answers the next N calls of a method with any status, headers
 and body (e.g. HTTP 429 with ``Retry-After``); a wrong bearer token gets ``invalid_auth``.
 
+**Slack's documented refusals, enforced** (so a test fails where real Slack would):
+
+* Block Kit (https://docs.slack.dev/reference/block-kit/blocks and the element pages): at most 50
+  blocks; ``block_id`` unique in a message and ≤ 255; ``action_id`` unique within its block and ≤ 255;
+  section text ≤ 3000, ≤ 10 fields of ≤ 2000; header ≤ 150; ≤ 10 context elements; ≤ 25 elements in an
+  actions block; button text ≤ 75, value ≤ 2000; overflow 2–5 options, option text ≤ 75, value ≤ 150.
+  A violation is ``invalid_blocks`` (with Slack's ``/blocks/N/…`` pointer in ``errors``) on
+  ``chat.postMessage``/``chat.update``/``chat.postEphemeral``, HTTP 400 on a ``response_url``. Message
+  ``text`` over 40,000 characters is ``msg_too_long``.
+* Conversations (:meth:`FakeSlack.add_channel`; an undeclared id is a public channel the bot is in):
+  posting to a public channel the bot is not in works only with ``chat:write.public`` (else
+  ``not_in_channel``); a private channel, DM or group DM it is not in is ``channel_not_found``; an
+  archived one is ``is_archived``. ``conversations.history``/``replies``, ``chat.postEphemeral`` and
+  ``reactions.add`` need membership. ``conversations.join`` needs ``channels:join`` and works only on
+  public channels (``method_not_supported_for_channel_type``).
+* Events: :meth:`FakeSlack.delivers_events_from` says whether Slack would send the bot a channel's
+  message events at all (only from conversations it is a member of); test rigs check it.
+* A ``response_url`` answers 5 times within 30 minutes (:attr:`FakeSlack.response_url_uses`,
+  ``response_url_ttl``); after that, HTTP 404 ``used_url`` / ``expired_url``.
+
 Socket Mode: :attr:`FakeSlack.socket` is a minimal WebSocket server (RFC 6455 text frames, ping/pong);
 ``apps.connections.open`` hands out its ``ws://`` URL, :meth:`FakeSocketMode.send_envelope` pushes an
 envelope and :meth:`FakeSocketMode.wait_ack` returns the app's acknowledgement.
@@ -42,9 +62,166 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["Call", "FakeSlack", "FakeSocketMode"]
+__all__ = ["Call", "FakeChannel", "FakeSlack", "FakeSocketMode", "block_errors", "message_error"]
 
 _JSON_PARAMS = ("blocks", "metadata", "attachments")
+
+# Slack's documented limits (Block Kit reference pages; chat.postMessage for the text).
+MAX_BLOCKS = 50
+MAX_ID = 255
+SECTION_TEXT = 3000
+SECTION_FIELDS = 10
+FIELD_TEXT = 2000
+HEADER_TEXT = 150
+CONTEXT_ELEMENTS = 10
+ACTIONS_ELEMENTS = 25
+BUTTON_TEXT = 75
+BUTTON_VALUE = 2000
+OPTION_TEXT = 75
+OPTION_VALUE = 150
+OVERFLOW_OPTIONS = (2, 5)
+MESSAGE_TEXT = 40_000
+RESPONSE_URL_USES = 5
+RESPONSE_URL_TTL = 30 * 60.0
+DEFAULT_SCOPES = frozenset(
+    {
+        "app_mentions:read",
+        "channels:history",
+        "channels:join",
+        "channels:read",
+        "groups:history",
+        "groups:read",
+        "im:history",
+        "mpim:history",
+        "chat:write",
+        "chat:write.public",
+        "commands",
+        "reactions:write",
+        "users:read",
+    }
+)
+
+
+def block_errors(blocks: Any) -> list[str]:
+    """Slack's ``invalid_blocks`` complaints about ``blocks`` (empty when Slack would accept them)."""
+    if blocks in (None, ""):
+        return []
+    if not isinstance(blocks, list):
+        return ["/blocks: must be an array"]
+    errors: list[str] = []
+    if len(blocks) > MAX_BLOCKS:
+        errors.append(f"/blocks: must contain at most {MAX_BLOCKS} items")
+    block_ids: set[str] = set()
+    for n, block in enumerate(blocks):
+        where = f"/blocks/{n}"
+        if not isinstance(block, Mapping):
+            errors.append(f"{where}: must be an object")
+            continue
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if len(str(block_id)) > MAX_ID:
+                errors.append(f"{where}/block_id: must be at most {MAX_ID} characters")
+            if block_id in block_ids:
+                errors.append(f"{where}/block_id: '{block_id}' already exists")
+            block_ids.add(block_id)
+        kind = block.get("type")
+        elements: list[Any] = []
+        if kind == "section":
+            text = (block.get("text") or {}).get("text")
+            if text is not None and len(text) > SECTION_TEXT:
+                errors.append(f"{where}/text: must be at most {SECTION_TEXT} characters")
+            fields = block.get("fields") or []
+            if len(fields) > SECTION_FIELDS:
+                errors.append(f"{where}/fields: must contain at most {SECTION_FIELDS} items")
+            for f, item in enumerate(fields):
+                if len(str((item or {}).get("text") or "")) > FIELD_TEXT:
+                    errors.append(f"{where}/fields/{f}/text: must be at most {FIELD_TEXT} characters")
+            if text is None and not fields:
+                errors.append(f"{where}: must have text or fields")
+            if block.get("accessory"):
+                elements = [block["accessory"]]
+        elif kind == "header":
+            text = str((block.get("text") or {}).get("text") or "")
+            if len(text) > HEADER_TEXT:
+                errors.append(f"{where}/text: must be at most {HEADER_TEXT} characters")
+        elif kind == "context":
+            items = block.get("elements") or []
+            if not items or len(items) > CONTEXT_ELEMENTS:
+                errors.append(f"{where}/elements: must contain 1 to {CONTEXT_ELEMENTS} items")
+        elif kind == "actions":
+            elements = list(block.get("elements") or [])
+            if not elements or len(elements) > ACTIONS_ELEMENTS:
+                errors.append(f"{where}/elements: must contain 1 to {ACTIONS_ELEMENTS} items")
+        action_ids: set[str] = set()
+        for e, element in enumerate(elements):
+            path = f"{where}/elements/{e}" if kind == "actions" else f"{where}/accessory"
+            errors += _element_errors(element, path, action_ids)
+    return errors
+
+
+def _element_errors(element: Any, path: str, action_ids: set[str]) -> list[str]:
+    if not isinstance(element, Mapping):
+        return [f"{path}: must be an object"]
+    errors: list[str] = []
+    action_id = element.get("action_id")
+    if action_id is not None:
+        if len(str(action_id)) > MAX_ID:
+            errors.append(f"{path}/action_id: must be at most {MAX_ID} characters")
+        if action_id in action_ids:
+            errors.append(f"{path}/action_id: '{action_id}' already exists")
+        action_ids.add(action_id)
+    if element.get("type") == "button":
+        if len(str((element.get("text") or {}).get("text") or "")) > BUTTON_TEXT:
+            errors.append(f"{path}/text: must be at most {BUTTON_TEXT} characters")
+        if len(str(element.get("value") or "")) > BUTTON_VALUE:
+            errors.append(f"{path}/value: must be at most {BUTTON_VALUE} characters")
+    if element.get("type") == "overflow":
+        options = element.get("options") or []
+        low, high = OVERFLOW_OPTIONS
+        if not low <= len(options) <= high:
+            errors.append(f"{path}/options: must contain {low} to {high} items")
+        for o, option in enumerate(options):
+            if len(str((option.get("text") or {}).get("text") or "")) > OPTION_TEXT:
+                errors.append(f"{path}/options/{o}/text: must be at most {OPTION_TEXT} characters")
+            if len(str(option.get("value") or "")) > OPTION_VALUE:
+                errors.append(f"{path}/options/{o}/value: must be at most {OPTION_VALUE} characters")
+    return errors
+
+
+def message_error(params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Slack's answer to a message whose blocks or text break the rules; None when it is acceptable."""
+    problems = block_errors(params.get("blocks"))
+    if problems:
+        return {"ok": False, "error": "invalid_blocks", "errors": problems, "response_metadata": {"messages": problems}}
+    if len(str(params.get("text") or "")) > MESSAGE_TEXT:
+        return {"ok": False, "error": "msg_too_long"}
+    return None
+
+
+@dataclass
+class FakeChannel:
+    """A channel as the fake knows it: its kind and whether the bot is in it."""
+
+    id: str
+    kind: str = "channel"  # "channel" (public), "group" (private), "im", "mpim"
+    member: bool = True
+    archived: bool = False
+
+    @property
+    def private(self) -> bool:
+        return self.kind != "channel"
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "is_channel": self.kind == "channel",
+            "is_group": self.kind == "group",
+            "is_im": self.kind == "im",
+            "is_mpim": self.kind == "mpim",
+            "is_private": self.private,
+            "is_archived": self.archived,
+            "is_member": self.member,
+        }
 
 
 @dataclass
@@ -106,10 +283,24 @@ class FakeSlack:
         #: users.info answers, by user id: fields of Slack's ``user`` object (``tz``, ``is_admin``, …).
         self.users: dict[str, dict[str, Any]] = {}
         self.calls: list[Call] = []
+        #: Every call Slack refused (an ``ok: false`` or an HTTP error), with the answer: tests assert none
+        #: happened where the app should have got it right, and inspect the ones that should have.
+        self.refusals: list[tuple[Call, dict[str, Any]]] = []
         #: Messages per channel, oldest first: dicts with ts, text, blocks, metadata, thread_ts.
         self.channels: dict[str, list[dict[str, Any]]] = {}
-        #: Channels where chat.postMessage answers ``not_in_channel``.
+        #: Channels where chat.postMessage answers ``not_in_channel`` (a public channel without chat:write.public).
         self.closed_channels: set[str] = set()
+        #: Declared conversations (:meth:`add_channel`); any other id is a public channel the bot is in.
+        self.conversations: dict[str, FakeChannel] = {}
+        #: The bot token's scopes: a method needing one it lacks answers ``missing_scope``.
+        self.scopes: set[str] = set(DEFAULT_SCOPES)
+        #: Reactions added, as (channel, ts, name).
+        self.reactions: list[tuple[str, str, str]] = []
+        #: Ephemeral messages shown, as (channel, user, params).
+        self.ephemerals: list[tuple[str, str, dict[str, Any]]] = []
+        #: Per response_url path: the moments it was used (Slack allows 5 uses within 30 minutes).
+        self.response_url_uses: dict[str, list[float]] = {}
+        self.response_url_ttl = RESPONSE_URL_TTL
         #: Seconds each method waits before answering (a slow Slack).
         self.delays: dict[str, float] = {}
         self._failures: dict[str, list[_Failure]] = {}
@@ -165,6 +356,49 @@ class FakeSlack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- conversations -------------------------------------------------------------------------------
+
+    def add_channel(
+        self, channel: str, *, kind: str = "channel", member: bool = True, archived: bool = False
+    ) -> FakeChannel:
+        """Declare a conversation: ``kind`` "channel" (public), "group" (private), "im" or "mpim"."""
+        if kind not in ("channel", "group", "im", "mpim"):
+            raise ValueError(f"unknown conversation kind {kind!r}")
+        with self._lock:
+            self.conversations[channel] = FakeChannel(channel, kind, member, archived)
+            return self.conversations[channel]
+
+    def conversation(self, channel: str) -> FakeChannel:
+        with self._lock:
+            return self.conversations.get(channel) or FakeChannel(channel)
+
+    def is_member(self, channel: str) -> bool:
+        return self.conversation(channel).member
+
+    def delivers_events_from(self, channel: str) -> bool:
+        """Whether Slack sends the bot this conversation's message events: only where it is a member."""
+        return self.is_member(channel)
+
+    def _post_refusal(self, channel: str) -> dict[str, Any] | None:
+        """Why ``chat.postMessage`` to ``channel`` fails, per Slack's docs; None when it may post."""
+        if channel in self.closed_channels:
+            return {"ok": False, "error": "not_in_channel"}
+        conv = self.conversation(channel)
+        if conv.member or (not conv.private and "chat:write.public" in self.scopes):
+            return {"ok": False, "error": "is_archived"} if conv.archived else None
+        if conv.private:
+            return {"ok": False, "error": "channel_not_found"}
+        if conv.archived:
+            return {"ok": False, "error": "is_archived"}
+        return {"ok": False, "error": "not_in_channel"}
+
+    def _read_refusal(self, channel: str) -> dict[str, Any] | None:
+        """Why reading ``channel`` (history, replies) fails: the bot must be a member."""
+        conv = self.conversation(channel)
+        if conv.member:
+            return None
+        return {"ok": False, "error": "channel_not_found" if conv.private else "not_in_channel"}
 
     # -- inspection --------------------------------------------------------------------------------
 
@@ -258,7 +492,10 @@ class FakeSlack:
             self._send(request, failure.status, failure.body, failure.headers)
             return
         if method == "response_url":
-            self._send(request, 200, None)
+            status, body = self._respond_url(parts.path, params)
+            if status != 200:
+                self._refused(call, body)
+            self._send(request, status, body)
             return
         token = headers.get("authorization", "").removeprefix("Bearer ").strip() or str(params.get("token") or "")
         if method == "apps.connections.open":
@@ -274,7 +511,34 @@ class FakeSlack:
         if handler is None:
             self._send(request, 200, {"ok": False, "error": "unknown_method"})
             return
-        self._send(request, 200, handler(params))
+        answer = handler(params)
+        if not answer.get("ok"):
+            self._refused(call, answer)
+        self._send(request, 200, answer)
+
+    def _refused(self, call: Call, answer: dict[str, Any]) -> None:
+        with self._lock:
+            self.refusals.append((call, answer))
+
+    def refused(self, error: str | None = None) -> list[tuple[Call, dict[str, Any]]]:
+        """Refusals so far (of one ``error`` code, when given)."""
+        with self._lock:
+            return [(c, a) for c, a in self.refusals if error is None or a.get("error") == error]
+
+    def _respond_url(self, path: str, params: dict[str, Any]) -> tuple[int, Any]:
+        """A response_url: 5 uses within 30 minutes of the first; bad blocks are HTTP 400."""
+        now = time.monotonic()
+        with self._lock:
+            uses = self.response_url_uses.setdefault(path, [])
+            if uses and now - uses[0] > self.response_url_ttl:
+                return 404, {"ok": False, "error": "expired_url"}
+            if len(uses) >= RESPONSE_URL_USES:
+                return 404, {"ok": False, "error": "used_url"}
+            uses.append(now)
+        refusal = message_error(params)
+        if refusal is not None:
+            return 400, refusal
+        return 200, None
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)
@@ -326,8 +590,9 @@ class FakeSlack:
 
     def _api_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params.get("channel") or "")
-        if channel in self.closed_channels:
-            return {"ok": False, "error": "not_in_channel"}
+        refusal = self._post_refusal(channel) or message_error(params)
+        if refusal is not None:
+            return refusal
         ts = self._next_ts()
         message = {
             "ts": ts,
@@ -345,10 +610,21 @@ class FakeSlack:
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
     def _api_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel") or "")
+        refusal = self._read_refusal(channel) or self._post_refusal(channel) or message_error(params)
+        if refusal is not None:
+            return refusal
+        with self._lock:
+            self.ephemerals.append((channel, str(params.get("user") or ""), dict(params)))
         return {"ok": True, "message_ts": self._next_ts()}
 
     def _api_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         channel, ts = str(params.get("channel") or ""), str(params.get("ts") or "")
+        refusal = message_error(params)
+        if refusal is not None:
+            return refusal
+        if self.conversation(channel).archived:
+            return {"ok": False, "error": "is_archived"}
         with self._lock:
             for message in self.channels.get(channel, []):
                 if message["ts"] == ts:
@@ -366,12 +642,62 @@ class FakeSlack:
         return [m for m in chosen if float(m["ts"]) > oldest]
 
     def _api_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        refusal = self._read_refusal(str(params.get("channel")))
+        if refusal is not None:
+            return refusal
         found = self._history(str(params.get("channel")), float(params.get("oldest") or 0), None)
         return {"ok": True, "messages": list(reversed(found)), "has_more": False}
 
     def _api_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        refusal = self._read_refusal(str(params.get("channel")))
+        if refusal is not None:
+            return refusal
         found = self._history(str(params.get("channel")), float(params.get("oldest") or 0), str(params.get("ts")))
         return {"ok": True, "messages": found, "has_more": False}
+
+    def _api_conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        conv = self.conversation(str(params.get("channel") or ""))
+        if conv.private and not conv.member:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": conv.info()}
+
+    def _api_conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "channels:join" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:join"}
+        channel = str(params.get("channel") or "")
+        conv = self.conversation(channel)
+        if conv.private:
+            if not conv.member:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        if conv.archived:
+            return {"ok": False, "error": "is_archived"}
+        with self._lock:
+            conv.member = True
+            self.conversations[channel] = conv
+        return {"ok": True, "channel": conv.info()}
+
+    def _api_reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "reactions:write" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "reactions:write"}
+        channel = str(params.get("channel") or "")
+        refusal = self._read_refusal(channel)
+        if refusal is not None:
+            return refusal
+        entry = (channel, str(params.get("timestamp") or ""), str(params.get("name") or ""))
+        with self._lock:
+            if entry in self.reactions:
+                return {"ok": False, "error": "already_reacted"}
+            self.reactions.append(entry)
+        return {"ok": True}
+
+    def _api_reactions_remove(self, params: dict[str, Any]) -> dict[str, Any]:
+        entry = (str(params.get("channel") or ""), str(params.get("timestamp") or ""), str(params.get("name") or ""))
+        with self._lock:
+            if entry not in self.reactions:
+                return {"ok": False, "error": "no_reaction"}
+            self.reactions.remove(entry)
+        return {"ok": True}
 
 
 # -- Socket Mode -------------------------------------------------------------------------------------
