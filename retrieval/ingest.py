@@ -97,6 +97,8 @@ class Ingestor:
             parsed = self._read(source, report, source_name=source_name)
             if parsed is None:  # 304: the feed has not changed since the last fetch
                 return report
+            if parsed.links:  # an index (ROLIE): the records are in the documents it lists
+                parsed = self._linked_documents(parsed)
             report.format = parsed.format
             report.item_errors = list(parsed.errors)
             report.failed = len(parsed.errors)
@@ -146,6 +148,33 @@ class Ingestor:
         if parsed.format == "html":
             raise FormatError(f"{source}: an HTML page, not a feed or record file (give its URL to ingest an article)")
         return parsed
+
+    def _linked_documents(self, index: ParsedSource) -> ParsedSource:
+        """Fetch every document an index lists, through the guarded fetcher; one bad document costs one record.
+
+        Each document's validators are remembered, so polling the index again re-reads only what changed.
+        """
+        merged = ParsedSource(format=index.format, errors=list(index.errors), feed_title=index.feed_title)
+        for url in index.links:
+            state = self.store.fetch_state(url) or {}
+            etag, modified = state.get("etag"), state.get("last_modified")
+            try:
+                result = self.fetcher.fetch(
+                    url, etag=str(etag) if etag else None, last_modified=str(modified) if modified else None
+                )
+                if result.not_modified:
+                    continue
+                parsed = self._parse(result.content, origin=url, content_type=result.content_type, name=None)
+            except (FetchError, FormatError) as error:
+                merged.errors.append(str(error))
+                continue
+            if parsed.format == "html" or parsed.links:
+                merged.errors.append(f"{url}: not a document ({parsed.format})")
+                continue
+            merged.records += parsed.records
+            merged.errors += parsed.errors
+            self.store.save_fetch_state(url, etag=result.etag, last_modified=result.last_modified, status=result.status)
+        return merged
 
     @staticmethod
     def _parse(content: bytes, *, origin: str, content_type: str | None, name: str | None) -> ParsedSource:

@@ -110,6 +110,49 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class ProductStatus(StrEnum):
+    """CSAF's product status groups, in the words an advisory uses for one product and its CVEs."""
+
+    KNOWN_AFFECTED = "known_affected"
+    FIXED = "fixed"
+    KNOWN_NOT_AFFECTED = "known_not_affected"
+    UNDER_INVESTIGATION = "under_investigation"
+    RECOMMENDED = "recommended"
+
+
+class AffectedProduct(BaseModel):
+    """One product (at stated versions) an advisory speaks about, and what it says of it.
+
+    ``versions`` are the advisory's own version or range strings (CSAF ``product_version_range``
+    such as ``<V5.40``, or ``product_version`` such as ``2.1.0.10``), kept as written so that
+    :mod:`retrieval.versions` can read them at match time and export → ingest is lossless.
+    ``fixed_in`` are the versions a vendor fix names ("Update to V5.40 or later version").
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    vendor: str = ""
+    product: str
+    versions: list[str] = Field(default_factory=list)
+    status: ProductStatus = ProductStatus.KNOWN_AFFECTED
+    cves: list[str] = Field(default_factory=list)
+    remediations: list[str] = Field(default_factory=list)
+    fixed_in: list[str] = Field(default_factory=list)
+    cpe: str | None = None
+    purl: str | None = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: Any) -> Any:
+        text = str(value or "known_affected").strip().lower()
+        # CSAF's finer groups fold into the three that decide a match.
+        return {
+            "first_affected": "known_affected",
+            "last_affected": "known_affected",
+            "first_fixed": "fixed",
+        }.get(text, text)
+
+
 class ThreatRecord(BaseModel):
     """One security story, advisory, vulnerability or outage, as threatbot knows it."""
 
@@ -135,6 +178,8 @@ class ThreatRecord(BaseModel):
     fetched_at: datetime | None = None
     updated_at: datetime | None = None
     cluster_id: str | None = None
+    #: Per product, the versions an advisory states and their status (CSAF); empty for news.
+    affected: list[AffectedProduct] = Field(default_factory=list)
 
     @field_validator("title")
     @classmethod
@@ -228,7 +273,9 @@ def merge_records(existing: ThreatRecord, incoming: ThreatRecord) -> ThreatRecor
         if name in BOOKKEEPING_FIELDS or name == "id":
             continue
         current = merged[name]
-        if isinstance(current, list):
+        if name == "affected":
+            merged[name] = value or current  # the newer advisory revision states the whole product list
+        elif isinstance(current, list):
             merged[name] = _dedupe([*current, *value])
         elif name == "exploited":
             merged[name] = bool(current or value)

@@ -2,7 +2,9 @@
 
 The format is sniffed from the content, never from a file extension or a server's Content-Type
 (feeds are routinely served as ``text/html`` or ``application/octet-stream``): JSON whose top level
-has ``vulnerabilities`` and ``catalogVersion`` is the CISA KEV catalog, other JSON is canonical
+has ``vulnerabilities`` and ``catalogVersion`` is the CISA KEV catalog, JSON with a CSAF ``document``
+is a CSAF 2.0 advisory, a ``feed`` of ``entry`` objects is a ROLIE feed (its ``links`` are the
+advisories to fetch), other JSON is canonical
 records, line-delimited JSON is canonical JSONL, XML rooted at ``rss``/``rdf:RDF``/``feed`` is a
 feed, and a web page is reported as ``"html"`` with no records so the caller can decide (extract it
 as an article, or tell the user the URL is not a feed).
@@ -21,7 +23,7 @@ from retrieval.records import ThreatRecord
 
 __all__ = ["FORMATS", "FormatError", "ParsedSource", "detect_format", "is_probably_html", "parse_source"]
 
-FORMATS = ("canonical-json", "canonical-jsonl", "rss", "atom", "kev", "ransomware-posts", "html")
+FORMATS = ("canonical-json", "canonical-jsonl", "rss", "atom", "kev", "csaf", "rolie", "ransomware-posts", "html")
 
 
 class FormatError(ValueError):
@@ -36,6 +38,8 @@ class ParsedSource:
     records: list[ThreatRecord] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     feed_title: str | None = None
+    #: Documents an index (a ROLIE feed) points to; the ingestor fetches them through the guarded fetcher.
+    links: list[str] = field(default_factory=list)
 
 
 _SNIFF_BYTES = 8192
@@ -122,7 +126,7 @@ def parse_source(
 
 
 def _parse_json(content: bytes, *, origin: str, source_name: str | None) -> ParsedSource:
-    from retrieval.formats import canonical, kev, ransomware
+    from retrieval.formats import canonical, csaf, kev, ransomware
 
     try:
         text = content.decode("utf-8-sig")
@@ -137,6 +141,12 @@ def _parse_json(content: bytes, *, origin: str, source_name: str | None) -> Pars
     else:
         if kev.is_kev_catalog(data):
             parsed = kev.parse_kev(data, origin=origin)
+        elif csaf.is_csaf(data):
+            parsed = csaf.parse_csaf(data, origin=origin)
+        elif csaf.is_rolie(data):
+            links, errors = csaf.rolie_links(data, origin=origin)
+            title = data["feed"].get("title")
+            return ParsedSource(format="rolie", errors=errors, links=links, feed_title=title or None)
         elif ransomware.looks_like_ransomware_posts(data):
             parsed = ransomware.parse_posts(data, origin=origin)
         elif isinstance(data, dict | list):
