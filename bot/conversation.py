@@ -37,7 +37,15 @@ from bot.llm import LLMAnswerer
 from bot.messages import IncomingMessage, Reply, ReplyItem, ReplyKind, ThreadKey
 from bot.services import SourceRegistry, SubscriptionBook
 from bot.threads import MAX_RESULT_IDS, Refinement, ThreadState, ThreadStore
-from retrieval.query import StructuredQuery, TimeWindow, parse_query
+from retrieval.query import (
+    StructuredQuery,
+    TimeWindow,
+    has_topic,
+    is_understood,
+    merge_queries,
+    parse_query,
+    without_time_phrases,
+)
 from retrieval.records import ThreatRecord
 from retrieval.search import Searcher, SearchResult
 from retrieval.store import RecordStore
@@ -195,6 +203,14 @@ class _Turn:
         self.now = now
         self.tz = tz
         self.state = state
+        self._understood: dict[str, StructuredQuery] = {}
+
+    def understand(self, text: str) -> StructuredQuery:
+        """This turn's reading of ``text``: parsed once, however many steps ask what it means."""
+        key = " ".join(text.split())
+        if key not in self._understood:
+            self._understood[key] = parse_query(key, now=self.now, tz=self.tz)
+        return self._understood[key]
 
     # -- dispatch --------------------------------------------------------------------------------
 
@@ -272,8 +288,8 @@ class _Turn:
 
     def new_question(self, text: str, *, mode: str, page: int | None = None) -> Reply:
         text = " ".join(text.split())
-        query = parse_query(text, now=self.now, tz=self.tz)
-        if mode != "latest" and not _understood(query):
+        query = self.understand(text)
+        if mode != "latest" and not is_understood(query):
             return self.help(Command(Verb.HELP), note=f"I couldn't find anything to search for in “{text}”.")
         state = ThreadState(question=text, mode=mode, asked_at=self.now.isoformat(), tz=self.tz.key)
         if self.state is not None:
@@ -286,11 +302,17 @@ class _Turn:
         state = self.state
         assert state is not None
         zone = _zone(state.tz)
-        query = parse_query(state.question, now=_parse_time(state.asked_at, self.now), tz=zone)
+        query = self._read_at(state.question, _parse_time(state.asked_at, self.now), zone)
         for refinement in state.refinements:
-            change = parse_query(refinement.text, now=_parse_time(refinement.at, self.now), tz=zone)
+            change = self._read_at(refinement.text, _parse_time(refinement.at, self.now), zone)
             query = merge_queries(query, change, narrow=refinement.text.startswith("+"))
         return query
+
+    def _read_at(self, text: str, said_at: datetime, zone: ZoneInfo) -> StructuredQuery:
+        """A past turn's text read at the moment it was said; this turn's own text is not parsed again."""
+        if said_at == self.now and zone.key == self.tz.key:
+            return self.understand(text)
+        return parse_query(text, now=said_at, tz=zone)
 
     def answer_list(self, query: StructuredQuery, *, page: int) -> Reply:
         """Search, remember the list in the thread, and word the answer (LLM if configured and it checks out)."""
@@ -466,10 +488,10 @@ class _Turn:
         state = self.state
         assert state is not None
         words = _ANAPHORA.sub(" ", followup.text)
-        change = parse_query(words, now=self.now, tz=self.tz)
-        if not _understood(change):
+        change = self.understand(words)
+        if not is_understood(change):
             return None
-        if not followup.explicit and (_has_topic(change) or change.kinds):
+        if not followup.explicit and (has_topic(change) or change.kinds):
             return None  # "any outages today?" in a thread is a new question, not "yesterday?"
         state.refinements.append(Refinement(("+" if followup.narrow else "") + words.strip(), self.now.isoformat()))
         return self.answer_list(self.thread_query(), page=self.core.page_size)
@@ -571,7 +593,7 @@ class _Turn:
                 ReplyKind.NOTICE,
                 ephemeral=True,
             )
-        if not _understood(parse_query(text, now=self.now, tz=self.tz)):
+        if not is_understood(self.understand(text)):
             return self.reply(f"I couldn't find any filter in “{text}”.", ReplyKind.NOTICE, ephemeral=True)
         who = self.message.user_id or self.message.user_name or "unknown"
         try:
@@ -595,8 +617,7 @@ class _Turn:
         text = " ".join(parts)
         query = self.thread_query()
         if query.window is not None:
-            words = [w for w in text.split() if not _is_time_word(w, self.now, self.tz)]
-            text = " ".join(words)
+            text = without_time_phrases(text, now=self.now, tz=self.tz)
         return text
 
     def unsubscribe(self, target: str | None) -> Reply:
@@ -702,12 +723,12 @@ class _Turn:
 
         Leftover words don't count: "what's the mitigation?" leaves the term "mitigation".
         """
-        query = parse_query(text, now=self.now, tz=self.tz)
+        query = self.understand(text)
         return bool(query.kinds or query.window or query.vendors or query.products or query.cves)
 
     def _names_other_topic(self, text: str) -> bool:
         """A field question naming a vendor, product or CVE the record in focus is not about."""
-        query = parse_query(text, now=self.now, tz=self.tz)
+        query = self.understand(text)
         record = self.focus()
         if record is None or not (query.vendors or query.products or query.cves):
             return False
@@ -718,59 +739,6 @@ class _Turn:
 
 
 # -- query helpers ---------------------------------------------------------------------------------
-
-
-def merge_queries(base: StructuredQuery, change: StructuredQuery, *, narrow: bool = False) -> StructuredQuery:
-    """``base`` with what ``change`` states replacing it: a window, severity, exploitation, kinds, topic.
-
-    ``narrow`` ("only the Fortinet ones") adds the change's topic to the base's instead of replacing it.
-    """
-    updates: dict[str, object] = {"text": f"{base.text} · {change.text}".strip(" ·")}
-    if change.window is not None:
-        updates["window"] = change.window
-        updates["until"] = change.until
-    if change.min_severity is not None:
-        updates["min_severity"] = change.min_severity
-    if change.exploited is not None:
-        updates["exploited"] = change.exploited
-    if change.kinds:
-        updates["kinds"] = list(change.kinds)
-    if change.cves or change.has_cve:
-        updates["has_cve"] = change.has_cve or base.has_cve
-    if _has_topic(change):
-        for name in ("vendors", "products", "terms", "cves"):
-            value = list(getattr(change, name))
-            updates[name] = list(dict.fromkeys([*getattr(base, name), *value])) if narrow else value
-    if change.exclude_terms:
-        updates["exclude_terms"] = list(dict.fromkeys([*base.exclude_terms, *change.exclude_terms]))
-    return dataclasses.replace(base, **updates)
-
-
-def _has_topic(query: StructuredQuery) -> bool:
-    return bool(query.vendors or query.products or query.terms or query.cves)
-
-
-def _understood(query: StructuredQuery) -> bool:
-    """Whether a question asks for anything the searcher can filter or rank on."""
-    return bool(
-        _has_topic(query)
-        or query.window
-        or query.kinds
-        or query.exploited is not None
-        or query.min_severity
-        or query.has_cve
-    )
-
-
-def _is_time_word(word: str, now: datetime, tz: ZoneInfo) -> bool:
-    return parse_query(word, now=now, tz=tz).window is not None or word.lower().strip("?!.,") in {
-        "this",
-        "last",
-        "past",
-        "week",
-        "month",
-        "since",
-    }
 
 
 def _aware(moment: datetime) -> datetime:

@@ -48,6 +48,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from retrieval.cve import find_cves
 from retrieval.formats.kev import KEV_SOURCE
 from retrieval.records import Kind, Severity, ThreatRecord
 
@@ -69,7 +70,6 @@ SHORT_BODY_CHARS = 1500
 LEAD_CHARS = 1500
 
 _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)  # "…/new-high-severity-vulnerability-…" is no claim
-_CVE = re.compile(r"\bCVE[-\u2010-\u2015](\d{4})[-\u2010-\u2015](\d{4,7})\b", re.IGNORECASE)
 
 
 def _rx(*patterns: str, flags: int = re.IGNORECASE) -> re.Pattern[str]:
@@ -323,15 +323,6 @@ def enrich(record: ThreatRecord, dictionary: VendorDictionary | None = None) -> 
     if record.severity == Severity.UNKNOWN:
         update["severity"] = infer_severity(lead)
     return ThreatRecord.model_validate({**record.model_dump(), **update})
-
-
-def find_cves(*texts: str | None) -> list[str]:
-    """CVE ids in order of first appearance, upper-cased, with typographic dashes normalised."""
-    seen: dict[str, None] = {}
-    for text in texts:
-        for m in _CVE.finditer(text or ""):
-            seen.setdefault(f"CVE-{m.group(1)}-{m.group(2)}", None)
-    return list(seen)
 
 
 def infer_kind(title: str, text: str = "", *, source: str = "") -> Kind:

@@ -1,0 +1,111 @@
+"""What a question asks for, as filters: :class:`StructuredQuery`, its :class:`TimeWindow`, and the merge rule.
+
+A thread's refinements ("only critical ones", "yesterday?") are parsed on their own and merged onto
+the thread's question with :func:`merge_queries`; the rule lives beside the model it changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from retrieval.records import Kind, Severity
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """A half-open period ``[start, end)`` in the asker's zone; ``label`` says it back in words."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+    @property
+    def is_empty(self) -> bool:
+        """True for a period entirely in the future ("June 2031"): nothing can have been published in it."""
+        return self.end <= self.start
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    def to_dict(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "label": self.label}
+
+
+@dataclass(frozen=True)
+class StructuredQuery:
+    """What a question asks for, as filters. Empty lists and None mean "no constraint"."""
+
+    text: str
+    until: datetime
+    window: TimeWindow | None = None
+    kinds: list[Kind] = field(default_factory=list)
+    exploited: bool | None = None
+    min_severity: Severity | None = None
+    cves: list[str] = field(default_factory=list)
+    has_cve: bool = False
+    vendors: list[str] = field(default_factory=list)
+    products: list[str] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
+    exclude_terms: list[str] = field(default_factory=list)
+
+    def to_filters(self) -> dict[str, Any]:
+        """A JSON-ready dict of every filter (enums as their values, datetimes as ISO strings)."""
+        return {
+            "window": self.window.to_dict() if self.window else None,
+            "until": self.until.isoformat(),
+            "kinds": [k.value for k in self.kinds],
+            "exploited": self.exploited,
+            "min_severity": self.min_severity.value if self.min_severity else None,
+            "cves": list(self.cves),
+            "has_cve": self.has_cve,
+            "vendors": list(self.vendors),
+            "products": list(self.products),
+            "terms": list(self.terms),
+            "exclude_terms": list(self.exclude_terms),
+        }
+
+
+def has_topic(query: StructuredQuery) -> bool:
+    """Whether a query names what it is about (a vendor, product, word or CVE), not only filters."""
+    return bool(query.vendors or query.products or query.terms or query.cves)
+
+
+def is_understood(query: StructuredQuery) -> bool:
+    """Whether a question asks for anything the searcher can filter or rank on."""
+    return bool(
+        has_topic(query)
+        or query.window
+        or query.kinds
+        or query.exploited is not None
+        or query.min_severity
+        or query.has_cve
+    )
+
+
+def merge_queries(base: StructuredQuery, change: StructuredQuery, *, narrow: bool = False) -> StructuredQuery:
+    """``base`` with what ``change`` states replacing it: a window, severity, exploitation, kinds, topic.
+
+    ``narrow`` ("only the Fortinet ones") adds the change's topic to the base's instead of replacing it.
+    """
+    updates: dict[str, object] = {"text": f"{base.text} · {change.text}".strip(" ·")}
+    if change.window is not None:
+        updates["window"] = change.window
+        updates["until"] = change.until
+    if change.min_severity is not None:
+        updates["min_severity"] = change.min_severity
+    if change.exploited is not None:
+        updates["exploited"] = change.exploited
+    if change.kinds:
+        updates["kinds"] = list(change.kinds)
+    if change.cves or change.has_cve:
+        updates["has_cve"] = change.has_cve or base.has_cve
+    if has_topic(change):
+        for name in ("vendors", "products", "terms", "cves"):
+            value = list(getattr(change, name))
+            updates[name] = list(dict.fromkeys([*getattr(base, name), *value])) if narrow else value
+    if change.exclude_terms:
+        updates["exclude_terms"] = list(dict.fromkeys([*base.exclude_terms, *change.exclude_terms]))
+    return dataclasses.replace(base, **updates)

@@ -1,0 +1,229 @@
+"""The parser: passes over a question, each consuming what it recognises, into a :class:`StructuredQuery`."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from retrieval.cve import CVE_PATTERN, normalise_cve
+from retrieval.query.model import StructuredQuery
+from retrieval.query.text import _Text
+from retrieval.query.time_grammar import _POINT_RE, _Clock, _parse_time, _point, _Span, _window
+from retrieval.query.vocabulary import (
+    _EXCLUDE,
+    _EXPLOITED,
+    _KIND_PATTERNS,
+    _KIND_WORDS,
+    _NOT_A_DAY,
+    _NOT_EXPLOITED,
+    _NOW_WORDS,
+    _OPERATOR,
+    _PHRASE_TERMS,
+    _QUOTED,
+    _SEVERITY_PHRASES,
+    _SEVERITY_WORDS,
+    _STOPWORDS,
+    _TAKEDOWN,
+    _WORD,
+    _stricter,
+    _unquote,
+)
+from retrieval.records import Kind, Severity
+from retrieval.vendors import VendorDictionary
+
+
+def _dedupe(items: Iterable[Any]) -> list[Any]:
+    seen: set[Any] = set()
+    out: list[Any] = []
+    for item in items:
+        key = item.lower() if isinstance(item, str) else item
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def _zone(tz: str | ZoneInfo) -> ZoneInfo:
+    return tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+
+
+@dataclass
+class _Found:
+    """What the passes over a question have recognised so far."""
+
+    kinds: list[Kind] = field(default_factory=list)
+    vendors: list[str] = field(default_factory=list)
+    products: list[str] = field(default_factory=list)
+    cves: list[str] = field(default_factory=list)
+    terms: list[tuple[int, str]] = field(default_factory=list)  # (position, term), sorted at the end
+    excludes: list[str] = field(default_factory=list)
+    severities: list[Severity] = field(default_factory=list)
+    exploited: bool | None = None
+    has_cve: bool = False
+    span: _Span | None = None
+
+
+def _read_operators(buf: _Text, found: _Found, vd: VendorDictionary, clock: _Clock) -> None:
+    """``vendor:fortinet kind:outage severity>=high cve:any exploited:no since:2024-06-01`` and ``-vendor:x``."""
+    for m in buf.take(_OPERATOR):
+        key, op, value = m["key"].lower(), m["op"], _unquote(m["value"]).strip()
+        name = value.replace("_", " ")
+        if m["neg"]:
+            if value:
+                found.excludes.append(value.lower())  # "-vendor:acme": the name must not appear
+        elif key == "vendor" and value:
+            found.vendors.append(vd.canonical_vendor(name) or name)
+        elif key == "product" and value:
+            product = vd.canonical_product(name)
+            if product:
+                found.vendors.append(product[0])
+            found.products.append(product[1] if product else name)
+        elif key in {"kind", "type"} and value:
+            for part in re.split(r"[,|]", value.lower()):
+                kind = _KIND_WORDS.get(part) or next((k for k in Kind if k.value == part), None)
+                if kind:
+                    found.kinds.append(kind)
+        elif key in {"severity", "sev"} and value:
+            level = _SEVERITY_WORDS.get(value.lower())
+            if level and op in {">", "<", "<="}:
+                level = _stricter(level) if op == ">" else None  # upper bounds are not a filter we offer
+            if level:
+                found.severities.append(level)
+        elif key == "cvss" and value:
+            with contextlib.suppress(ValueError):
+                found.severities.append(Severity.from_cvss(float(value)))
+        elif key == "cve":
+            match = CVE_PATTERN.fullmatch(value) if value else None
+            if match:
+                found.cves.append(normalise_cve(match))
+            else:
+                found.has_cve = True  # "cve:", "cve:any", "cve:*": records that name any CVE
+        elif key in {"has", "is"}:
+            if value.lower() in {"cve", "cves"}:
+                found.has_cve = True
+            elif value.lower() in {"exploited", "kev", "itw", "0day", "zero-day", "zeroday"}:
+                found.exploited = True
+        elif key == "exploited":
+            found.exploited = value.lower() not in {"no", "false", "0", "n"}
+        elif key in {"since", "on", "in"} and value:
+            inner = _POINT_RE.fullmatch(name)
+            point = _point(inner, clock) if inner else None
+            if point:
+                found.span = _Span(point.start, clock.now, f"since {point.label}") if key == "since" else point
+
+
+def _read_vendors(buf: _Text, found: _Found, vd: VendorDictionary) -> None:
+    """Vendors and products, ambiguous names resolved by the dictionary's context rules (lenient: module doc)."""
+    for match in vd.find(buf.current, lenient=True):
+        if buf.free(match.start, match.end):
+            buf.consume(match.start, match.end)
+            found.vendors.append(match.vendor)
+            if match.product:
+                found.products.append(match.product)
+
+
+def _read_signals(buf: _Text, found: _Found) -> None:
+    """Exploitation, severity and kind words, and multi-word topics that must stay one term."""
+    buf.drop(_NOW_WORDS)  # "right now": the moment of asking is already the upper bound (``until``)
+    for m in buf.take(_TAKEDOWN):  # law-enforcement takedowns are not outages
+        found.terms.append((m.start(), "takedown"))
+    for _ in buf.take(_NOT_EXPLOITED):
+        found.exploited = False
+    for _ in buf.take(_EXPLOITED):
+        found.exploited = True if found.exploited is None else found.exploited
+    for pattern, level_of in _SEVERITY_PHRASES:
+        for m in buf.take(pattern):
+            level = level_of(m)
+            if level:
+                found.severities.append(level)
+    kinds: list[tuple[int, Kind]] = []
+    for kind, pattern in _KIND_PATTERNS:
+        kinds.extend((m.start(), kind) for m in buf.take(pattern))
+    found.kinds.extend(kind for _, kind in sorted(kinds, key=lambda item: item[0]))
+    for m in buf.take(_PHRASE_TERMS):
+        found.terms.append((m.start(), " ".join(m.group(0).lower().split())))
+
+
+def parse_query(
+    text: str,
+    *,
+    now: datetime,
+    tz: str | ZoneInfo = "UTC",
+    dictionary: VendorDictionary | None = None,
+) -> StructuredQuery:
+    """Turn a question into a :class:`StructuredQuery`, resolving time in ``tz`` against ``now``.
+
+    ``now`` is the moment of asking (a naive ``now`` is taken as UTC, like record dates); nothing
+    published after it can match. ``dictionary`` defaults to the packaged :class:`VendorDictionary`.
+    Passes run in a fixed order and each consumes what it recognises, so later passes and the
+    leftover terms never see it twice.
+    """
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    clock = _Clock(now, _zone(tz))
+    vd = dictionary or VendorDictionary.default()
+    buf = _Text(text)
+    found = _Found()
+
+    _read_operators(buf, found, vd, clock)
+    # Exclusions go before vendor matching, so "Exchange outage -crypto" is not vetoed by the word excluded.
+    for m in buf.take(_EXCLUDE):
+        value = _unquote(m["quoted"] or m["word"] or m["after"] or "").strip().lower()
+        if value:
+            found.excludes.append(value)
+    for m in buf.take(_QUOTED):  # quoted phrases are literal search terms
+        found.terms.append((m.start(), (m["q"] or m["q2"]).strip().lower()))
+    for m in buf.take(CVE_PATTERN):
+        found.cves.append(normalise_cve(m))
+    _read_vendors(buf, found, vd)
+    for m in buf.take(_NOT_A_DAY):  # "Patch Tuesday" is a release, not last Tuesday
+        if m["pt"]:
+            found.kinds.append(Kind.VULNERABILITY)
+        else:
+            found.terms.append((m.start(), " ".join(m.group(0).lower().split())))
+    parsed = _parse_time(buf, clock)
+    span = found.span or parsed
+    _read_signals(buf, found)
+    for m in _WORD.finditer(buf.current):  # what is left: meaningful words
+        word = m.group(0).lower().strip("'.")
+        if word and word not in _STOPWORDS and not word.isdigit() and len(word) >= 2:
+            found.terms.append((m.start(), word))
+
+    terms = _dedupe(term for _, term in sorted(found.terms, key=lambda item: item[0]))
+    return StructuredQuery(
+        text=text,
+        until=clock.now,
+        window=_window(span, clock.now) if span else None,
+        kinds=_dedupe(found.kinds),
+        exploited=found.exploited,
+        min_severity=min(found.severities, key=lambda s: s.rank) if found.severities else None,
+        cves=_dedupe(found.cves),
+        has_cve=found.has_cve,
+        vendors=_dedupe(found.vendors),
+        products=_dedupe(found.products),
+        terms=[t for t in terms if t not in found.excludes],
+        exclude_terms=_dedupe(found.excludes),
+    )
+
+
+def without_time_phrases(text: str, *, now: datetime, tz: str | ZoneInfo = "UTC") -> str:
+    """``text`` with its time phrases removed ("exchange outage this week" → "exchange outage").
+
+    A standing query (a subscription) watches what arrives from now on, so a window in the question
+    it came from would mean nothing. Names that merely contain a weekday ("Patch Tuesday") stay.
+    """
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    buf = _Text(text)
+    for _ in buf.take(_NOT_A_DAY):
+        pass
+    before = buf.current
+    _parse_time(buf, _Clock(now, _zone(tz)))
+    after = buf.current
+    kept = "".join(" " if b != a else o for o, b, a in zip(text, before, after, strict=True))
+    return " ".join(word for word in kept.split() if word.strip("?!.,;:"))  # "today?" leaves no lone "?"

@@ -1,0 +1,231 @@
+"""The words a question's filters are written in: operators, kinds, severity, exploitation, "now" and filler words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from retrieval.records import Kind, Severity
+
+_OPERATOR = re.compile(
+    r"(?<!\S)(?P<neg>-)?(?P<key>vendor|product|kind|type|severity|sev|cvss|cve|has|is|exploited|since|on|in)"
+    r"(?P<op>>=|=>|<=|>|<|:|=)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;?!]*)",
+    re.IGNORECASE,
+)
+_EXCLUDE = re.compile(
+    r"(?:(?<!\S)-(?P<quoted>\"[^\"]+\")|(?<!\S)-(?P<word>[A-Za-z][\w.+-]*)"
+    r"|(?<![\w-])(?:excluding|except(?:\s+for)?|without|but\s+not|minus|not\s+about)\s+(?P<after>\"[^\"]+\"|[A-Za-z][\w.+-]*))",
+    re.IGNORECASE,
+)
+_QUOTED = re.compile(r"\"(?P<q>[^\"]+)\"|“(?P<q2>[^”]+)”")
+
+_KIND_WORDS: dict[str, Kind] = {
+    "outage": Kind.OUTAGE,
+    "outages": Kind.OUTAGE,
+    "down": Kind.OUTAGE,
+    "downtime": Kind.OUTAGE,
+    "vuln": Kind.VULNERABILITY,
+    "vulns": Kind.VULNERABILITY,
+    "vulnerability": Kind.VULNERABILITY,
+    "vulnerabilities": Kind.VULNERABILITY,
+    "cve": Kind.VULNERABILITY,
+    "cves": Kind.VULNERABILITY,
+    "bug": Kind.VULNERABILITY,
+    "bugs": Kind.VULNERABILITY,
+    "breach": Kind.BREACH,
+    "breaches": Kind.BREACH,
+    "leak": Kind.BREACH,
+    "leaks": Kind.BREACH,
+    "ransomware": Kind.RANSOMWARE,
+    "malware": Kind.MALWARE,
+    "advisory": Kind.ADVISORY,
+    "advisories": Kind.ADVISORY,
+    "other": Kind.OTHER,
+}
+_SEVERITY_WORDS = {
+    "critical": Severity.CRITICAL,
+    "crit": Severity.CRITICAL,
+    "high": Severity.HIGH,
+    "important": Severity.HIGH,
+    "medium": Severity.MEDIUM,
+    "moderate": Severity.MEDIUM,
+    "med": Severity.MEDIUM,
+    "low": Severity.LOW,
+    "1": Severity.CRITICAL,
+    "0": Severity.CRITICAL,
+    "2": Severity.HIGH,
+    "3": Severity.MEDIUM,
+    "4": Severity.LOW,
+}
+_ORDERED = [Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def _stricter(level: Severity) -> Severity:
+    i = _ORDERED.index(level)
+    return _ORDERED[min(i + 1, len(_ORDERED) - 1)]
+
+
+# ==================================================================================================================
+# Natural-language kind / severity / exploitation phrases
+# ==================================================================================================================
+
+_KIND_PATTERNS: list[tuple[Kind, re.Pattern[str]]] = [
+    (
+        Kind.OUTAGE,
+        re.compile(
+            r"(?<![\w-])(?:outages?|downtime|disruptions?|disrupted|degraded|degradation|not\s+working|"
+            r"unavailable|unavailability|unreachable|"
+            r"offline|service\s+(?:issues?|incidents?)|status\s+incidents?|"
+            # "down" on its own ("github down?"), but not "take down", "shut down", "crackdown", "down to"
+            r"(?<!take\s)(?<!took\s)(?<!taken\s)(?<!taking\s)(?<!takes\s)(?<!shut\s)(?<!shuts\s)(?<!bring\s)"
+            r"(?<!brought\s)(?<!tear\s)(?<!track\s)(?<!narrow\s)(?<!cut\s)(?<!slow\s)(?<!calm\s)(?<!back\s)"
+            r"(?<!break\s)(?<!knock\s)(?<!knocked\s)(?<!knocks\s)down(?!\s+(?:to|from|on|the\b|with|by))"
+            r")(?![\w-])",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        Kind.RANSOMWARE,
+        re.compile(
+            r"(?<![\w-])(?:ransomware|ransom(?:\s+demands?)?|extortion|double\s+extortion|(?:data\s+)?leak\s+sites?)"
+            r"(?![\w-])",
+            re.I,
+        ),
+    ),
+    (
+        Kind.BREACH,
+        re.compile(
+            r"(?<![\w-])(?:(?:data\s+)?breach(?:es|ed)?|(?:data\s+)?leak(?:s|ed)?|stolen(?:\s+data)?|data\s+theft|"
+            r"exposed(?:\s+data)?|data\s+exposure|hack(?:s|ed)?|heists?|compromised\s+accounts?)(?![\w-])",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        Kind.ADVISORY,
+        re.compile(
+            r"(?<![\w-])(?:(?:ics\s+|security\s+|cisa\s+)?advisor(?:y|ies)|(?:security\s+)?bulletins?)(?![\w-])",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        Kind.VULNERABILITY,
+        re.compile(
+            r"(?<![\w-])(?:vulnerabilit(?:y|ies)|vulns?|cves?|flaws?|bugs?|security\s+(?:holes?|fix(?:es)?|updates?)|"
+            r"patch(?:es|ed|ing)?(?:\s+tuesday)?|fix(?:es|ed)|rce|remote\s+code\s+execution|"
+            r"privilege\s+escalation|auth(?:entication)?\s+bypass)(?![\w-])",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        Kind.MALWARE,
+        re.compile(
+            r"(?<![\w-])(?:malware|trojans?|(?:info)?stealers?|botnets?|backdoors?|rats?|spyware|loaders?|"
+            r"wipers?|worms?|rootkits?|droppers?|infostealer)(?![\w-])",
+            re.IGNORECASE,
+        ),
+    ),
+]
+
+_NOT_EXPLOITED = re.compile(
+    r"(?<![\w-])(?:not\s+(?:yet\s+|being\s+|been\s+)?(?:actively\s+)?exploited|unexploited|"
+    r"no\s+(?:known\s+|active\s+)?exploitation)(?![\w-])",
+    re.IGNORECASE,
+)
+_EXPLOITED = re.compile(
+    r"(?<![\w-])(?:(?:actively\s+|being\s+|mass[\s-])?exploit(?:ed|ation|ing)|in[\s-]the[\s-]wild|itw|"
+    r"zero[\s-]?days?|0[\s-]?days?|kev|known\s+exploited(?:\s+vulnerabilit(?:y|ies))?|weaponi[sz]ed|"
+    r"under\s+(?:active\s+)?attack)(?![\w-])",
+    re.IGNORECASE,
+)
+
+_SEVERITY_PHRASES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Severity | None]]] = [
+    # "high or critical", "high and critical", "critical/high": the lower level is the threshold
+    (
+        re.compile(
+            r"(?<![\w-])(?P<a>critical|high|medium|moderate|low)\s*(?:or|and|/|&|,)\s*(?P<b>critical|high|medium|moderate|low)"
+            r"(?:\s*[-\s]?(?:severity|sev|risk|rated))?(?![\w-])",
+            re.IGNORECASE,
+        ),
+        lambda m: min(_SEVERITY_WORDS[m["a"].lower()], _SEVERITY_WORDS[m["b"].lower()], key=lambda s: s.rank),
+    ),
+    # "medium or higher", "high and above", "at least high", "high+"
+    (
+        re.compile(
+            r"(?<![\w-])(?:(?:at\s+least|minimum|min\.?)\s+(?P<c>critical|high|medium|moderate|low)"
+            r"|(?P<d>critical|high|medium|moderate|low)(?:[\s-]?(?:severity|sev|risk))?\s*(?:or|and)\s+"
+            r"(?:higher|above|worse|more|greater|up)|(?P<e>high|medium|moderate|low)\+)(?:[\s-]?(?:severity|sev|risk))?",
+            re.IGNORECASE,
+        ),
+        lambda m: _SEVERITY_WORDS[(m["c"] or m["d"] or m["e"]).lower()],
+    ),
+    # "sev1", "sev 2", "sev-1"
+    (
+        re.compile(r"(?<![\w-])sev(?:erity)?[\s-]?(?P<n>[0-4])(?![\w])", re.IGNORECASE),
+        lambda m: _SEVERITY_WORDS[m["n"]],
+    ),
+    # "CVSS 9+", "cvss above 7", "CVSS >= 8.8"
+    (
+        re.compile(
+            r"(?<![\w-])cvss(?:v?3(?:\.1)?)?\s*(?:score\s*)?(?:>=|=>|>|of|above|over|at\s+least|:)?\s*"
+            r"(?P<s>10(?:\.0)?|\d(?:\.\d)?)\s*\+?(?![\w.])",
+            re.IGNORECASE,
+        ),
+        lambda m: Severity.from_cvss(float(m["s"])),
+    ),
+    # "high-severity", "critical severity", "high risk", "high-priority"
+    (
+        re.compile(
+            r"(?<![\w-])(?P<f>critical|high|medium|moderate|low)[\s-](?:severity|sev|risk|priority|impact|rated)(?![\w-])",
+            re.IGNORECASE,
+        ),
+        lambda m: _SEVERITY_WORDS[m["f"].lower()],
+    ),
+    # "critical" on its own (not "critical infrastructure", which is a topic); "severe"
+    (
+        re.compile(
+            r"(?<![\w-])(?:(?P<g>critical)(?!\s+(?:infrastructure|sectors?|services|national|manufacturing|"
+            r"systems|thinking|mass))|(?P<h>severe))(?![\w-])",
+            re.IGNORECASE,
+        ),
+        lambda m: Severity.CRITICAL if m["g"] else Severity.HIGH,
+    ),
+]
+
+# Words that carry no search meaning in a question to the bot ("any", "show me", "what did … this week").
+_STOPWORDS = frozenset(
+    """
+    a about above after again against all am an and any anybody anyone anything are aren't as at be because been
+    before being below between both but by can could did didn't do does doesn't doing don't during each few for from
+    further had has hasn't have haven't having he her here hers him his how i if in into is isn't it it's its itself
+    just me more most my no nor not now of off on once only or other our ours out over own same she should so some
+    such than that that's the their theirs them then there there's these they this those through to too under until
+    up very was wasn't we were weren't what what's when where which while who whom why will with won't would you
+    your yours yourself
+    show tell give list find get search look lookup check know let lets let's see seen hear heard
+    please pls thanks thank hi hello hey bot threatbot yo ok okay
+    new news latest recent recently lately update updates updated info information anything something stuff things
+    thing happening happened going on whats wats there're
+    add adds adding additions added addition entries entry items item reports reported report stories story articles
+    article
+    attack attacks attacked incidents incident issue issues problem problems alerts alert
+    happen happens got gotten yet still already ever may might must shall
+    targeting targeted targets target hitting hit affecting affected impacting impacted involving related
+    regarding using used via across against
+    """.split()  # noqa: SIM905 - prose is easier to review than quoted strings
+)
+#: Names that contain a weekday but are no date; taken before time parsing.
+_NOT_A_DAY = re.compile(r"(?<![\w-])(?:(?P<pt>patch\s+tuesday)|black\s+friday|cyber\s+monday)(?![\w-])", re.I)
+_NOW_WORDS = re.compile(r"(?<![\w-])(?:right\s+now|at\s+the\s+moment|currently|as\s+of\s+now)(?![\w-])", re.I)
+_TAKEDOWN = re.compile(r"(?<![\w-])(?:take[sn]?|taking|took)\s+down(?![\w-])", re.IGNORECASE)
+_PHRASE_TERMS = re.compile(
+    r"(?<![\w-])(?:critical\s+infrastructure|supply[\s-]chain|zero\s+trust|social\s+engineering|"
+    r"credential\s+stuffing|business\s+email\s+compromise|denial[\s-]of[\s-]service|ddos)(?![\w-])",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[A-Za-z0-9][\w.+'-]*[\w+]|[A-Za-z0-9]")
