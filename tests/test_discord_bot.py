@@ -51,7 +51,9 @@ from tests.fakes.discord_api import (
 pytestmark = needs_model
 
 NOW = datetime(2026, 6, 2, 16, 0, tzinfo=UTC)
-SUBCOMMANDS = {"search", "latest", "show", "subscribe", "unsubscribe", "subscriptions", "sources", "help"}
+SUBCOMMANDS = {"search", "latest", "show", "subscriptions", "sources", "help"}
+ADMIN_SUBCOMMANDS = {"subscribe", "unsubscribe", "add-source"}
+MANAGE_CHANNELS = 1 << 4
 PRIVILEGED = MESSAGE_CONTENT_INTENT | (1 << 1) | (1 << 8)  # message content, members, presences
 
 
@@ -131,9 +133,12 @@ def test_login_syncs_the_threat_group_with_non_privileged_intents(fake, core) ->
     assert fake.find("GET", r"^/users/@me$") and fake.find("GET", r"^/oauth2/applications/@me$")
     sync = fake.find("PUT", r"/commands$")
     assert [c.path for c in sync] == [f"/applications/{BOT_ID}/guilds/{GUILD_ID}/commands"]
-    (group,) = sync[0].body
-    assert group["name"] == "threat"
+    group, admin = sync[0].body
+    assert group["name"] == "threat" and group.get("default_member_permissions") is None
     assert {option["name"] for option in group["options"]} == SUBCOMMANDS
+    # Manager-only commands are their own top-level command, so admins can restrict it in Integrations.
+    assert admin["name"] == "threat-admin" and str(admin["default_member_permissions"]) == str(MANAGE_CHANNELS)
+    assert {option["name"] for option in admin["options"]} == ADMIN_SUBCOMMANDS
     assert all(option["type"] == 1 for option in group["options"])  # subcommands
     latest = next(o for o in group["options"] if o["name"] == "latest")
     count = next(o for o in latest["options"] if o["name"] == "count")
@@ -205,13 +210,16 @@ def test_latest_show_and_help(fake, core) -> None:
 
 def test_subscriptions_need_a_manager_and_refusals_are_private(fake, core) -> None:
     async def scenario(bot: DiscordBot) -> None:
-        refused = fake.slash("subscribe", {"filters": "exploited fortinet"}, user_id=ANALYST_ID)
+        with pytest.raises(PermissionError):  # Discord does not even offer /threat-admin to the analyst
+            fake.slash("subscribe", {"filters": "x"}, user_id=ANALYST_ID, command="threat-admin")
+        fake.command_overrides.add(("threat-admin", ANALYST_ID))  # an admin opened it up in Integrations
+        refused = fake.slash("subscribe", {"filters": "exploited fortinet"}, user_id=ANALYST_ID, command="threat-admin")
         (notice,) = await answered(fake, refused)
         assert refused.callbacks == [{"type": 5}]
         assert refused.deleted_original  # the public "thinking" message is replaced by a private answer
         assert notice["flags"] == 64 and "Only people who manage" in notice["content"]
 
-        done = fake.slash("subscribe", {"filters": "exploited fortinet"}, user_id=LEAD_ID)
+        done = fake.slash("subscribe", {"filters": "exploited fortinet"}, user_id=LEAD_ID, command="threat-admin")
         (confirmation,) = await answered(fake, done)
         assert confirmation["flags"] == 0 and "Subscribed this channel" in confirmation["content"]
         subs = core.subscriptions.subscriptions(platform="discord", channel=str(CHANNEL_ID))
@@ -221,12 +229,13 @@ def test_subscriptions_need_a_manager_and_refusals_are_private(fake, core) -> No
         (listing,) = await answered(fake, listed)
         assert subs[0].id in listing["content"]
 
-        gone = fake.slash("unsubscribe", {"id": subs[0].id}, user_id=LEAD_ID)
+        gone = fake.slash("unsubscribe", {"id": subs[0].id}, user_id=LEAD_ID, command="threat-admin")
         (removed,) = await answered(fake, gone)
         assert f"Unsubscribed `{subs[0].id}`" in removed["content"]
         assert core.subscriptions.subscriptions(platform="discord", channel=str(CHANNEL_ID)) == []
 
-        added = fake.slash("sources", {"url": "https://feeds.example.org/security.xml"}, user_id=LEAD_ID)
+        url = "https://feeds.example.org/security.xml"
+        added = fake.slash("add-source", {"url": url}, user_id=LEAD_ID, command="threat-admin")
         (source,) = await answered(fake, added)
         assert "Added source" in source["content"]
         listing = fake.slash("sources")
@@ -238,10 +247,11 @@ def test_subscriptions_need_a_manager_and_refusals_are_private(fake, core) -> No
 
 def test_managers_can_be_configured_by_role_and_user(fake, core) -> None:
     async def scenario(bot: DiscordBot) -> None:
-        record = fake.slash("subscribe", {"filters": "critical outages"}, user_id=ANALYST_ID)
+        fake.command_overrides.add(("threat-admin", ANALYST_ID))
+        record = fake.slash("subscribe", {"filters": "critical outages"}, user_id=ANALYST_ID, command="threat-admin")
         (confirmation,) = await answered(fake, record)
         assert "Subscribed this channel" in confirmation["content"]
-        lead = fake.slash("subscribe", {"filters": "kev"}, user_id=LEAD_ID)
+        lead = fake.slash("subscribe", {"filters": "kev"}, user_id=LEAD_ID, command="threat-admin")
         (refusal,) = await answered(fake, lead)
         assert "Only people who manage" in refusal["content"]  # Manage Channels no longer counts
 

@@ -31,16 +31,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import discord
 from discord import app_commands
 
 from adapters.discord.config import DiscordSettings
 from adapters.discord.limits import OutgoingMessage
+from adapters.discord.permissions import missing_for_posting, permission_label
 from adapters.discord.render import render_reply, thread_name
-from adapters.discord.slash import ThreatCommands
-from bot.commands import Command, Verb
+from adapters.discord.slash import ADMIN_GROUP_NAME, GROUP_NAME, command_groups
+from adapters.discord.sync import remove_server_copies, sync_commands
+from bot.commands import Command, Verb, parse_command
 from bot.conversation import Conversation
 from bot.messages import IncomingMessage, Reply, ReplyKind, ThreadKey
 
@@ -53,7 +55,11 @@ discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
 PLATFORM = "discord"
 #: Chat threads archive after a day of quiet (a new message reopens them).
-CHAT_THREAD_ARCHIVE_MINUTES = 1440
+CHAT_THREAD_ARCHIVE_MINUTES: Final = 1440
+#: "A thread has already been created for this message".
+THREAD_ALREADY_EXISTS = 160004
+#: An embed-only message Discord emptied: the bot lacks Embed Links there.
+EMPTY_MESSAGE = 50006
 #: Replies that start a conversation worth following up: they get a thread.
 THREAD_KINDS = frozenset({ReplyKind.ANSWER, ReplyKind.RECORD, ReplyKind.NONE_FOUND, ReplyKind.UPDATES})
 NO_MENTIONS = discord.AllowedMentions.none()
@@ -62,7 +68,23 @@ MENTION_HINT = (
     "I only see messages here that mention me: start yours with {mention} — e.g. `{mention} only critical ones`. "
     "(A server admin can let me read every message in my threads: see the Message Content intent in threatbot's docs.)"
 )
+REPLY_HINT = (
+    "I can only read replies that ping me: keep **@ ON** when you reply to me, or start with {mention}. "
+    "(A server admin can let me read every message: see the Message Content intent in threatbot's docs.)"
+)
+NO_EMBEDS = (
+    "I can't show stories here: I'm missing the **Embed Links** permission in this channel "
+    "(every story is an embed). A server admin can allow it for threatbot in the channel's permissions."
+)
+SLASH_HELP = (
+    f"On Discord: `/{GROUP_NAME}` to search and read; `/{ADMIN_GROUP_NAME}` (subscribe, unsubscribe, add-source) "
+    "for people who manage channels — a server admin can change who sees it in Server Settings → Integrations."
+)
 SORRY = "Sorry — I couldn't answer that (the error is logged). Please try again."
+#: Commands about the channel's feed: they act on where posts go (a thread, or a forum), not on the chat's channel.
+FEED_VERBS = frozenset({Verb.SUBSCRIBE, Verb.UNSUBSCRIBE, Verb.SUBSCRIPTIONS})
+#: How each kind of place is named to people.
+PLACE_WORDS = {"channel": "this channel", "thread": "this thread", "forum": "this forum", "dm": "this DM"}
 
 
 def bot_intents(message_content: bool = False) -> discord.Intents:
@@ -77,12 +99,21 @@ def bot_intents(message_content: bool = False) -> discord.Intents:
 
 @dataclass(frozen=True)
 class Place:
-    """Where an event happened, as the core keys conversations."""
+    """Where an event happened, as the core keys conversations, and where a subscription made there posts."""
 
     channel: str  # the parent channel for threads; the DM channel for DMs
     thread: str  # "" in a server channel (no conversation yet)
     kind: str  # "dm", "thread" or "channel"
     ours: bool = False  # a thread the bot started
+    #: Where feed posts for a subscription made here go: the thread itself inside a thread, the forum
+    #: inside a forum post (one post per incident), else the channel. Empty: the same as ``channel``.
+    feed: str = ""
+    #: What ``feed`` is: "channel", "thread", "forum" or "dm" (see ``permissions.POSTING_NEEDS``).
+    feed_kind: str = "channel"
+
+    @property
+    def feed_channel(self) -> str:
+        return self.feed or self.channel
 
 
 class DiscordBot(discord.Client):
@@ -102,12 +133,14 @@ class DiscordBot(discord.Client):
         self.conversation = conversation
         self.clock = clock or (lambda: datetime.now(UTC))
         self.tree = app_commands.CommandTree(self)
-        self.tree.add_command(ThreatCommands(self.on_threat_command))
+        for group in command_groups(self.on_threat_command):
+            self.tree.add_command(group)
         self.tree.error(self._on_tree_error)
         #: Threads this process opened → their parent channel (the cache may not know them yet).
         self.our_threads: dict[int, int] = {}
         self._hinted: set[int] = set()
         self.synced: list[app_commands.AppCommand] = []
+        self._copies_checked = False
 
     # -- start-up -----------------------------------------------------------------------------------
 
@@ -115,21 +148,17 @@ class DiscordBot(discord.Client):
         await self.sync_commands()
 
     async def sync_commands(self) -> list[app_commands.AppCommand]:
-        """Register ``/threat``: on the configured server (instant) or globally (may take a while to show)."""
+        """Register ``/threat`` and ``/threat-admin`` on the configured server (instant) or globally.
+
+        Only when they changed since the last start, and without leaving copies in the other scope
+        (:mod:`adapters.discord.sync`).
+        """
         try:
-            if self.settings.guild_id:
-                guild = discord.Object(id=self.settings.guild_id)
-                self.tree.copy_global_to(guild=guild)
-                self.synced = await self.tree.sync(guild=guild)
-                where = f"server {self.settings.guild_id}"
-            else:
-                self.synced = await self.tree.sync()
-                where = "all servers (global commands can take a while to appear)"
+            self.synced = await sync_commands(self, self.tree, self.settings.guild_id)
         except discord.HTTPException as error:
             # The bot still answers mentions and DMs; the commands from an earlier sync keep working.
-            log.error("could not register the /threat commands: HTTP %s %s", error.status, error.text)
+            log.error("could not register the app commands: HTTP %s %s", error.status, error.text)
             return []
-        log.info("registered /threat (%d command group) for %s", len(self.synced), where)
         return self.synced
 
     async def on_ready(self) -> None:
@@ -140,6 +169,9 @@ class DiscordBot(discord.Client):
             len(self.guilds),
             "on" if self.intents.message_content else "off (mentions and DMs only)",
         )
+        if not self.settings.guild_id and not self._copies_checked:
+            self._copies_checked = True  # READY comes again after a reconnect: once per start is enough
+            await remove_server_copies(self, self.tree)
 
     # -- messages -----------------------------------------------------------------------------------
 
@@ -155,22 +187,61 @@ class DiscordBot(discord.Client):
             log.warning("cannot tell where message %s was posted: %s", message.id, error.text)
             return
         mentioned = self._mentions_me(message)
-        if place.kind == "dm":
+        replied_to = self._replied_bot_message(message)
+        if mentioned and not self.question_text(message) and not self.intents.message_content and replied_to:
+            # A reply to the bot with the ping turned off: Discord sends its content only with the intent.
+            await self._hint_mention(message.channel, REPLY_HINT)
+        elif place.kind == "dm":
             await self._answer_in(message, message.channel, place)
         elif place.kind == "thread":
             if mentioned or (place.ours and message.content.strip()):
                 await self._answer_in(message, message.channel, place)
             elif place.ours and not self.intents.message_content:
                 await self._hint_mention(message.channel)
+        elif mentioned and replied_to is not None:
+            await self._answer_in_thread_of(message, replied_to, place)
         elif mentioned:
             await self._answer_in_new_thread(message, place)
 
     def _mentions_me(self, message: discord.Message) -> bool:
+        """A mention of the bot or its managed role, or a reply to one of its messages (ping on or off)."""
         assert self.user is not None
-        if self.user.id in message.raw_mentions:
+        if self.user.id in message.raw_mentions or any(user.id == self.user.id for user in message.mentions):
+            return True
+        if self._replied_bot_message(message) is not None:
             return True
         role = message.guild.self_role if message.guild is not None else None
         return role is not None and role.id in message.raw_role_mentions
+
+    def _replied_bot_message(self, message: discord.Message) -> discord.Message | None:
+        """The bot's message this one replies to (Discord resolves it in ``referenced_message``), if any."""
+        reference = message.reference
+        resolved = reference.resolved if reference is not None else None
+        if isinstance(resolved, discord.Message) and self.user is not None and resolved.author.id == self.user.id:
+            return resolved
+        return None
+
+    async def _answer_in_thread_of(self, message: discord.Message, replied_to: discord.Message, place: Place) -> None:
+        """A reply to the bot's message in a channel: answer in that message's thread (a feed post's is about
+        its incident), opening it if needed; where no thread can be opened, reply in the channel."""
+        title = replied_to.embeds[0].title if replied_to.embeds and replied_to.embeds[0].title else replied_to.content
+        thread: discord.abc.Messageable | None = None
+        try:
+            thread = await replied_to.create_thread(
+                name=thread_name(title or "threatbot"), auto_archive_duration=CHAT_THREAD_ARCHIVE_MINUTES
+            )
+        except discord.HTTPException as error:
+            if error.code == THREAD_ALREADY_EXISTS:
+                found = self.get_channel(replied_to.id) or await self.fetch_channel(replied_to.id)
+                thread = found if isinstance(found, discord.Thread) else None
+            else:
+                log.info("cannot open a thread on %s (%s): replying in the channel", replied_to.id, error.text)
+        if thread is None:
+            key = Place(place.channel, str(replied_to.id), "channel")
+            await self._answer_in(message, message.channel, key, reply=True)
+            return
+        self.our_threads[replied_to.id] = int(place.channel)
+        await self._answer_in(message, thread, Place(place.channel, str(replied_to.id), "thread", ours=True))
 
     def question_text(self, message: discord.Message) -> str:
         """The message without the bot's mention (user or its managed role)."""
@@ -206,57 +277,81 @@ class DiscordBot(discord.Client):
         *,
         reply: bool = False,
     ) -> None:
+        text = self.question_text(message)
+        verb = parse_command(text).verb
+        can_manage = self.can_manage(message.author, message.channel)
         incoming = IncomingMessage(
-            text=self.question_text(message),
+            text=text,
             platform=PLATFORM,
-            channel=place.channel,
+            channel=await self._channel_for(verb, place),
             thread_id=place.thread,
             user_id=str(message.author.id),
             user_name=message.author.display_name,
             tz=self.settings.tz,
-            can_manage=self.can_manage(message.author, message.channel),
+            can_manage=can_manage,
             now=self.clock(),
         )
         try:
+            refusal = (
+                self._cannot_post(place, self._my_permissions(message.channel)) if verb is Verb.SUBSCRIBE else None
+            )
             async with destination.typing():
-                answer = await asyncio.to_thread(self.conversation.handle, incoming)
+                if refusal is not None and can_manage:
+                    answer = Reply(refusal, incoming.thread_key(), ReplyKind.NOTICE)
+                else:
+                    answer = await asyncio.to_thread(self.conversation.handle, incoming)
             for part in render_reply(answer):
                 await self._send(destination, part, reference=message if reply else None)
         except discord.HTTPException as error:
             log.warning("could not answer message %s: HTTP %s %s", message.id, error.status, error.text)
+            if error.code == EMPTY_MESSAGE:
+                await self._send_quietly(destination, OutgoingMessage(NO_EMBEDS))
         except Exception:
             log.exception("failed to answer message %s", message.id)
             await self._send_quietly(destination, OutgoingMessage(SORRY))
 
-    async def _hint_mention(self, thread: discord.abc.Messageable) -> None:
+    async def _hint_mention(self, thread: discord.abc.Messageable, hint: str = MENTION_HINT) -> None:
         thread_id = getattr(thread, "id", 0)
         if thread_id in self._hinted or self.user is None:
             return
         self._hinted.add(thread_id)
-        await self._send_quietly(thread, OutgoingMessage(MENTION_HINT.format(mention=self.user.mention)))
+        await self._send_quietly(thread, OutgoingMessage(hint.format(mention=self.user.mention)))
 
     # -- /threat ------------------------------------------------------------------------------------
 
     async def on_threat_command(self, interaction: discord.Interaction, name: str, options: dict[str, Any]) -> None:
-        """A ``/threat`` subcommand: defer, answer in a worker thread, follow up, open a thread for lists."""
+        """A ``/threat`` or ``/threat-admin`` subcommand: defer, answer in a worker thread, follow up, open a
+        thread for lists. ``subscribe`` first checks the interaction's ``app_permissions``: where the bot
+        could not post, it says what is missing and subscribes nothing."""
         command = Command.from_options(name, {k: v for k, v in options.items() if v is not None})
         private = command.verb is Verb.HELP
         await interaction.response.defer(thinking=True, ephemeral=private)
         place = await self.place_of(interaction.channel, interaction.channel_id)
         user = interaction.user
+        can_manage = self.can_manage_interaction(interaction)
         incoming = IncomingMessage(
             text=command.display(),
             platform=PLATFORM,
-            channel=place.channel,
+            channel=await self._channel_for(command.verb, place),
             thread_id=place.thread,
             user_id=str(user.id),
             user_name=user.display_name,
             tz=self.settings.tz,
-            can_manage=self.can_manage_interaction(interaction),
+            can_manage=can_manage,
             now=self.clock(),
             command=command,
         )
-        answer = await asyncio.to_thread(self.conversation.handle, incoming)
+        permissions = interaction.app_permissions if interaction.guild_id is not None else None
+        refusal = self._cannot_post(place, permissions) if command.verb is Verb.SUBSCRIBE and can_manage else None
+        if refusal is not None:
+            answer = Reply(refusal, incoming.thread_key(), ReplyKind.NOTICE, ephemeral=True)
+        else:
+            answer = await asyncio.to_thread(self.conversation.handle, incoming)
+        if command.verb is Verb.SUBSCRIBE and not answer.ephemeral:
+            note = self._posting_note(place, permissions)
+            answer.text = f"{answer.text}\n{note}" if note else answer.text
+        if answer.kind is ReplyKind.HELP:
+            answer.text = f"{answer.text}\n{SLASH_HELP}"
         parts = render_reply(answer)
         if answer.ephemeral and not private:
             # The deferral was public; a private answer replaces it instead of showing to everyone.
@@ -332,24 +427,82 @@ class DiscordBot(discord.Client):
     async def place_of(self, channel: Any, channel_id: int | None = None) -> Place:
         """The conversation's place for a channel object (fetched when the cache does not know it)."""
         if isinstance(channel, discord.DMChannel | discord.GroupChannel):
-            return Place(str(channel.id), str(channel.id), "dm")
+            return Place(str(channel.id), str(channel.id), "dm", feed_kind="dm")
         if isinstance(channel, discord.Thread):
             ours = self.user is not None and (channel.owner_id == self.user.id or channel.id in self.our_threads)
             parent = channel.parent_id or self.our_threads.get(channel.id, channel.id)
-            return Place(str(parent), str(channel.id), "thread", ours)
+            if isinstance(self.get_channel(parent), discord.ForumChannel):
+                # A forum post: subscriptions made here post to the forum, one post per incident.
+                return Place(str(parent), str(channel.id), "thread", ours, str(parent), "forum")
+            return Place(str(parent), str(channel.id), "thread", ours, str(channel.id), "thread")
         if isinstance(channel, discord.abc.GuildChannel):
             return Place(str(channel.id), "", "channel")
         known_id = getattr(channel, "id", None) or channel_id
         if known_id is None:
             raise discord.ClientException("an event without a channel")
         if known_id in self.our_threads:
-            return Place(str(self.our_threads[known_id]), str(known_id), "thread", True)
+            return Place(str(self.our_threads[known_id]), str(known_id), "thread", True, str(known_id), "thread")
         if isinstance(channel, discord.PartialMessageable) and channel.guild_id is None:
-            return Place(str(known_id), str(known_id), "dm")
+            return Place(str(known_id), str(known_id), "dm", feed_kind="dm")
         fetched = await self.fetch_channel(known_id)  # not cached: ask Discord what it is
         if isinstance(fetched, discord.PartialMessageable):  # pragma: no cover - fetch returns real channels
             return Place(str(known_id), "", "channel")
         return await self.place_of(fetched)
+
+    async def _channel_for(self, verb: Verb, place: Place) -> str:
+        """The channel the core is told: the feed's for subscription commands, else the conversation's.
+
+        Inside a thread the two differ. A blank ``subscribe`` there watches the thread's topic, so its
+        context is carried to the feed's key first (``Conversation.rebind_thread``).
+        """
+        if verb not in FEED_VERBS or place.feed_channel == place.channel:
+            return place.channel
+        if place.thread:
+            old = ThreadKey(PLATFORM, place.channel, place.thread)
+            new = ThreadKey(PLATFORM, place.feed_channel, place.thread)
+            await asyncio.to_thread(self.conversation.rebind_thread, old, new, now=self.clock())
+        return place.feed_channel
+
+    def _my_permissions(self, channel: Any) -> discord.Permissions | None:
+        """The bot's permissions in ``channel`` from the cache; None where they cannot be known (or a DM)."""
+        guild = getattr(channel, "guild", None)
+        if guild is None or isinstance(channel, discord.PartialMessageable) or guild.me is None:
+            return None
+        try:
+            return channel.permissions_for(guild.me)
+        except (AttributeError, discord.ClientException):
+            return None
+
+    @staticmethod
+    def _cannot_post(place: Place, permissions: discord.Permissions | None) -> str | None:
+        """Why feed posts for a subscription made here could not be delivered, or None when they can."""
+        if permissions is None or place.feed_kind == "dm":
+            return None
+        missing, _ = missing_for_posting(place.feed_kind, permissions)
+        if not missing:
+            return None
+        names = " and ".join(f"*{permission_label(flag)}*" for flag in missing)
+        where = PLACE_WORDS[place.feed_kind]
+        return (
+            f"I can't post the feed in {where}: I'm missing {names} here. A server admin can allow "
+            f"{'it' if len(missing) == 1 else 'them'} for threatbot (the channel's settings → Permissions), "
+            "then subscribe again. Nothing was subscribed."
+        )
+
+    @staticmethod
+    def _posting_note(place: Place, permissions: discord.Permissions | None) -> str:
+        """What works less well here (updates as replies instead of a thread), for the subscribe confirmation."""
+        if permissions is None or place.feed_kind == "dm":
+            return ""
+        _, missing = missing_for_posting(place.feed_kind, permissions)
+        if "create_public_threads" in missing:
+            return (
+                "Without *Create Public Threads* here, updates to an incident come as replies to its post "
+                "instead of in its thread."
+            )
+        if "read_message_history" in missing:
+            return "Without *Read Message History* here, updates to an incident come as plain messages."
+        return ""
 
     def can_manage(self, author: discord.abc.User, channel: Any) -> bool:
         """A message author's right to manage feeds: THREATBOT_DISCORD_MANAGERS, by default Manage Channels/Server."""

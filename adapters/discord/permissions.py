@@ -23,8 +23,11 @@ __all__ = [
     "BOT_PERMISSIONS",
     "DEFAULT_MANAGERS",
     "INVITE_SCOPES",
+    "POSTING_NEEDS",
     "ManagerPolicy",
     "invite_url",
+    "missing_for_posting",
+    "permission_label",
     "required_permissions",
 ]
 
@@ -42,6 +45,34 @@ BOT_PERMISSIONS: dict[str, str] = {
 INVITE_SCOPES: tuple[str, ...] = ("bot", "applications.commands")
 
 DEFAULT_MANAGERS = "manage_channels,manage_guild"
+
+
+#: What feed delivery needs, by the kind of place a subscription delivers to: (required, nice to have).
+#: A text channel: posts, and a thread per incident for its updates (else replies, which need the
+#: history). A thread: posts inside it. A forum or media channel: a post per incident (Send Messages;
+#: Create Public Threads is ignored there) and its updates inside the post. A DM needs nothing.
+POSTING_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "channel": (("view_channel", "send_messages", "embed_links"), ("create_public_threads", "read_message_history")),
+    "thread": (("view_channel", "send_messages_in_threads", "embed_links"), ("read_message_history",)),
+    "forum": (("view_channel", "send_messages", "send_messages_in_threads", "embed_links"), ()),
+    "dm": ((), ()),
+}
+
+_LABELS = {"send_messages_in_threads": "Send Messages in Threads"}
+
+
+def permission_label(flag: str) -> str:
+    """A permission as Discord's settings name it: ``embed_links`` → "Embed Links"."""
+    return _LABELS.get(flag) or flag.replace("_", " ").title()
+
+
+def missing_for_posting(kind: str, permissions: discord.Permissions) -> tuple[list[str], list[str]]:
+    """The required and the nice-to-have permissions ``permissions`` lacks for delivering to a ``kind`` place."""
+    required, optional = POSTING_NEEDS[kind]
+    return (
+        [flag for flag in required if not getattr(permissions, flag)],
+        [flag for flag in optional if not getattr(permissions, flag)],
+    )
 
 
 def required_permissions() -> discord.Permissions:

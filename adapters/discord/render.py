@@ -101,16 +101,34 @@ def _when(moment: datetime) -> str:
 
 _BOLD = re.compile(r"(?<![\w*\\])\*(?![\s*])([^*\n]+?)(?<![\s\\])\*(?![\w*])")
 _BARE_URL = re.compile(r"(?<![<(\w])(https?://[^\s<>]*[^\s<>.,;:!?)\]'\"])")
+_CODE = re.compile(r"`[^`\n]+`")
 
 
 def discord_markdown(text: str) -> str:
-    """The core's light markdown as Discord's: ``*bold*`` → ``**bold**``; bare URLs wrapped in ``<…>`` (no previews).
+    """The core's light markdown as Discord's, everything else shown literally.
 
-    Mentions are neutralised too: the text quotes record titles.
+    The core marks up only ``*bold*`` and `` `code` `` (commands, ids); the rest of its text quotes
+    record titles, user input and LLM prose — third-party text. That is markdown-escaped, so a
+    feed's ``[vendor.com](https://evil…)`` shows as those characters, never as a masked link; its
+    ``*`` and ``_`` stay characters; bare URLs are wrapped in ``<…>`` (no previews). Mentions are
+    neutralised too.
     """
-    text = _BOLD.sub(r"**\1**", text)
-    text = _BARE_URL.sub(r"<\1>", text)
-    return discord.utils.escape_mentions(text)
+    spans: list[str] = []
+
+    def keep(match: re.Match[str]) -> str:
+        spans.append(match.group(0))  # inside a code span nothing renders: kept as the core wrote it
+        return f"{_SPAN_OPEN}{len(spans) - 1}{_SPAN_CLOSE}"
+
+    marked = _BOLD.sub(rf"{_BOLD_OPEN}\1{_BOLD_CLOSE}", _CODE.sub(keep, text))
+    escaped = _BARE_URL.sub(r"<\1>", discord.utils.escape_markdown(marked))
+    escaped = escaped.replace(_BOLD_OPEN, "**").replace(_BOLD_CLOSE, "**")
+    escaped = _SPAN.sub(lambda m: spans[int(m.group(1))], escaped)
+    return discord.utils.escape_mentions(escaped)
+
+
+# Private-use characters stand in for the core's own markup while the rest is escaped.
+_SPAN_OPEN, _SPAN_CLOSE, _BOLD_OPEN, _BOLD_CLOSE = "\ue000", "\ue001", "\ue002", "\ue003"
+_SPAN = re.compile(f"{_SPAN_OPEN}(\\d+){_SPAN_CLOSE}")
 
 
 def thread_name(text: str) -> str:
@@ -341,5 +359,5 @@ def render_reply(reply: Reply, *, with_suggestions: bool = True) -> list[Outgoin
     if reply.generated:
         lines.append("-# Written by the LLM from the records shown.")
     if with_suggestions and reply.suggestions and not reply.ephemeral:
-        lines.append("-# Try: " + " · ".join(discord.utils.escape_mentions(s) for s in reply.suggestions))
+        lines.append("-# Try: " + " · ".join(neutral(s) for s in reply.suggestions))
     return pack("\n".join(lines), embeds)

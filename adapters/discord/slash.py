@@ -1,13 +1,21 @@
-"""The ``/threat`` app command group: one subcommand per chat command, options named as the core reads them.
+"""The app commands: ``/threat`` for everyone, ``/threat-admin`` for whoever manages the feeds.
 
-Each subcommand only collects its options and hands ``(interaction, name, options)`` to the bot's
-handler, which builds ``Command.from_options(name, options)`` — the grammar stays in ``bot.commands``.
+One subcommand per chat command, options named as the core reads them. Each subcommand only
+collects its options and hands ``(interaction, name, options)`` to the bot's handler, which builds
+``Command.from_options(name, options)`` — the grammar stays in ``bot.commands``.
+
+The commands that change what the bot does for everybody (subscribe, unsubscribe, adding a feed
+source) sit in their own top-level command, ``/threat-admin``, registered with
+``default_member_permissions`` = Manage Channels. Discord then only offers it to people with that
+permission, and a server admin can change who sees it in Server Settings → Integrations → threatbot
+(per role, member or channel) — which Discord only allows per *top-level* command. The bot still
+checks ``THREATBOT_DISCORD_MANAGERS`` itself on every call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -15,9 +23,17 @@ from discord import app_commands
 from adapters.discord.limits import clip
 from bot.commands import LATEST_MAX, USAGE, Verb
 
-__all__ = ["GROUP_NAME", "CommandHandler", "ThreatCommands"]
+__all__ = [
+    "ADMIN_GROUP_NAME",
+    "GROUP_NAME",
+    "CommandHandler",
+    "ThreatAdminCommands",
+    "ThreatCommands",
+    "command_groups",
+]
 
 GROUP_NAME = "threat"
+ADMIN_GROUP_NAME = "threat-admin"
 
 CommandHandler = Callable[[discord.Interaction, str, dict[str, Any]], Awaitable[None]]
 
@@ -28,7 +44,7 @@ def _about(verb: Verb) -> str:
 
 
 class ThreatCommands(app_commands.Group):
-    """``/threat search|latest|show|subscribe|unsubscribe|subscriptions|sources|help``."""
+    """``/threat search|latest|show|subscriptions|sources|help``: reading, for everyone."""
 
     def __init__(self, handler: CommandHandler) -> None:
         super().__init__(name=GROUP_NAME, description="Ask threatbot about security incidents, outages and feeds")
@@ -54,6 +70,30 @@ class ThreatCommands(app_commands.Group):
     async def show(self, interaction: discord.Interaction, id: app_commands.Range[str, 1, 200]) -> None:
         await self.handler(interaction, "show", {"id": id})
 
+    @app_commands.command(name="subscriptions", description=_about(Verb.SUBSCRIPTIONS))
+    async def subscriptions(self, interaction: discord.Interaction) -> None:
+        await self.handler(interaction, "subscriptions", {})
+
+    @app_commands.command(name="sources", description="the feeds and their health")
+    async def sources(self, interaction: discord.Interaction) -> None:
+        await self.handler(interaction, "sources", {"action": "list"})
+
+    @app_commands.command(name="help", description="how to ask threatbot, and its commands")
+    async def help(self, interaction: discord.Interaction) -> None:
+        await self.handler(interaction, "help", {})
+
+
+class ThreatAdminCommands(app_commands.Group):
+    """``/threat-admin subscribe|unsubscribe|add-source``: changing the feeds, for managers."""
+
+    def __init__(self, handler: CommandHandler) -> None:
+        super().__init__(
+            name=ADMIN_GROUP_NAME,
+            description="Manage threatbot's feeds in this channel (subscriptions, sources)",
+            default_permissions=discord.Permissions(manage_channels=True),
+        )
+        self.handler = handler
+
     @app_commands.command(name="subscribe", description=_about(Verb.SUBSCRIBE))
     @app_commands.describe(filters="what to watch, e.g. exploited fortinet (in a thread: blank watches its topic)")
     async def subscribe(
@@ -66,20 +106,12 @@ class ThreatCommands(app_commands.Group):
     async def unsubscribe(self, interaction: discord.Interaction, id: app_commands.Range[str, 1, 100]) -> None:
         await self.handler(interaction, "unsubscribe", {"id": id})
 
-    @app_commands.command(name="subscriptions", description=_about(Verb.SUBSCRIPTIONS))
-    async def subscriptions(self, interaction: discord.Interaction) -> None:
-        await self.handler(interaction, "subscriptions", {})
+    @app_commands.command(name="add-source", description="add a feed (RSS/Atom URL) every server's subscriptions read")
+    @app_commands.describe(url="the feed URL to add")
+    async def add_source(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 500]) -> None:
+        await self.handler(interaction, "sources", {"action": "add", "url": url})
 
-    @app_commands.command(name="sources", description=_about(Verb.SOURCES))
-    @app_commands.describe(action="list the feeds, or add one", url="the feed URL to add")
-    async def sources(
-        self,
-        interaction: discord.Interaction,
-        action: Literal["list", "add"] | None = None,
-        url: app_commands.Range[str, 1, 500] | None = None,
-    ) -> None:
-        await self.handler(interaction, "sources", {"action": action or ("add" if url else None), "url": url})
 
-    @app_commands.command(name="help", description="how to ask threatbot, and its commands")
-    async def help(self, interaction: discord.Interaction) -> None:
-        await self.handler(interaction, "help", {})
+def command_groups(handler: CommandHandler) -> list[app_commands.Group]:
+    """Every top-level command the bot registers, each calling ``handler``."""
+    return [ThreatCommands(handler), ThreatAdminCommands(handler)]

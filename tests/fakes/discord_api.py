@@ -249,6 +249,8 @@ class FakeDiscord:
             },
         ]
         self.member_roles = {BOT_ID: [BOT_ROLE_ID], ANALYST_ID: [], LEAD_ID: [LEAD_ROLE_ID]}
+        #: (command, user) pairs a server admin allowed in Server Settings → Integrations.
+        self.command_overrides: set[tuple[str, int]] = set()
         #: False once the bot was removed from the server: every call about it answers 50001 Missing Access.
         self.bot_in_guild = True
         #: Seconds added to the fake's clock (:meth:`advance`), for time-bound rules such as the nonce window.
@@ -508,8 +510,13 @@ class FakeDiscord:
         *,
         channel_id: int = CHANNEL_ID,
         user_id: int = ANALYST_ID,
+        command: str = "threat",
     ) -> InteractionRecord:
-        """A person runs ``/threat <sub> [options]`` in a channel, thread or DM; the bot gets INTERACTION_CREATE."""
+        """A person runs ``/<command> <sub> [options]`` in a channel, thread or DM; the bot gets INTERACTION_CREATE.
+
+        Like Discord's client, it refuses (``PermissionError``) a server command whose
+        ``default_member_permissions`` the person lacks in that channel: Discord would not offer it.
+        """
         channel = self.channels.get(channel_id) or self.threads[channel_id]
         types = {bool: 5, int: 4, str: 3}
         option_list = [
@@ -517,10 +524,16 @@ class FakeDiscord:
         ]
         with self._lock:
             synced = self.commands.get(str(GUILD_ID)) or self.commands.get("global") or []
-        command_id = next((c["id"] for c in synced if c["name"] == "threat"), str(next(self._ids)))
+        registered = next((c for c in synced if c["name"] == command), None)
+        command_id = registered["id"] if registered else str(next(self._ids))
+        needed = int((registered or {}).get("default_member_permissions") or 0)
+        if needed and channel["type"] != DM and (command, user_id) not in self.command_overrides:
+            granted = self.permissions_in(channel_id, user_id)
+            if granted & needed != needed and not granted & ADMINISTRATOR:
+                raise PermissionError(f"Discord does not offer /{command} to user {user_id} here")
         data: dict[str, Any] = {
             "id": command_id,
-            "name": "threat",
+            "name": command,
             "type": 1,
             "options": [{"type": 1, "name": sub, "options": option_list}],
         }
@@ -883,6 +896,9 @@ class FakeDiscord:
             if method == "PUT":
                 where = m[2] or "global"
                 synced = [{**c, "id": str(next(self._ids)), "application_id": m[1], "version": "1"} for c in body or []]
+                for command in synced:  # Discord answers the permission bitfield as a string
+                    if command.get("default_member_permissions") is not None:
+                        command["default_member_permissions"] = str(command["default_member_permissions"])
                 if m[2]:
                     for command in synced:
                         command["guild_id"] = m[2]
@@ -890,6 +906,16 @@ class FakeDiscord:
                     self.commands[where] = synced
                 return _json(synced)
             return _json(self.commands.get(m[2] or "global", []))
+        if m := re.fullmatch(r"/applications/(\d+)(?:/guilds/(\d+))?/commands/(\d+)", path):
+            where = m[2] or "global"
+            with self._lock:
+                registered = self.commands.get(where, [])
+                if not any(c["id"] == m[3] for c in registered):
+                    return _error(404, 10063, "Unknown application command")
+                if method == "DELETE":
+                    self.commands[where] = [c for c in registered if c["id"] != m[3]]
+                    return web.Response(status=204)
+                return _json(next(c for c in registered if c["id"] == m[3]))
         if m := re.fullmatch(r"/guilds/(\d+)/threads/active", path):
             if not self.bot_in_guild:
                 return _error(403, 50001, "Missing Access")
