@@ -7,7 +7,8 @@ One job per module:
 * ``render`` / ``limits`` — replies and feed payloads as embeds, inside Discord's limits;
 * ``delivery`` — :class:`DiscordTarget`: incidents, updates (in the incident's thread), digests;
 * ``webhook`` — :class:`DiscordWebhookTarget`: the feed through a channel webhook, no bot needed;
-* ``component`` — :func:`register_discord`: what ``threatbot serve`` runs and delivers through;
+* ``component`` — :func:`platform`: Discord's :class:`bot.platform.Platform` for ``threatbot serve``;
+* ``sync`` — registering the app commands only when they changed, in one scope only;
 * ``config`` / ``endpoints`` / ``permissions`` — environment, API URLs, invite and manager rules;
 * ``cli`` — ``threatbot discord invite``.
 
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "DiscordBot": "adapters.discord.bot",
     "DiscordComponent": "adapters.discord.component",
+    "DiscordPlatform": "adapters.discord.component",
+    "platform": "adapters.discord.component",
     "discord_component_for_runtime": "adapters.discord.component",
     "discord_component_from_env": "adapters.discord.component",
     "discord_targets": "adapters.discord.component",
@@ -40,6 +43,7 @@ _EXPORTS = {
 __all__ = [
     "DiscordBot",
     "DiscordComponent",
+    "DiscordPlatform",
     "DiscordSettings",
     "DiscordTarget",
     "DiscordWebhookTarget",
@@ -49,6 +53,7 @@ __all__ = [
     "discord_targets",
     "invite_url",
     "parse_webhook_url",
+    "platform",
     "point_discord_at",
     "register_discord",
     "required_permissions",
@@ -58,9 +63,11 @@ if TYPE_CHECKING:
     from adapters.discord.bot import DiscordBot
     from adapters.discord.component import (
         DiscordComponent,
+        DiscordPlatform,
         discord_component_for_runtime,
         discord_component_from_env,
         discord_targets,
+        platform,
         register_discord,
     )
     from adapters.discord.config import DiscordSettings

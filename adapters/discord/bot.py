@@ -529,12 +529,16 @@ class DiscordBot(discord.Client):
     async def _send(
         self, destination: discord.abc.Messageable, part: OutgoingMessage, *, reference: discord.Message | None = None
     ) -> discord.Message:
+        if reference is None:
+            return await destination.send(
+                content=part.content or None, embeds=part.embeds, allowed_mentions=NO_MENTIONS
+            )
         return await destination.send(
             content=part.content or None,
             embeds=part.embeds,
             allowed_mentions=NO_MENTIONS,
-            reference=reference,  # type: ignore[arg-type]
-            mention_author=False if reference is not None else None,
+            reference=reference,
+            mention_author=False,
         )
 
     async def _send_quietly(self, destination: discord.abc.Messageable, part: OutgoingMessage) -> None:

@@ -1,5 +1,10 @@
 """How ``threatbot serve`` runs the Discord adapter: a component for the daemon, and the delivery targets.
 
+:func:`platform` returns the :class:`DiscordPlatform`, Discord's side of the one contract between
+``serve`` and a chat platform (:class:`bot.platform.Platform`): ``status()`` for the start-up line,
+``chat_component(core)`` for the bot around the shared core, ``delivery_targets()`` for feed posts.
+The older entry points below stay for callers that assemble their own.
+
 :func:`register_discord` is the one call ``serve`` (and ``poll``) needs, before the runtime is opened::
 
     from adapters.discord.component import register_discord
@@ -30,13 +35,16 @@ from adapters.discord.endpoints import point_discord_at
 from adapters.discord.webhook import DiscordWebhookTarget
 from bot.conversation import Conversation
 from bot.delivery.base import DeliveryTarget
+from bot.platform import PlatformStatus
 
 __all__ = [
     "DiscordComponent",
+    "DiscordPlatform",
     "apply_endpoints",
     "discord_component_for_runtime",
     "discord_component_from_env",
     "discord_targets",
+    "platform",
     "register_discord",
 ]
 
@@ -160,3 +168,53 @@ def register_discord(settings: DiscordSettings | None = None) -> DiscordSettings
     if settings.webhooks:
         daemon.register_target(lambda config: DiscordWebhookTarget(settings.webhooks))
     return settings
+
+
+class DiscordPlatform:
+    """Discord as ``serve`` sees it (:class:`bot.platform.Platform`): a bot, webhooks, both or neither."""
+
+    name = "discord"
+
+    def __init__(self, settings: DiscordSettings, **bot_options: Any) -> None:
+        self.settings = settings
+        self._bot_options = bot_options
+        apply_endpoints(settings)
+
+    def status(self) -> PlatformStatus:
+        settings = self.settings
+        parts: list[str] = []
+        if settings.has_bot:
+            where = f"server {settings.guild_id}" if settings.guild_id else "all servers"
+            content = "every message in its threads" if settings.message_content else "mentions, replies and DMs"
+            parts.append(f"bot: /threat and /threat-admin on {where}; reads {content}")
+        if settings.webhooks:
+            names = sorted(settings.webhooks)
+            routes = "any subscription name" if names == ["*"] else ", ".join(n for n in names if n != "*")
+            parts.append(f"webhook-only feed for {routes}")
+        if not parts:
+            parts.append(
+                "not configured: set DISCORD_BOT_TOKEN for the bot, or THREATBOT_DISCORD_WEBHOOK_URL for a feed only"
+            )
+        return PlatformStatus(
+            name=self.name,
+            chat=settings.has_bot,
+            delivery=settings.has_bot or bool(settings.webhooks),
+            detail="; ".join(parts),
+        )
+
+    def chat_component(self, core: Conversation) -> DiscordComponent | None:
+        if not self.settings.has_bot:
+            return None
+        return DiscordComponent(DiscordBot(core, self.settings, **self._bot_options), self.settings.token)
+
+    def delivery_targets(self) -> list[DeliveryTarget]:
+        return discord_targets(self.settings)
+
+
+def platform(settings: DiscordSettings | None = None, **bot_options: Any) -> DiscordPlatform:
+    """Discord's :class:`bot.platform.Platform`, from ``settings`` or the environment.
+
+    Raises ValueError naming the variable when the environment is wrong (never for "not configured":
+    ``status()`` says that).
+    """
+    return DiscordPlatform(settings or DiscordSettings.from_env(), **bot_options)

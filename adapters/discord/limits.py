@@ -85,7 +85,7 @@ def join_within(items: Sequence[str], limit: int, *, sep: str = ", ", more: str 
 def embed_problems(embed: discord.Embed) -> list[str]:
     """Every limit ``embed`` breaks on its own (the per-message total is :func:`pack`'s job)."""
     problems: list[str] = []
-    data: dict[str, Any] = embed.to_dict()
+    data: dict[str, Any] = dict(embed.to_dict())
     checks = [
         ("title", len(data.get("title", "")), TITLE),
         ("description", len(data.get("description", "")), DESCRIPTION),

@@ -1,0 +1,376 @@
+"""The Discord bot's chat side against the fake Discord's documented rules: every reply type accepted,
+record text never rendered as markdown, replies to the bot as mentions, one registration of the
+commands, and subscriptions checked (and placed) where the feed will really post."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.discord.bot import DiscordBot
+from adapters.discord.component import DiscordComponent, DiscordPlatform, platform
+from adapters.discord.config import DiscordSettings
+from adapters.discord.delivery import DiscordTarget
+from adapters.discord.endpoints import DiscordEndpoints, point_discord_at
+from adapters.discord.render import render_reply
+from adapters.discord.webhook import DiscordWebhookTarget
+from bot.config import Settings
+from bot.conversation import Conversation
+from bot.daemon import DeliveryConfig, open_runtime
+from bot.deliverer import DeliveryPolicy
+from bot.delivery.base import IncidentPost
+from bot.demo import seed_demo
+from bot.messages import Reply, ReplyKind, ThreadKey
+from bot.platform import Platform
+from bot.sources import SourceBook
+from bot.subscriptions import Subscriptions
+from retrieval.records import Severity, ThreatRecord
+from retrieval.store import RecordStore
+from tests.conftest import needs_model
+from tests.fakes.discord_api import (
+    APP_ID,
+    BOT_ID,
+    BOT_TOKEN,
+    CHANNEL_ID,
+    CREATE_PUBLIC_THREADS,
+    EMBED_LINKS,
+    GUILD_FORUM,
+    GUILD_ID,
+    LEAD_ID,
+    SEND_MESSAGES,
+    SEND_MESSAGES_IN_THREADS,
+    FakeDiscord,
+    InteractionRecord,
+)
+from tests.test_discord_channels import raw
+
+NOW = datetime(2026, 6, 2, 16, 0, tzinfo=UTC)
+EVIL_TITLE = "FortiGate flaw [vendor.com](https://evil.example/login) exploited *now*"
+EVIL = ThreatRecord(
+    title=EVIL_TITLE,
+    published=NOW - timedelta(hours=2),
+    url="https://news.example.org/fortigate",
+    source="Vendor advisories",
+    severity=Severity.CRITICAL,
+    summary="Attackers exploit FortiGate; see [the fix](https://evil.example/fix).",
+    vendors=["Fortinet"],
+    products=["FortiGate"],
+    countries=["Germany"],
+    mitigation="Patch now [here](https://evil.example/patch).",
+)
+
+
+# -- rendering, without Discord ------------------------------------------------------------------------------
+
+
+def test_record_text_in_chat_answers_never_renders_as_markdown() -> None:
+    reply = Reply(
+        f"Countries named for *{EVIL_TITLE}*: Germany. `unsubscribe s1:ab` stops it. See https://a.example/x_y",
+        ThreadKey("discord", "1", "2"),
+        ReplyKind.FIELD,
+        suggestions=["what about [x](https://evil.example)?"],
+    )
+    (message,) = render_reply(reply)
+    content = message.content
+    assert "[vendor.com](https://evil" not in content.replace("\\[", "")  # no masked link survives
+    assert "\\[vendor.com](https://evil.example/login)" in content
+    assert "exploited \\*now\\*" in content  # the title's own asterisks stay characters
+    assert "`unsubscribe s1:ab`" in content  # the core's own code span is kept
+    assert "<https://a.example/x_y>" in content  # bare URLs: no preview, not escaped inside
+    assert "\\[x](https://evil.example)" in content
+
+
+# -- against the fake -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("discord-chat-seed")
+    store = RecordStore(Settings.from_env(folder))
+    seed_demo(store, NOW)
+    store.upsert([EVIL])
+    store.close()
+    return folder
+
+
+@pytest.fixture
+def core(seeded, tmp_path) -> Iterator[Conversation]:
+    folder = tmp_path / "data"
+    shutil.copytree(seeded, folder)
+    store = RecordStore(Settings.from_env(folder))
+    yield Conversation(store, subscriptions=Subscriptions(store.db), sources=SourceBook(store.db))
+    store.close()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDiscord]:
+    with FakeDiscord() as server:
+        previous = point_discord_at(server.api_url, server.gateway_url)
+        try:
+            yield server
+        finally:
+            point_discord_at(previous.api_url, previous.gateway_url)
+
+
+def run_bot(
+    fake: FakeDiscord, core: Conversation, scenario: Callable[[DiscordBot], Awaitable[None]], **settings_changes
+) -> None:
+    settings = DiscordSettings(token=BOT_TOKEN, tz="Europe/Berlin", **settings_changes)
+
+    async def main() -> None:
+        bot = DiscordBot(core, settings, clock=lambda: NOW, guild_ready_timeout=0.05)
+        task = asyncio.create_task(bot.start(BOT_TOKEN))
+        try:
+            await fake.until(lambda: bot.is_ready() or task.done())
+            assert not task.done(), task.exception()
+            await scenario(bot)
+        finally:
+            await bot.close()
+            await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
+
+
+async def answered(fake: FakeDiscord, record: InteractionRecord, count: int = 1) -> list[dict]:
+    await fake.until(lambda: len(record.followups) >= count)
+    await asyncio.sleep(0.1)  # a thread may be opened right after the follow-up
+    return record.followups
+
+
+def admin(fake: FakeDiscord, sub: str, options: dict | None = None, **where) -> InteractionRecord:
+    return fake.slash(sub, options, user_id=LEAD_ID, command="threat-admin", **where)
+
+
+@needs_model
+def test_every_reply_type_passes_discords_rules(fake, core) -> None:
+    """help, search, latest, show, details, subscriptions, sources, mention answers and follow-ups."""
+
+    async def scenario(bot: DiscordBot) -> None:
+        for sub, options in [
+            ("help", None),
+            ("search", {"query": "fortinet exploited"}),
+            ("latest", {"count": 20}),
+            ("subscriptions", None),
+            ("sources", None),
+        ]:
+            await answered(fake, fake.slash(sub, options))
+        listed = fake.slash("latest", {"count": 5})
+        (answer,) = await answered(fake, listed)
+        record_id = answer["embeds"][0]["footer"]["text"].removeprefix("id ")
+        await answered(fake, fake.slash("show", {"id": record_id}))
+        thread_id = int(answer["id"])
+        await fake.until(lambda: thread_id in fake.threads)
+        for n, text in enumerate(["tell me more about the second one", "what's the mitigation?", "more"], 1):
+            fake.post_as_user(thread_id, text, mention_bot=True)
+            await fake.until(lambda n=n: len(fake.bot_messages(thread_id)) >= n)
+        question = fake.post_as_user(CHANNEL_ID, "any Exchange outages today?", mention_bot=True)
+        await fake.until(lambda: fake.bot_messages(int(question["id"])))
+        dm = fake.dm_channel()
+        fake.post_as_user(dm, "latest 20")
+        await fake.until(lambda: fake.bot_messages(dm))
+
+    run_bot(fake, core, scenario)
+    assert fake.limit_violations == []
+    assert all(c.status < 400 for c in fake.calls if c.path.startswith(("/channels", "/webhooks", "/interactions")))
+
+
+@needs_model
+def test_a_feed_title_with_a_masked_link_is_shown_literally_in_chat(fake, core) -> None:
+    async def scenario(bot: DiscordBot) -> None:
+        shown = fake.slash("show", {"id": EVIL.id})
+        (detail,) = await answered(fake, shown)
+        embed = detail["embeds"][0]
+        assert "\\[the fix](https://evil.example/fix)" in embed["description"]
+        thread_id = int(detail["id"])
+        await fake.until(lambda: thread_id in fake.threads)
+        fake.post_as_user(thread_id, "which countries are affected?", mention_bot=True)
+        (answer,) = await fake.until(lambda: fake.bot_messages(thread_id))
+        assert "Germany" in answer["content"]
+        assert "\\[vendor.com](https://evil.example/login)" in answer["content"]
+        assert "[vendor.com](https://evil.example/login)" not in answer["content"].replace("\\[", "")
+
+    run_bot(fake, core, scenario)
+
+
+@needs_model
+def test_a_reply_to_the_bot_is_a_mention_and_is_answered_in_that_messages_thread(fake, core) -> None:
+    async def scenario(bot: DiscordBot) -> None:
+        # A feed post in the channel (the bot's message); someone replies to it with the ping on.
+        feed_post = fake.bot_messages(CHANNEL_ID)[0]
+        reply = fake.post_as_user(CHANNEL_ID, "any Exchange outages today?", reply_to=feed_post)
+        assert reply["mentions"] and "<@" not in reply["content"]  # no raw mention in the text
+        thread_id = int(feed_post["id"])  # the thread of the message replied to
+        answer = await fake.until(lambda: fake.bot_messages(thread_id))
+        assert "Exchange" in answer[0]["content"]
+        # With the ping off and no Message Content intent Discord sends no text: one hint, no guess.
+        fake.post_as_user(CHANNEL_ID, "and yesterday?", reply_to=feed_post, ping=False)
+        hint = await fake.until(lambda: fake.bot_messages(CHANNEL_ID)[1:])
+        assert "keep **@ ON**" in hint[0]["content"]
+
+    target = DiscordTarget(BOT_TOKEN)
+    try:
+        record = core.store.get(EVIL.id)
+        assert record is not None
+        target.post(str(CHANNEL_ID), IncidentPost("k", record.id, record, (record,), ("fortinet",), "discord"))
+    finally:
+        target.close()
+    run_bot(fake, core, scenario)
+
+
+@needs_model
+def test_commands_are_registered_once_and_only_where_configured(fake, core) -> None:
+    idle = lambda bot: asyncio.sleep(0)  # noqa: E731
+    run_bot(fake, core, idle, guild_id=GUILD_ID)
+    run_bot(fake, core, idle, guild_id=GUILD_ID)  # a restart with the same commands
+    puts = fake.find("PUT", r"/commands$")
+    assert [c.path for c in puts] == [f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands"]
+    # Moving to global commands removes the server's copies: no two /threat entries for its members.
+    run_bot(fake, core, idle)
+    assert [c["name"] for c in fake.commands["global"]] == ["threat", "threat-admin"]
+    assert fake.commands[str(GUILD_ID)] == []
+    # And back: the server gets them, the global ones go.
+    run_bot(fake, core, idle, guild_id=GUILD_ID)
+    assert [c["name"] for c in fake.commands[str(GUILD_ID)]] == ["threat", "threat-admin"]
+    assert fake.commands["global"] == []
+    # A changed definition (here: who may use /threat-admin) is registered again.
+    before = len(fake.find("PUT", r"/commands$"))
+    fake.commands[str(GUILD_ID)][1]["default_member_permissions"] = "8"
+    run_bot(fake, core, idle, guild_id=GUILD_ID)
+    assert len(fake.find("PUT", r"/commands$")) == before + 1
+    assert fake.commands[str(GUILD_ID)][1]["default_member_permissions"] == "16"
+
+
+@needs_model
+def test_subscribe_says_what_is_missing_where_the_bot_cannot_post(fake, core) -> None:
+    async def scenario(bot: DiscordBot) -> None:
+        fake.deny_bot(CHANNEL_ID, SEND_MESSAGES | EMBED_LINKS)
+        refused = admin(fake, "subscribe", {"filters": "exploited fortinet"})
+        (notice,) = await answered(fake, refused)
+        assert notice["flags"] == 64  # private
+        assert (
+            "**Send Messages** and **Embed Links**" in notice["content"]
+            and "Nothing was subscribed" in notice["content"]
+        )
+        assert core.subscriptions.subscriptions(platform="discord", channel=str(CHANNEL_ID)) == []
+        # Also when asked by mention (the cached permissions count there).
+        fake.set_overwrite(CHANNEL_ID, BOT_ID, deny=EMBED_LINKS)
+        asked = fake.post_as_user(CHANNEL_ID, "subscribe critical outages", user_id=LEAD_ID, mention_bot=True)
+        (said,) = await fake.until(lambda: fake.bot_messages(int(asked["id"])))
+        assert "**Embed Links**" in said["content"] and "Nothing was subscribed" in said["content"]
+        assert core.subscriptions.subscriptions(platform="discord", channel=str(CHANNEL_ID)) == []
+        # Without Create Public Threads it subscribes, and says updates will be replies.
+        fake.set_overwrite(CHANNEL_ID, BOT_ID, deny=CREATE_PUBLIC_THREADS)
+        done = admin(fake, "subscribe", {"filters": "exploited fortinet"})
+        (confirmation,) = await answered(fake, done)
+        assert "Subscribed this channel" in confirmation["content"]
+        assert "**Create Public Threads**" in confirmation["content"]
+
+    run_bot(fake, core, scenario)
+
+
+@needs_model
+def test_in_a_thread_the_feed_posts_into_the_thread_and_in_a_forum_post_one_post_per_incident(fake, core) -> None:
+    forum = fake.add_channel("threat-feed", GUILD_FORUM)
+    thread = fake.add_thread(CHANNEL_ID, "fortinet watch")
+    status, created = 0, {}
+
+    async def scenario(bot: DiscordBot) -> None:
+        nonlocal status, created
+        done = admin(fake, "subscribe", {"filters": "exploited fortinet"}, channel_id=thread)
+        (confirmation,) = await answered(fake, done)
+        assert "Subscribed" in confirmation["content"]
+        listed = fake.slash("subscriptions", channel_id=thread)
+        (listing,) = await answered(fake, listed)
+        assert "exploited fortinet" in listing["content"]
+        # A forum post (a thread in a forum): the subscription is the forum's.
+        status, created = raw(
+            fake, "POST", f"/channels/{forum}/threads", {"name": "feed setup", "message": {"content": "here"}}
+        )
+        await asyncio.sleep(0.2)  # THREAD_CREATE reaches the bot's cache
+        in_forum = admin(fake, "subscribe", {"filters": "ransomware"}, channel_id=int(created["id"]))
+        (forum_confirmation,) = await answered(fake, in_forum)
+        assert "Subscribed" in forum_confirmation["content"]
+
+    run_bot(fake, core, scenario)
+    assert status == 201
+    assert [s.query for s in core.subscriptions.subscriptions(platform="discord", channel=str(thread))] == [
+        "exploited fortinet"
+    ]
+    assert core.subscriptions.subscriptions(platform="discord", channel=str(CHANNEL_ID)) == []
+    (forum_sub,) = core.subscriptions.subscriptions(platform="discord", channel=str(forum))
+    # Delivered: into the thread, not its parent; into the forum as one new post per incident.
+    config = DeliveryConfig(default_sources=False, delivery=DeliveryPolicy(rate_limits={"discord": 0.0}))
+    target = DiscordTarget(BOT_TOKEN)
+    runtime = open_runtime(core.store.settings, config, targets=[target], store=core.store)
+    try:
+        for sub in core.subscriptions.all():
+            runtime.planner.backfill(sub, NOW - timedelta(days=30))
+        result = runtime.deliverer.drain()
+    finally:
+        target.close()
+    assert result.sent > 0 and result.dead == 0
+    assert fake.bot_messages(thread) and fake.bot_messages(CHANNEL_ID) == []
+    posts = [t for t in fake.threads.values() if t["parent_id"] == str(forum) and t["owner_id"] == str(BOT_ID)]
+    assert posts and all(fake.bot_messages(int(t["id"])) for t in posts)
+    assert forum_sub.query == "ransomware"
+
+
+@needs_model
+def test_a_missing_send_permission_in_the_thread_is_named_at_subscribe(fake, core) -> None:
+    thread = fake.add_thread(CHANNEL_ID, "watch")
+
+    async def scenario(bot: DiscordBot) -> None:
+        fake.deny_bot(CHANNEL_ID, SEND_MESSAGES_IN_THREADS)
+        refused = admin(fake, "subscribe", {"filters": "exploited fortinet"}, channel_id=thread)
+        (notice,) = await answered(fake, refused)
+        assert "in this thread" in notice["content"] and "**Send Messages in Threads**" in notice["content"]
+
+    run_bot(fake, core, scenario)
+    assert core.subscriptions.all() == []
+
+
+# -- the platform contract ----------------------------------------------------------------------------------------
+
+
+def test_the_package_exports_a_platform(fake) -> None:
+    nothing = platform(DiscordSettings())
+    assert isinstance(nothing, Platform) and isinstance(nothing, DiscordPlatform)
+    status = nothing.status()
+    assert (status.chat, status.delivery) == (False, False) and "DISCORD_BOT_TOKEN" in status.detail
+    assert nothing.delivery_targets() == [] and nothing.chat_component(None) is None  # type: ignore[arg-type]
+
+    hook = fake.add_webhook(CHANNEL_ID)
+    both = platform(DiscordSettings(token=BOT_TOKEN, guild_id=GUILD_ID, webhooks={"*": hook}))
+    status = both.status()
+    assert (status.chat, status.delivery) == (True, True)
+    assert f"server {GUILD_ID}" in status.detail and "webhook-only feed" in status.detail
+    assert hook.rsplit("/", 1)[1] not in status.detail  # never the token
+    targets = both.delivery_targets()
+    try:
+        assert [type(t) for t in targets] == [DiscordTarget, DiscordWebhookTarget]
+    finally:
+        for target in targets:
+            target.close()
+
+
+@needs_model
+def test_the_platforms_chat_component_runs_around_the_given_core(fake, core) -> None:
+    settings = DiscordSettings(token=BOT_TOKEN, endpoints=DiscordEndpoints(fake.api_url, fake.gateway_url))
+    component = platform(settings, guild_ready_timeout=0.05).chat_component(core)
+    assert isinstance(component, DiscordComponent) and component.bot.conversation is core
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(component.run(stop))
+        await fake.until(lambda: component.bot.is_ready())
+        record = fake.slash("latest", {"count": 1})
+        await answered(fake, record)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
