@@ -210,3 +210,16 @@ def test_long_replies_are_split_into_several_messages() -> None:
     messages = render_reply(reply)
     assert len(messages) >= 3 and all(m.problems() == [] for m in messages)
     assert discord_markdown("*a* and *b*") == "**a** and **b**"
+
+
+def test_a_feed_incident_shows_the_worst_severity_any_report_states() -> None:
+    news = record(title="FortiGate flaw under attack", severity=Severity.HIGH, source="News")
+    kev = record(title="CISA KEV: FortiGate", severity=Severity.CRITICAL, exploited=True, source="CISA KEV")
+    post = IncidentPost("k", news.cluster_id, news, (news, kev), ("fortinet",), "discord")
+    (embed,) = payload(render_incident(post))["embeds"]
+    severity = next(f for f in embed["fields"] if f["name"] == "Severity")
+    assert severity["value"] == "Critical · **exploited**"
+    assert embed["color"] == SEVERITY_COLOURS[Severity.CRITICAL]
+    digest = payload(render_digest(Digest("d", (post,), ("fortinet",), "discord")))
+    assert "critical · exploited" in digest["embeds"][0]["description"]
+    assert digest["embeds"][0]["color"] == SEVERITY_COLOURS[Severity.CRITICAL]

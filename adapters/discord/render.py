@@ -25,6 +25,7 @@ import discord
 from adapters.discord import limits
 from adapters.discord.limits import OutgoingMessage, clip, join_within, pack
 from bot.delivery.base import Digest, FieldChange, IncidentPost, IncidentUpdate
+from bot.incidents import IncidentFacts
 from bot.messages import Reply, ReplyItem, ReplyKind
 from retrieval.records import Severity, ThreatRecord
 
@@ -141,9 +142,11 @@ def thread_name(text: str) -> str:
 # -- records --------------------------------------------------------------------------------------
 
 
-def _severity_line(record: ThreatRecord) -> str:
-    parts = ["not stated" if record.severity is Severity.UNKNOWN else record.severity.value.capitalize()]
-    if record.exploited:
+def _severity_line(record: ThreatRecord, facts: IncidentFacts | None = None) -> str:
+    """How bad: the record's own severity, or for a feed incident the worst any of its reports states."""
+    severity = facts.severity if facts is not None else record.severity
+    parts = ["not stated" if severity is Severity.UNKNOWN else severity.value.capitalize()]
+    if facts.exploited if facts is not None else record.exploited:
         parts.append("**exploited**")
     return " · ".join(parts)
 
@@ -172,17 +175,22 @@ def record_embed(
     detail: bool = False,
     footer: str = "",
     title_prefix: str = "",
+    facts: IncidentFacts | None = None,
 ) -> discord.Embed:
-    """A record as an embed: title linked to the story, colour by severity, facts as fields."""
+    """A record as an embed: title linked to the story, colour by severity, facts as fields.
+
+    ``facts``: the incident's severity and exploitation (``bot.incidents``) when the record stands
+    for an incident of several reports; by default the record's own.
+    """
     embed = discord.Embed(
         title=clip(_title(title_prefix + record.title), limits.TITLE),
         url=safe_url(record.url),
-        colour=SEVERITY_COLOURS[record.severity],
+        colour=SEVERITY_COLOURS[facts.severity if facts is not None else record.severity],
     )
     summary = record.summary or (record.body or "")
     if summary:
         embed.description = clip(neutral(" ".join(summary.split())), summary_limit)
-    embed.add_field(name="Severity", value=_severity_line(record), inline=True)
+    embed.add_field(name="Severity", value=_severity_line(record, facts), inline=True)
     embed.add_field(name="Kind", value=record.kind.value.capitalize(), inline=True)
     embed.add_field(name="Published", value=_when(record.published), inline=True)
     links = [_link(name, url) for name, url in sources]
@@ -214,6 +222,7 @@ def incident_embed(post: IncidentPost) -> discord.Embed:
         sources=_sources_of(post.members, post.record),
         summary_limit=FEED_SUMMARY,
         footer=f"matched {matched}" if matched else "",
+        facts=post.facts,
     )
 
 
@@ -275,7 +284,7 @@ def render_update(update: IncidentUpdate) -> OutgoingMessage:
     embed = discord.Embed(
         title=clip(_title(f"Update: {record.title}"), limits.TITLE),
         url=safe_url(record.url),
-        colour=SEVERITY_COLOURS[record.severity],
+        colour=SEVERITY_COLOURS[update.facts.severity],
         description="\n".join(lines),
     )
     links = [_link(name, url) for name, url in _sources_of(update.members, record)]
@@ -287,10 +296,11 @@ def render_update(update: IncidentUpdate) -> OutgoingMessage:
 
 def _digest_line(post: IncidentPost) -> str:
     record = post.record
+    incident = post.facts
     facts = []
-    if record.severity is not Severity.UNKNOWN:
-        facts.append(record.severity.value)
-    if record.exploited:
+    if incident.severity is not Severity.UNKNOWN:
+        facts.append(incident.severity.value)
+    if incident.exploited:
         facts.append("exploited")
     count = len(post.sources)
     facts.append(f"{count} sources" if count > 1 else neutral(record.source or "1 source"))
@@ -304,7 +314,7 @@ def render_digest(digest: Digest, *, threads: bool = True) -> OutgoingMessage:
     ``threads``: whether updates to them will come in this message's thread (a bot) or as new messages (a webhook).
     """
     items = digest.items
-    worst = max((i.record.severity for i in items), key=lambda s: s.rank, default=Severity.UNKNOWN)
+    worst = max((i.facts.severity for i in items), key=lambda s: s.rank, default=Severity.UNKNOWN)
     queries = ", ".join(f"“{q}”" for q in digest.subscriptions)
     title = clip(_title(f"{len(items)} new incidents" + (f" matching {queries}" if queries else "")), limits.TITLE)
     footer = (
