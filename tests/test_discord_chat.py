@@ -42,6 +42,7 @@ from tests.fakes.discord_api import (
     GUILD_FORUM,
     GUILD_ID,
     LEAD_ID,
+    OTHER_CHANNEL_ID,
     SEND_MESSAGES,
     SEND_MESSAGES_IN_THREADS,
     FakeDiscord,
@@ -374,3 +375,24 @@ def test_the_platforms_chat_component_runs_around_the_given_core(fake, core) -> 
         await asyncio.wait_for(task, 10)
 
     asyncio.run(main())
+
+
+@needs_model
+def test_without_embed_links_answers_come_as_text_and_where_it_cannot_speak_it_says_so_in_a_dm(fake, core) -> None:
+    async def scenario(bot: DiscordBot) -> None:
+        fake.deny_bot(CHANNEL_ID, EMBED_LINKS)
+        record = fake.slash("search", {"query": "exchange outage"})
+        (answer,) = await answered(fake, record)
+        assert answer["embeds"] == [] and "Exchange" in answer["content"] and "1. " in answer["content"]
+        asked = fake.post_as_user(CHANNEL_ID, "latest 3", mention_bot=True)
+        (reply,) = await fake.until(lambda: fake.bot_messages(int(asked["id"])))
+        assert reply["embeds"] == [] and reply["content"]
+        # Where it may not post at all, the asker hears why in a DM instead of silence.
+        fake.deny_bot(OTHER_CHANNEL_ID, SEND_MESSAGES | CREATE_PUBLIC_THREADS)
+        fake.post_as_user(OTHER_CHANNEL_ID, "latest 3", mention_bot=True)
+        dm = fake.dm_channel()
+        (note,) = await fake.until(lambda: fake.bot_messages(dm))
+        assert f"<#{OTHER_CHANNEL_ID}>" in note["content"] and "refused" in note["content"]
+
+    run_bot(fake, core, scenario)
+    assert fake.limit_violations == []

@@ -39,7 +39,7 @@ from discord import app_commands
 from adapters.discord.config import DiscordSettings
 from adapters.discord.limits import OutgoingMessage
 from adapters.discord.permissions import missing_for_posting, permission_label
-from adapters.discord.render import render_reply, thread_name
+from adapters.discord.render import discord_markdown, render_reply, thread_name
 from adapters.discord.slash import ADMIN_GROUP_NAME, GROUP_NAME, command_groups
 from adapters.discord.sync import remove_server_copies, sync_commands
 from bot.commands import Command, Verb, parse_command
@@ -300,15 +300,31 @@ class DiscordBot(discord.Client):
                     answer = Reply(refusal, incoming.thread_key(), ReplyKind.NOTICE)
                 else:
                     answer = await asyncio.to_thread(self.conversation.handle, incoming)
-            for part in render_reply(answer):
+            here = self._my_permissions(destination)
+            for part in render_reply(answer, embeds_allowed=here is None or here.embed_links):
                 await self._send(destination, part, reference=message if reply else None)
         except discord.HTTPException as error:
             log.warning("could not answer message %s: HTTP %s %s", message.id, error.status, error.text)
             if error.code == EMPTY_MESSAGE:
                 await self._send_quietly(destination, OutgoingMessage(NO_EMBEDS))
+            elif error.code in (50001, 50013, 160005, 50083):
+                await self._tell_privately(message, error)
         except Exception:
             log.exception("failed to answer message %s", message.id)
             await self._send_quietly(destination, OutgoingMessage(SORRY))
+
+    async def _tell_privately(self, message: discord.Message, error: discord.HTTPException) -> None:
+        """The bot may not speak where it was asked: say so to the asker in a DM rather than stay silent."""
+        where = f"<#{message.channel.id}>"  # where they asked
+        text = (
+            f"I couldn't answer you in {where}: Discord refused my message there ({error.text or error.code}). "
+            "A server admin can give threatbot *View Channel*, *Send Messages* and *Send Messages in Threads* "
+            "there — or ask me here."
+        )
+        try:
+            await message.author.send(discord_markdown(text), allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as failure:
+            log.info("could not tell %s privately either: %s", message.author.id, failure.text)
 
     async def _hint_mention(self, thread: discord.abc.Messageable, hint: str = MENTION_HINT) -> None:
         thread_id = getattr(thread, "id", 0)
@@ -352,7 +368,8 @@ class DiscordBot(discord.Client):
             answer.text = f"{answer.text}\n{note}" if note else answer.text
         if answer.kind is ReplyKind.HELP:
             answer.text = f"{answer.text}\n{SLASH_HELP}"
-        parts = render_reply(answer)
+        embeds_allowed = interaction.guild_id is None or interaction.app_permissions.embed_links
+        parts = render_reply(answer, embeds_allowed=embeds_allowed)
         if answer.ephemeral and not private:
             # The deferral was public; a private answer replaces it instead of showing to everyone.
             try:

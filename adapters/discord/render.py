@@ -350,11 +350,17 @@ def render_digest(digest: Digest, *, threads: bool = True) -> OutgoingMessage:
 # -- chat -----------------------------------------------------------------------------------------
 
 
-def render_reply(reply: Reply, *, with_suggestions: bool = True) -> list[OutgoingMessage]:
-    """A chat reply as one or more messages (text over 2000 characters or many embeds need several)."""
+def render_reply(reply: Reply, *, with_suggestions: bool = True, embeds_allowed: bool = True) -> list[OutgoingMessage]:
+    """A chat reply as one or more messages (text over 2000 characters or many embeds need several).
+
+    ``embeds_allowed`` False (the bot lacks Embed Links where it answers: Discord would drop every
+    embed) gives the core's full text instead, which carries the same stories as plain lines.
+    """
     embeds: list[discord.Embed] = []
     text = reply.text
-    if reply.kind is ReplyKind.RECORD and reply.focus is not None:
+    if not embeds_allowed:
+        pass
+    elif reply.kind is ReplyKind.RECORD and reply.focus is not None:
         item = reply.items[0] if reply.items else None
         sources = [(reply.focus.source or "source not stated", reply.focus.url or None)]
         sources += [(name, None) for name in (item.member_sources if item else [])]

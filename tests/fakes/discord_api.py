@@ -249,6 +249,8 @@ class FakeDiscord:
             },
         ]
         self.member_roles = {BOT_ID: [BOT_ROLE_ID], ANALYST_ID: [], LEAD_ID: [LEAD_ROLE_ID]}
+        #: People whose privacy settings refuse DMs from server members: the bot's DMs answer 50007.
+        self.closed_dms: set[int] = set()
         #: (command, user) pairs a server admin allowed in Server Settings → Integrations.
         self.command_overrides: set[tuple[str, int]] = set()
         #: False once the bot was removed from the server: every call about it answers 50001 Missing Access.
@@ -890,6 +892,11 @@ class FakeDiscord:
                     "team": None,
                 }
             )
+        if method == "POST" and path == "/users/@me/channels":
+            recipient = int((body or {}).get("recipient_id") or 0)
+            if recipient not in self.users:
+                return _error(400, 50035, "Invalid Form Body", {"recipient_id": {"_errors": [{"message": "?"}]}})
+            return _json(self.channels[self.dm_channel(recipient)])
         if method == "GET" and path in ("/gateway", "/gateway/bot"):
             return _json({"url": self.gateway_url.rstrip("/"), "shards": 1})
         if m := re.fullmatch(r"/applications/(\d+)(?:/guilds/(\d+))?/commands", path):
@@ -991,6 +998,9 @@ class FakeDiscord:
         if channel["type"] in (*THREAD_ONLY, GUILD_VOICE, GUILD_CATEGORY):
             return _error(400, 50008, "Cannot send messages in a non-text channel")
         if channel["type"] == DM:
+            recipient = int(channel["recipients"][0]["id"])
+            if as_bot and recipient in self.closed_dms:
+                return _error(403, 50007, "Cannot send messages to this user")
             return None
         permissions = self.bot_permissions(channel_id) if as_bot else None
         if as_bot and (refused := self._access(channel_id)):
@@ -1280,6 +1290,12 @@ class FakeDiscord:
     def _follow_up(self, record: InteractionRecord, payload: dict[str, Any]) -> web.Response:
         if not record.callbacks:
             return _error(404, 10015, "Unknown Webhook")  # no follow-ups before the interaction is acknowledged
+        # Interaction responses need no Send Messages, but Embed Links counts (it is in ``app_permissions``).
+        channel = self.channels.get(record.channel_id) or self.threads.get(record.channel_id) or {}
+        if channel.get("type") != DM:
+            payload = self._strip_embeds(record.channel_id, payload)
+            if not payload.get("content") and not payload.get("embeds"):
+                return _error(400, 50006, "Cannot send an empty message")
         problems = message_problems(payload)
         if problems:
             with self._lock:
