@@ -244,9 +244,36 @@ def cmd_subscriptions(args: argparse.Namespace) -> int:
             _print_json([s.__dict__ for s in subs])
             return 0
         for s in subs:
-            print(f"{s.id}  {s.platform}:{s.channel}  {s.query!r}  (by {s.created_by}, {_iso(s.created_at)})")
+            health = f"  [{s.problem}]" if s.status != "ok" else ""
+            print(f"{s.id}  {s.platform}:{s.channel}  {s.query!r}  (by {s.created_by}, {_iso(s.created_at)}){health}")
+        if any(s.status == "disabled" for s in subs):
+            print("disabled channels post again after `threatbot resume --platform P --channel C` (or `resume` there)")
         if not subs:
             print("no subscriptions")
+        return 0
+    finally:
+        runtime.close()
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Re-enable a channel's subscriptions after what stopped them was fixed; re-queue what was waiting."""
+    runtime = _runtime(args)
+    try:
+        platform, channel = args.platform, args.channel
+        if args.id:
+            sub = runtime.subscriptions.get(args.id)
+            if sub is None:
+                print(f"no subscription {args.id!r}", file=sys.stderr)
+                return 1
+            platform, channel = sub.platform, sub.channel
+        if not (platform and channel):
+            print("resume: give a subscription id, or --platform and --channel", file=sys.stderr)
+            return 2
+        requeued = runtime.subscriptions.resume(platform=platform, channel=channel)
+        if requeued < 0:
+            print(f"{platform}:{channel} was not disabled; nothing to resume")
+            return 0
+        print(f"resumed {platform}:{channel}: {requeued} waiting message(s) re-queued")
         return 0
     finally:
         runtime.close()
@@ -260,11 +287,25 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
             print(f"re-queued {outbox.retry_dead()} failed deliveries")
         stats = outbox.stats()
         rows = outbox.rows(status=RowStatus(args.status) if args.status else None, limit=args.limit)
+        troubled = runtime.deliverer.health.troubled()
         if args.json:
             _print_json(
                 {
                     "counts": stats.counts,
                     "oldest_pending": stats.oldest_pending,
+                    "channels": [
+                        {
+                            "platform": c.platform,
+                            "channel": c.channel,
+                            "state": c.state.value,
+                            "failures": c.failures,
+                            "reason": c.reason,
+                            "code": c.code,
+                            "disabled_at": c.disabled_at,
+                            "notified": c.notified_at is not None,
+                        }
+                        for c in troubled
+                    ],
                     "rows": [
                         {
                             "id": r.id,
@@ -292,6 +333,9 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
             )
         if stats.oldest_pending:
             print(f"oldest queued: {_iso(stats.oldest_pending)}")
+        for c in troubled:
+            since = f", since {_iso(c.disabled_at)}" if c.disabled_at else ""
+            print(f"channel {c.platform}:{c.channel} {c.describe()}{since}" + (f" [{c.code}]" if c.code else ""))
         for r in rows:
             note = f"  error: {r.last_error}" if r.last_error else ""
             print(
@@ -306,7 +350,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 def add_delivery_commands(add: AddCommand) -> None:
-    """Register serve, poll, sources, subscribe, unsubscribe, subscriptions and deliveries with ``add``."""
+    """Register serve, poll, sources, subscribe, unsubscribe, subscriptions, resume and deliveries with ``add``."""
 
     def config_flag(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -375,6 +419,12 @@ def add_delivery_commands(add: AddCommand) -> None:
     subscriptions.add_argument("--platform")
     subscriptions.add_argument("--channel")
     subscriptions.add_argument("--json", action="store_true")
+
+    resume = add("resume", cmd_resume, "re-enable a channel whose posts were disabled, once it can receive again")
+    config_flag(resume)
+    resume.add_argument("id", nargs="?", help="a subscription id (its channel is resumed)")
+    resume.add_argument("--platform")
+    resume.add_argument("--channel")
 
     deliveries = add("deliveries", cmd_deliveries, "the delivery outbox: counts by status and the latest rows")
     config_flag(deliveries)

@@ -1,6 +1,6 @@
 """The chat grammar: one set of commands for every adapter, plus the shapes of thread follow-ups.
 
-Commands (``search``, ``latest``, ``show``, ``subscribe``, ``unsubscribe``, ``subscriptions``,
+Commands (``search``, ``latest``, ``show``, ``subscribe``, ``unsubscribe``, ``subscriptions``, ``resume``,
 ``sources``, ``help``) arrive either as text (the console, Slack's ``/threat search …``, a
 mention) — :func:`parse_command` — or as a name with options (Discord app commands) —
 :meth:`Command.from_options`. Anything that is not a command is a question (:attr:`Verb.ASK`):
@@ -28,6 +28,8 @@ class Verb(StrEnum):
     SUBSCRIBE = "subscribe"
     UNSUBSCRIBE = "unsubscribe"
     SUBSCRIPTIONS = "subscriptions"
+    #: Re-enable this channel's feed posts after what stopped them was fixed (``bot.health``).
+    RESUME = "resume"
     SOURCES = "sources"
     HELP = "help"
     #: Free text: a question, or in a thread possibly a follow-up.
@@ -45,7 +47,8 @@ USAGE: dict[Verb, tuple[str, str]] = {
     Verb.SHOW: ("show <id>", "one record in full (an id, an id prefix, or a number from the list above)"),
     Verb.SUBSCRIBE: ("subscribe [filters]", "post new matching stories to this channel"),
     Verb.UNSUBSCRIBE: ("unsubscribe <id>", "stop a subscription"),
-    Verb.SUBSCRIPTIONS: ("subscriptions", "this channel's subscriptions"),
+    Verb.SUBSCRIPTIONS: ("subscriptions", "this channel's subscriptions and whether posts reach it"),
+    Verb.RESUME: ("resume", "post here again after fixing what stopped the feed (invited me back, …)"),
     Verb.SOURCES: ("sources", "the feeds and their health (`sources add <url>` to add one)"),
     Verb.HELP: ("help", "this message"),
 }
@@ -139,6 +142,8 @@ def parse_command(text: str) -> Command:
         return Command(Verb.UNSUBSCRIBE, target=rest.split()[0] if rest else None)
     if word in ("subscriptions", "subs") and not rest:
         return Command(Verb.SUBSCRIPTIONS)
+    if word in ("resume", "reenable", "re-enable") and not rest:
+        return Command(Verb.RESUME)
     if word == "sources" and (not rest or rest.lower().startswith(("add ", "list"))):
         action, _, target = rest.partition(" ")
         return Command(Verb.SOURCES, action=action.lower() or None, target=target.strip() or None)

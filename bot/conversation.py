@@ -231,6 +231,8 @@ class _Turn:
                 return self.unsubscribe(command.target)
             case Verb.SUBSCRIPTIONS:
                 return self.list_subscriptions()
+            case Verb.RESUME:
+                return self.resume()
             case Verb.SOURCES:
                 return self.list_sources(command)
             case _:
@@ -646,7 +648,29 @@ class _Turn:
             lines.append(
                 f"• `{sub.id}` “{sub.query}” — by {sub.created_by}, {answers.day_label(sub.created_at, self.tz, self.now)}"
             )
+        problem = next((s.problem for s in subs if s.status != "ok" and s.problem), None)
+        if problem:
+            disabled = any(s.status == "disabled" for s in subs)
+            lines.append(
+                f"⚠ Posts to this channel are {problem}."
+                + (" Fix that, then say `resume` to post here again." if disabled else " Retrying.")
+            )
         return self.reply("\n".join(lines), ReplyKind.SUBSCRIPTIONS)
+
+    def resume(self) -> Reply:
+        book = self.core.subscriptions
+        if book is None:
+            return self.reply(_NOT_CONFIGURED.format(what="subscriptions"), ReplyKind.NOTICE, ephemeral=True)
+        if not self.message.can_manage:
+            return self._not_allowed("resume this channel's feed")
+        resume = getattr(book, "resume", None)
+        if resume is None:
+            return self.reply("Posts here cannot be paused in this mode.", ReplyKind.NOTICE, ephemeral=True)
+        requeued = resume(platform=self.message.platform, channel=self.message.channel)
+        if requeued < 0:
+            return self.reply("Posts to this channel were not paused; nothing to resume.", ReplyKind.NOTICE)
+        waiting = f" {requeued} waiting message(s) will be posted now." if requeued else ""
+        return self.reply(f"Resumed: this channel's subscriptions post here again.{waiting}", ReplyKind.NOTICE)
 
     def list_sources(self, command: Command) -> Reply:
         registry = self.core.sources

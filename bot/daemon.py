@@ -22,6 +22,7 @@ folder) with ``[[sources]]`` tables (see ``bot/data/default_sources.toml``) and:
     [delivery]
     digest_threshold = 5            # more new incidents than this for one channel in one poll: one digest
     max_attempts = 8
+    disable_channel_after = 3       # a channel refusing this many posts in a row: its subscriptions are disabled
     rate_limits = { slack = 1.0 }   # messages per second per channel, by platform
     [delivery.webhook]
     url = "https://hooks.example.org/threatbot"
@@ -118,7 +119,11 @@ class DeliveryConfig:
             default_sources=bool(doc.get("default_sources", True)),
             poll=PollPolicy(**{k: poller[k] for k in PollPolicy.__dataclass_fields__ if k in poller}),
             delivery=DeliveryPolicy(
-                **{k: delivery[k] for k in ("max_attempts", "base_backoff", "max_backoff") if k in delivery},
+                **{
+                    k: delivery[k]
+                    for k in ("max_attempts", "base_backoff", "max_backoff", "disable_channel_after")
+                    if k in delivery
+                },
                 rate_limits={str(k): float(v) for k, v in delivery.get("rate_limits", {}).items()},
             ),
             digest_threshold=int(delivery.get("digest_threshold", 5)),
@@ -200,7 +205,7 @@ def open_runtime(
     outbox = Outbox(store.db, clock=clock)
     planner = DeliveryPlanner(store, subscriptions, outbox, digest_threshold=config.digest_threshold)
     poller = FeedPoller(store, sources, planner, fetcher=fetcher, policy=config.poll, clock=clock)
-    deliverer = Deliverer(outbox, store, targets, policy=config.delivery, clock=clock)
+    deliverer = Deliverer(outbox, store, targets, policy=config.delivery, clock=clock, subscriptions=subscriptions)
     return DeliveryRuntime(store, sources, subscriptions, outbox, planner, poller, deliverer, config, owns_store)
 
 

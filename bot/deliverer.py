@@ -7,8 +7,10 @@ crash anywhere in that sequence neither loses a message nor posts it twice.
 
 Pacing: messages to one channel are spaced by the target's rate hint (Slack about one per second
 per channel), overridable per platform. A channel waiting for its turn does not hold up the others.
-Failures: ``RateLimited`` waits as told; ``DeliveryRejected`` is final; anything else is retried
-with exponential back-off and given up after ``max_attempts``.
+Failures: ``RateLimited`` waits as told; ``ChannelUnavailable`` counts against the channel's health
+(``bot.health``: failing, retried with back-off, then disabled with the reason and its subscribers
+told once); any other ``DeliveryRejected`` is final; anything else is retried with exponential
+back-off and given up after ``max_attempts``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bot.delivery.base import (
+    ChannelNotice,
+    ChannelUnavailable,
     DeliveryRejected,
     DeliveryTarget,
     Digest,
@@ -29,11 +34,18 @@ from bot.delivery.base import (
     PostRef,
     RateLimited,
 )
+from bot.health import ChannelHealth, ChannelState, ChannelStatus
 from bot.outbox import Outbox, OutboxRow, RowKind, crash_point
+from bot.services import Subscription
 from retrieval.records import ThreatRecord
 from retrieval.store import RecordStore
 
 __all__ = ["Deliverer", "DeliveryPolicy", "DeliveryRound"]
+
+
+class SubscriptionLister(Protocol):
+    def subscriptions(self, *, platform: str, channel: str) -> list[Subscription]: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +59,8 @@ class DeliveryPolicy:
     max_backoff: float = 3600.0
     #: Messages per second per channel, by platform; overrides the target's rate hint.
     rate_limits: Mapping[str, float] = field(default_factory=dict)
+    #: Consecutive "channel cannot receive" failures after which its subscriptions are disabled.
+    disable_channel_after: int = 3
 
 
 @dataclass
@@ -60,6 +74,8 @@ class DeliveryRound:
     paced: int = 0
     #: Rows whose platform has no target in this process.
     no_target: int = 0
+    #: Channels disabled in this pass (their subscriptions stop until ``resume``).
+    disabled: list[str] = field(default_factory=list)
     #: Earliest moment a paced channel may send again (None: nothing paced).
     resume_at: float | None = None
 
@@ -75,14 +91,20 @@ class Deliverer:
         *,
         policy: DeliveryPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        health: ChannelHealth | None = None,
+        subscriptions: SubscriptionLister | None = None,
     ) -> None:
         self.outbox = outbox
         self.store = store
         self.targets = list(targets)
         self.policy = policy or DeliveryPolicy()
         self.clock = clock
+        self.health = health or ChannelHealth(outbox.db, disable_after=self.policy.disable_channel_after, clock=clock)
+        #: Who subscribed where, for the notice when a channel is disabled (optional).
+        self.subscriptions = subscriptions
         self._free_at: dict[tuple[str, str], float] = {}
         self._warned: set[str] = set()
+        self._troubled: set[tuple[str, str]] = set()
 
     def target_for(self, platform: str) -> DeliveryTarget | None:
         exact = next((t for t in self.targets if t.platform == platform and t.handles(platform)), None)
@@ -108,6 +130,10 @@ class Deliverer:
         """One pass over the rows due now; returns early (after the row in flight) when ``stop`` is set."""
         result = DeliveryRound()
         now = self.clock()
+        # Read every pass: ``threatbot resume`` in another process may have re-enabled a channel.
+        troubled = self.health.troubled()
+        self._troubled = {(s.platform, s.channel) for s in troubled}
+        disabled = {(s.platform, s.channel): s for s in troubled if s.state is ChannelState.DISABLED}
         for row in self.outbox.due(now, limit=limit):
             if stop is not None and stop.is_set():
                 break
@@ -119,6 +145,10 @@ class Deliverer:
                     log.warning("no delivery target for platform %r; its rows stay queued", row.platform)
                 continue
             lane = (row.platform, row.channel)
+            if lane in disabled:  # queued before the channel was disabled: ends with it (resume re-queues)
+                self.health.end_pending(row.platform, row.channel, disabled[lane].reason or "cannot post")
+                result.dead += 1
+                continue
             free_at = self._free_at.get(lane, 0.0)
             now = self.clock()
             if free_at > now:
@@ -130,6 +160,10 @@ class Deliverer:
             self._free_at[lane] = max(self._free_at.get(lane, 0.0), self.clock() + self._interval(row.platform, target))
             if outcome == "sent":
                 result.sent += 1
+            elif outcome == "disabled":
+                result.dead += 1
+                result.disabled.append(f"{row.platform}:{row.channel}")
+                disabled[lane] = self.health.get(row.platform, row.channel)
             elif outcome == "dead":
                 result.dead += 1
             else:
@@ -144,6 +178,7 @@ class Deliverer:
             total.sent += result.sent
             total.retried += result.retried
             total.dead += result.dead
+            total.disabled += result.disabled
             total.no_target = result.no_target
             total.paced = result.paced
             if result.resume_at is not None:
@@ -176,6 +211,8 @@ class Deliverer:
         crash_point("deliver.before_send")
         try:
             ref = self._send(target, row, payload)
+        except ChannelUnavailable as error:
+            return self._unavailable(row, target, error)
         except DeliveryRejected as error:
             log.warning("delivery %s rejected: %s", row.key, error)
             self.outbox.mark_dead(row, f"rejected: {error}")
@@ -199,7 +236,63 @@ class Deliverer:
             return "retry"
         crash_point("deliver.after_send")
         self.outbox.mark_sent(row, ref)
+        if (row.platform, row.channel) in self._troubled:
+            self.health.record_success(row.platform, row.channel)
+            self._troubled.discard((row.platform, row.channel))
+            log.info("%s:%s takes posts again", row.platform, row.channel)
         return "sent"
+
+    def _unavailable(self, row: OutboxRow, target: DeliveryTarget, error: ChannelUnavailable) -> str:
+        """The channel cannot receive: count it; retry with back-off, or disable the channel at the threshold."""
+        status = self.health.record_failure(row.platform, row.channel, reason=error.reason, code=error.code)
+        lane = (row.platform, row.channel)
+        self._troubled.add(lane)
+        if status.state is ChannelState.DISABLED:
+            ended = self.health.end_pending(row.platform, row.channel, status.reason or error.reason)
+            log.warning(
+                "%s:%s disabled after %d failures: %s (%d queued message(s) held until `resume`)",
+                row.platform,
+                row.channel,
+                status.failures,
+                status.reason,
+                ended,
+            )
+            self._notify(target, status)
+            return "disabled"
+        delay = min(self.policy.base_backoff * 2 ** (status.failures - 1), self.policy.max_backoff)
+        self._free_at[lane] = self.clock() + delay  # the whole channel waits, not just this row
+        self.outbox.mark_retry(row.id, f"channel unavailable: {error}", self.clock() + delay)
+        log.warning("%s:%s cannot receive (%s): %s; retrying in %.0fs", *lane, status.describe(), error, delay)
+        return "retry"
+
+    def _notify(self, target: DeliveryTarget, status: ChannelStatus) -> None:
+        """Tell the subscribers once, where the platform allows; the log and ``subscriptions`` say it anyway."""
+        if status.notified_at is not None:
+            return
+        subs = (
+            self.subscriptions.subscriptions(platform=status.platform, channel=status.channel)
+            if self.subscriptions is not None
+            else []
+        )
+        notice = ChannelNotice(
+            status.platform,
+            status.channel,
+            status.reason or "cannot post",
+            status.failures,
+            tuple((s.id, s.query, s.created_by) for s in subs),
+        )
+        try:
+            told = target.notify_unavailable(status.channel, notice)
+        except Exception:  # telling is best effort; the state is recorded either way
+            log.exception("telling the subscribers of %s:%s failed", status.platform, status.channel)
+            told = False
+        if not told:
+            log.warning(
+                "could not tell the subscribers of %s:%s; `threatbot subscriptions` shows it",
+                status.platform,
+                status.channel,
+            )
+        self.health.mark_notified(status.platform, status.channel)
 
     @staticmethod
     def _send(target: DeliveryTarget, row: OutboxRow, payload: IncidentPost | IncidentUpdate | Digest) -> PostRef:

@@ -117,6 +117,21 @@ MIGRATIONS: list[str] = [
     CREATE INDEX delivery_posts_outbox ON delivery_posts (outbox_id);
     CREATE TABLE delivery_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: delivery health per channel (bot.health): failing, then disabled with the platform's reason.
+    """
+    CREATE TABLE delivery_channel_health (
+        platform TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        state TEXT NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        code TEXT,
+        last_failure_at REAL,
+        disabled_at REAL,
+        notified_at REAL,
+        PRIMARY KEY (platform, channel)
+    );
+    """,
 ]
 
 COMPONENT = "delivery"
@@ -141,7 +156,8 @@ def crash_point(name: str) -> None:
     The points: ``poll.after_ingest`` (records stored, nothing planned, a first poll's backlog not yet
     marked), ``poll.after_enqueue`` (rows
     queued, nothing sent), ``deliver.before_send`` (row marked sending), ``deliver.after_send`` (the
-    target accepted the message, the outbox does not know yet).
+    target accepted the message, the outbox does not know yet), ``slack.after_post`` (Slack has the
+    message, neither the Slack ledger nor the outbox knows its ts).
     """
     if os.environ.get(CRASH_ENV) == name:
         os._exit(CRASH_EXIT_CODE)

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.health import ChannelHealth
 from bot.outbox import Claim, Outbox, Planned, RowKind, RowStatus, SeenState, crash_point
 from bot.services import Subscription
 from bot.sources import SourceBook, SourceState
@@ -339,10 +340,16 @@ class DeliveryPlanner:
         claims: dict[str, list[Claim]] = {}
         for claim in self.outbox.claims(s.cluster_id for s in seen):
             claims.setdefault(claim.cluster_id, []).append(claim)
-        planned = self._updates(unseen, claims, self.outbox.cluster_states(claims))
+        # A disabled channel (bot.health) gets nothing queued until it is resumed.
+        disabled = ChannelHealth(self.outbox.db).disabled()
+        planned = [
+            p
+            for p in self._updates(unseen, claims, self.outbox.cluster_states(claims))
+            if (p.platform, p.channel) not in disabled
+        ]
         report.updates = len(planned)
 
-        subscriptions = self.subscriptions.all()
+        subscriptions = [s for s in self.subscriptions.all() if (s.platform, s.channel) not in disabled]
         if not subscriptions:  # nothing can be news to anyone; the updates above still go out
             self.outbox.commit_plan(planned, seen)
             return report

@@ -23,6 +23,10 @@ class Subscription:
     query: str
     created_by: str
     created_at: datetime
+    #: The channel's delivery health (``bot.health``): "ok", "failing" or "disabled".
+    status: str = "ok"
+    #: Why it is failing or disabled ("the bot is not in the channel (3 failures in a row)").
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class SubscriptionBook(Protocol):
     def unsubscribe(self, *, platform: str, channel: str, subscription_id: str) -> bool: ...
 
     def subscriptions(self, *, platform: str, channel: str) -> list[Subscription]: ...
+
+    # Optional (the core checks for it): ``resume(platform=…, channel=…) -> int`` re-enables a channel
+    # whose posts were disabled; the number of messages re-queued, or -1 when it was not disabled.
 
 
 class SourceRegistry(Protocol):

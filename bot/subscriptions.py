@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from bot.health import ChannelHealth, ChannelState, ChannelStatus
 from bot.outbox import ensure_schema
 from bot.services import Subscription
 from retrieval.database import Database
@@ -86,7 +87,7 @@ class Subscriptions:
             raise ValueError("a subscription needs a platform and a channel")
         standing_query(text, now=datetime.now(UTC))  # validates
         existing = self.db.query(
-            "SELECT * FROM delivery_subscriptions WHERE platform = ? AND channel = ? AND query = ?",
+            _SELECT + "WHERE s.platform = ? AND s.channel = ? AND s.query = ?",
             (platform, channel, text),
         )
         if existing:
@@ -117,18 +118,22 @@ class Subscriptions:
 
     def subscriptions(self, *, platform: str, channel: str) -> list[Subscription]:
         rows = self.db.query(
-            "SELECT * FROM delivery_subscriptions WHERE platform = ? AND channel = ? ORDER BY created_at, id",
+            _SELECT + "WHERE s.platform = ? AND s.channel = ? ORDER BY s.created_at, s.id",
             (platform, channel),
         )
         return [_subscription(r) for r in rows]
 
     def all(self) -> list[Subscription]:
-        rows = self.db.query("SELECT * FROM delivery_subscriptions ORDER BY platform, channel, created_at, id")
+        rows = self.db.query(_SELECT + "ORDER BY s.platform, s.channel, s.created_at, s.id")
         return [_subscription(r) for r in rows]
 
     def get(self, subscription_id: str) -> Subscription | None:
-        rows = self.db.query("SELECT * FROM delivery_subscriptions WHERE id = ?", (subscription_id,))
+        rows = self.db.query(_SELECT + "WHERE s.id = ?", (subscription_id,))
         return _subscription(rows[0]) if rows else None
+
+    def resume(self, *, platform: str, channel: str) -> int:
+        """Re-enable a channel whose posts were disabled (``bot.health``): messages re-queued, -1 if it was fine."""
+        return ChannelHealth(self.db, clock=self.clock).resume(platform, channel)
 
     def remove(self, subscription_id: str) -> bool:
         """Remove a subscription whatever its channel (the CLI's admin path)."""
@@ -136,7 +141,21 @@ class Subscriptions:
             return conn.execute("DELETE FROM delivery_subscriptions WHERE id = ?", (subscription_id,)).rowcount > 0
 
 
+#: Subscriptions with their channel's delivery health (``bot.health``).
+_SELECT = (
+    "SELECT s.*, h.state AS health_state, h.failures AS health_failures, h.reason AS health_reason "
+    "FROM delivery_subscriptions s LEFT JOIN delivery_channel_health h "
+    "ON h.platform = s.platform AND h.channel = s.channel "
+)
+
+
 def _subscription(row) -> Subscription:
+    state = row["health_state"] or "ok"
+    problem = None
+    if state != "ok":
+        problem = ChannelStatus(
+            row["platform"], row["channel"], ChannelState(state), row["health_failures"], row["health_reason"]
+        ).describe()
     return Subscription(
         id=row["id"],
         platform=row["platform"],
@@ -144,6 +163,8 @@ def _subscription(row) -> Subscription:
         query=row["query"],
         created_by=row["created_by"],
         created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        status=state,
+        problem=problem,
     )
 
 

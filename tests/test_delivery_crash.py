@@ -177,3 +177,95 @@ def test_a_crash_during_a_first_poll_does_not_turn_the_backlog_into_news(
     delivered = {d.key for d in sink.received}
     assert delivered and delivered < expected, "only the two new stories, to the channels that want them"
     assert len(sink.received) == len(delivered)
+
+
+# -- Slack: a public channel the bot has not joined ----------------------------------------------------
+
+SLACK_TOKEN = "xoxb-crash-test-0000"
+
+
+def _prepare_slack(root: Path, server: LocalHTTPServer, routes: dict[str, FeedRoute]) -> Path:
+    """The same feed, subscriptions to one public Slack channel the bot is not in (posting via chat:write.public)."""
+    data = root / "data"
+    data.mkdir(parents=True)
+    (data / "threatbot.toml").write_text(
+        "default_sources = false\n[poller]\nfirst_poll_is_backlog = false\n[delivery]\nrate_limits = { slack = 0 }\n",
+        encoding="utf-8",
+    )
+    path = f"/{root.name}/feed.xml"
+    routes[path] = FeedRoute(FEED.read_bytes(), content_type="application/rss+xml")
+    server.route(path, routes[path])
+    db = Database(data / "threatbot.sqlite3")
+    SourceBook(db).sync([Source("BleepingComputer", server.url(path), "news", 900)])
+    book = Subscriptions(db)
+    for _, query in SUBSCRIPTIONS:
+        book.subscribe(platform="slack", channel="CPUBLIC", query=query, created_by="U0TEST")
+    db.close()
+    return data
+
+
+def _poll_slack(data: Path, slack, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "THREATBOT_DATA_DIR": str(data),
+        "THREATBOT_ALLOW_PRIVATE_URLS": "1",
+        "SLACK_BOT_TOKEN": SLACK_TOKEN,
+        "THREATBOT_SLACK_API_URL": slack.api_url,
+    }
+    for name in ("THREATBOT_CRASH_AT", "THREATBOT_WEBHOOK_URL", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+        env.pop(name, None)
+    if crash_at:
+        env["THREATBOT_CRASH_AT"] = crash_at
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "poll", "--once", "--force"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def _slack_keys(slack) -> list[str]:
+    return [
+        m["metadata"]["event_payload"]["key"]
+        for m in slack.channels.get("CPUBLIC", [])
+        if (m.get("metadata") or {}).get("event_type") == "threatbot_delivery"
+    ]
+
+
+@pytest.mark.parametrize("crash_at", ["slack.after_post", "deliver.before_send", "deliver.after_send"])
+def test_a_crash_posting_to_a_slack_channel_the_bot_has_not_joined_loses_nothing_and_repeats_nothing(
+    crash_at: str, feed_server, tmp_path: Path
+) -> None:
+    from tests.fakes.slack_api import FakeSlack
+
+    server, routes = feed_server
+    reference_dir = _prepare_slack(tmp_path / "reference", server, routes)
+    data = _prepare_slack(tmp_path / "crash", server, routes)
+    with FakeSlack(token=SLACK_TOKEN) as reference:
+        reference.add_channel("CPUBLIC", member=False)
+        done = _poll_slack(reference_dir, reference)
+        assert done.returncode == 0, done.stderr
+        expected = _slack_keys(reference)
+    assert len(expected) == len(set(expected)) >= 2, expected
+
+    with FakeSlack(token=SLACK_TOKEN) as slack:
+        slack.add_channel("CPUBLIC", member=False)
+        crashed = _poll_slack(data, slack, crash_at)
+        assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+        if crash_at == "slack.after_post":
+            assert len(_slack_keys(slack)) == 1  # Slack has it; threatbot died before writing its ts down
+            slack.conversations["CPUBLIC"].member = False  # as if posted via chat:write.public without joining
+        resumed = _poll_slack(data, slack)
+        assert resumed.returncode == 0, resumed.stderr
+        keys = _slack_keys(slack)
+        assert sorted(keys) == sorted(expected), "nothing lost, nothing posted twice"
+        if crash_at == "slack.after_post":
+            # Recovery could not read the channel at first (not_in_channel), joined it, and found the post.
+            assert [c.method for c, _ in slack.refused("not_in_channel")] == ["conversations.history"]
+            assert slack.is_member("CPUBLIC")
+    db = Database(data / "threatbot.sqlite3")
+    stats = Outbox(db).stats()
+    db.close()
+    assert stats.total(RowStatus.SENT) == len(expected) and stats.total(RowStatus.DEAD) == 0

@@ -343,3 +343,71 @@ def test_every_reply_type_passes_slacks_rules(rig) -> None:
     _, shared = rig.click("tb_share", card_of(answer, "tb_share"), channel="C34", ephemeral=True)
     rig.response(shared)
     rig.adapter.wait_idle()
+
+
+# -- feed posts: a channel that cannot receive ends disabled, its subscriber told by DM ----------------
+
+
+@needs_model
+def test_a_private_channel_the_bot_left_is_disabled_and_the_subscriber_gets_a_dm(tmp_path, capsys) -> None:
+    from datetime import UTC, datetime
+
+    from adapters.slack.delivery import SlackTarget
+    from adapters.slack.store import SlackStore
+    from bot.cli import main
+    from bot.config import Settings
+    from bot.deliverer import Deliverer, DeliveryPolicy
+    from bot.health import ChannelHealth, ChannelState
+    from bot.outbox import Outbox, Planned, RowKind
+    from bot.subscriptions import Subscriptions
+    from retrieval.records import ThreatRecord
+    from retrieval.store import RecordStore
+
+    store = RecordStore(Settings.from_env(tmp_path))
+    with FakeSlack(token=TOKEN) as server:
+        server.add_channel("GLEFT", kind="group", member=False)
+        records = [
+            c.record
+            for c in store.upsert(
+                [
+                    ThreatRecord(
+                        title=f"Fortinet flaw {n}",
+                        published=datetime(2025, 11, 14, 12, n, tzinfo=UTC),
+                        url=f"https://example.org/{n}",
+                        source="Example News",
+                    )
+                    for n in range(3)
+                ]
+            ).changes
+        ]
+        book = Subscriptions(store.db)
+        sub = book.subscribe(platform="slack", channel="GLEFT", query="fortinet", created_by=ADMIN)
+        outbox = Outbox(store.db)
+        for r in records:
+            payload = {"cluster_id": r.cluster_id, "record_ids": [r.id], "subscriptions": ["fortinet"]}
+            key = f"post:slack:GLEFT:{r.cluster_id}"
+            outbox.commit_plan([Planned(RowKind.POST, "slack", "GLEFT", key, payload, (r.cluster_id,))], [])
+        client = WebClient(token=TOKEN, base_url=server.api_url)
+        target = SlackTarget(client, SlackStore(store.db))
+        deliverer = Deliverer(
+            outbox, store, [target], policy=DeliveryPolicy(base_backoff=0, rate_limits={"slack": 0}), subscriptions=book
+        )
+        for _ in range(5):
+            deliverer.deliver_due()
+        status = ChannelHealth(store.db).get("slack", "GLEFT")
+        assert status.state is ChannelState.DISABLED and status.code == "channel_not_found"
+        [dm] = [c for c in server.calls_to("chat.postMessage") if c.params["channel"] == ADMIN]
+        assert "stopped posting “fortinet”" in dm.all_text() and "<#GLEFT>" in dm.all_text()
+        assert not [a for _, a in server.refused("invalid_blocks")]
+        assert len(server.calls_to("chat.postMessage")) == 4  # three refusals, one DM: no endless retry
+    store.close()
+
+    assert main(["subscriptions", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{sub.id}  slack:GLEFT" in out and "[disabled: the channel is gone, or private" in out
+    assert main(["deliveries", "--data-dir", str(tmp_path)]) == 0
+    assert "channel slack:GLEFT disabled:" in capsys.readouterr().out
+    assert main(["resume", sub.id, "--data-dir", str(tmp_path)]) == 0
+    assert "3 waiting message(s) re-queued" in capsys.readouterr().out
+    assert main(["subscriptions", "--data-dir", str(tmp_path), "--json"]) == 0
+    assert '"status": "ok"' in capsys.readouterr().out

@@ -13,14 +13,28 @@ becomes :class:`~bot.delivery.base.RateLimited` with Slack's delay so the delive
 Refusals that retrying cannot fix (unknown channel, not allowed, bad token, invalid blocks) are
 :class:`~bot.delivery.base.DeliveryRejected`.
 
+Channels that cannot receive (the bot is not in a private channel, the channel is archived or
+gone, posting is restricted) raise :class:`~bot.delivery.base.ChannelUnavailable` with a reason a
+person can act on; the deliverer counts them and disables the channel's subscriptions after a few
+(``bot.health``). :meth:`SlackTarget.notify_unavailable` then DMs whoever subscribed.
+
+Membership: Slack sends the bot a thread's replies only from conversations it is in, and reading a
+channel's history needs membership too, while ``chat:write.public`` lets it post in public channels
+it never joined. So before its first post in a channel the target joins it when it is public
+(``channels:join``); it is a member from then on, so questions in a feed post's thread reach it.
+
 Idempotency: the ledger (``adapters.slack.store``) remembers each delivery key's message. A repeat
 of a sent key returns the first message; a key left ``sending`` by a process that died mid-send is
 looked up in the channel's recent messages (their ``metadata``) before anything is posted again.
+If that lookup answers ``not_in_channel`` (a channel posted to through ``chat:write.public`` before
+joining), the target joins and looks again; only when it cannot join does it post again (at least
+once, rather than never) and log that the message may repeat.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -35,12 +49,15 @@ from adapters.slack.render import (
     headline_changed,
     incident_reply,
     render_digest,
+    render_health_notice,
     render_incident,
     render_update,
     update_reply,
 )
 from adapters.slack.store import SlackStore
 from bot.delivery.base import (
+    ChannelNotice,
+    ChannelUnavailable,
     DeliveryError,
     DeliveryRejected,
     DeliveryTarget,
@@ -51,9 +68,12 @@ from bot.delivery.base import (
     RateHint,
     RateLimited,
 )
+from bot.outbox import crash_point
 from retrieval.database import Database
 
-__all__ = ["METADATA_EVENT", "SlackTarget"]
+__all__ = ["CHANNEL_ERRORS", "METADATA_EVENT", "SlackTarget"]
+
+_MEMBER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 METADATA_EVENT = "threatbot_delivery"
 #: Errors after which the same message can never succeed.
@@ -84,6 +104,18 @@ _FINAL_ERRORS = {
     "ekm_access_denied",
     "team_access_not_granted",
 }
+#: Errors that say the *channel* cannot receive (not this message): counted toward disabling it, with a reason.
+CHANNEL_ERRORS = {
+    "not_in_channel": "the bot is not in the channel: invite it (`/invite @threatbot`)",
+    "channel_not_found": "the channel is gone, or private and the bot is not in it: invite it (`/invite @threatbot`)",
+    "is_archived": "the channel is archived",
+    "restricted_action": "the workspace does not let the bot post there",
+    "restricted_action_read_only_channel": "the channel is read-only",
+    "restricted_action_thread_only_channel": "the channel takes thread replies only",
+    "restricted_action_non_threadable_channel": "the channel does not allow threads",
+    "team_access_not_granted": "the channel's workspace has not granted the app access",
+    "ekm_access_denied": "the workspace's encryption keys deny access",
+}
 #: How far back (seconds before the interrupted attempt) to look for an already-posted message.
 _LOOKBACK = 120.0
 
@@ -110,6 +142,8 @@ class SlackTarget(DeliveryTarget):
         self._owned_db = owned_db
         self.clock = clock or (lambda: datetime.now(UTC))
         self.log = logger or logging.getLogger(__name__)
+        #: Channels the bot is known to be in, or cannot join (checked once per process).
+        self._membership: dict[str, bool] = {}
 
     @classmethod
     def open(cls, bot_token: str, database_path, *, api_url: str | None = None) -> SlackTarget:
@@ -183,6 +217,7 @@ class SlackTarget(DeliveryTarget):
                 self.store.finish_delivery(key, found)
                 return found
         message, card = prepare()
+        self.ensure_member(channel)
         self.store.begin_delivery(key, kind=kind, channel=channel, headline_id=headline_id, card_id=card)
         try:
             data = self.client.chat_postMessage(
@@ -199,6 +234,7 @@ class SlackTarget(DeliveryTarget):
             raise _delivery_error(error, f"chat.postMessage to {channel}") from None
         except (SlackClientError, OSError) as error:  # no answer: it may or may not have been posted
             raise DeliveryError(f"chat.postMessage to {channel}: {type(error).__name__}") from None
+        crash_point("slack.after_post")  # Slack has the message; the ledger does not know yet
         ts = str(data.get("ts") or "")
         if not ts:
             self.store.abandon_delivery(key)
@@ -206,8 +242,56 @@ class SlackTarget(DeliveryTarget):
         self.store.finish_delivery(key, ts)
         return ts
 
+    def ensure_member(self, channel: str) -> bool:
+        """Join ``channel`` if it is public and the bot is not in it; whether the bot is in it now.
+
+        Never raises: posting may still work without it (``chat:write.public``), and the post's own
+        error is what counts.
+        """
+        known = self._membership.get(channel)
+        if known is not None:
+            return known
+        try:
+            info = self.client.conversations_info(channel=channel).get("channel") or {}
+            member = bool(info.get("is_member") or info.get("is_im") or info.get("is_mpim"))
+            if not member and not info.get("is_private") and not info.get("is_archived"):
+                self.client.conversations_join(channel=channel)
+                self.log.info("joined %s so replies in its feed posts' threads reach the bot", channel)
+                member = True
+        except SlackApiError as error:
+            self.log.info("not joining %s: %s", channel, _error_code(error))
+            member = False
+        except (SlackClientError, OSError) as error:
+            self.log.info("not joining %s: %s", channel, type(error).__name__)
+            return False  # not remembered: a network blip says nothing about the channel
+        self._membership[channel] = member
+        return member
+
     def _find_posted(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
-        """The ts of a message in ``channel`` (or the thread) carrying delivery ``key``, posted after ``since``."""
+        """The ts of a message in ``channel`` (or the thread) carrying delivery ``key``, posted after ``since``.
+
+        Reading needs membership; ``chat:write.public`` posts do not. A channel the bot cannot read is
+        joined first; one it cannot join either gets the message again (at least once, never lost).
+        """
+        try:
+            return self._look_for(channel, key, since=since, thread_ts=thread_ts)
+        except SlackApiError as error:
+            if _error_code(error) not in ("not_in_channel", "channel_not_found"):
+                raise _delivery_error(error, f"looking for delivery {key} in {channel}") from None
+        self._membership.pop(channel, None)
+        if self.ensure_member(channel):
+            try:
+                return self._look_for(channel, key, since=since, thread_ts=thread_ts)
+            except SlackApiError as error:
+                raise _delivery_error(error, f"looking for delivery {key} in {channel}") from None
+        self.log.warning(
+            "cannot read %s to check whether delivery %s was posted before a crash; posting it (it may repeat)",
+            channel,
+            key,
+        )
+        return None
+
+    def _look_for(self, channel: str, key: str, *, since: float, thread_ts: str | None) -> str | None:
         try:
             if thread_ts:
                 response = self.client.conversations_replies(
@@ -217,8 +301,8 @@ class SlackTarget(DeliveryTarget):
                 response = self.client.conversations_history(
                     channel=channel, oldest=f"{since:.6f}", include_all_metadata=True, limit=200
                 )
-        except SlackApiError as error:
-            raise _delivery_error(error, f"looking for delivery {key} in {channel}") from None
+        except SlackApiError:
+            raise
         except (SlackClientError, OSError) as error:
             raise DeliveryError(f"looking for delivery {key} in {channel}: {type(error).__name__}") from None
         for message in response.get("messages") or []:
@@ -226,6 +310,22 @@ class SlackTarget(DeliveryTarget):
             if metadata.get("event_type") == METADATA_EVENT and (metadata.get("event_payload") or {}).get("key") == key:
                 return str(message.get("ts"))
         return None
+
+    def notify_unavailable(self, channel: str, notice: ChannelNotice) -> bool:
+        """DM each subscriber (a Slack member id) once: which subscriptions stopped, why, and how to resume."""
+        message = render_health_notice(notice)
+        told = False
+        for user in notice.subscribers:
+            if not _MEMBER_ID.match(user):
+                continue  # subscribed from the CLI ("cli:alice"): the log and `threatbot subscriptions` say it
+            try:
+                self.client.chat_postMessage(channel=user, unfurl_links=False, **message.kwargs())
+                told = True
+            except SlackApiError as error:
+                self.log.warning("could not DM %s about %s: %s", user, channel, _error_code(error))
+            except (SlackClientError, OSError) as error:
+                self.log.warning("could not DM %s about %s: %s", user, channel, type(error).__name__)
+        return told
 
     def _edit_post(self, channel: str, ref: PostRef, update: IncidentUpdate) -> None:
         """Re-render the original post with the incident as it is now (``chat.update``)."""
@@ -269,6 +369,8 @@ def _delivery_error(error: SlackApiError, what: str) -> DeliveryError:
     if status == 429 or code == "ratelimited":
         wait = retry_after(getattr(error.response, "headers", None))
         return RateLimited(f"{what}: rate limited", wait)
+    if code in CHANNEL_ERRORS:
+        return ChannelUnavailable(f"{what}: {code}", reason=CHANNEL_ERRORS[code], code=code)
     if code in _FINAL_ERRORS or (status is not None and 400 <= status < 500 and status != 408):
         return DeliveryRejected(f"{what}: {code}")
     return DeliveryError(f"{what}: {code}")

@@ -44,7 +44,7 @@ from slack_sdk.models.blocks import (
 
 from adapters.slack.mrkdwn import clip, escape, escaped_clip, link, utf16_len
 from bot.answers import ago, moment_label
-from bot.delivery.base import Digest, FieldChange, IncidentPost, IncidentUpdate
+from bot.delivery.base import ChannelNotice, Digest, FieldChange, IncidentPost, IncidentUpdate
 from bot.incidents import incident_facts
 from bot.messages import Reply, ReplyItem, ReplyKind, ThreadKey
 from retrieval.records import Severity, ThreatRecord
@@ -63,6 +63,7 @@ __all__ = [
     "incident_reply",
     "parse_value",
     "render_digest",
+    "render_health_notice",
     "render_incident",
     "render_reply",
     "render_update",
@@ -536,6 +537,26 @@ def render_incident(post: IncidentPost, *, card: str, now: datetime) -> SlackMes
     label = severity.value.capitalize() if severity is not Severity.UNKNOWN else "New"
     text = escaped_clip(f"{label}{' · exploited' if exploited else ''}: {record.title} — {record.source}", 400)
     return SlackMessage(text, to_blocks(blocks))
+
+
+def render_health_notice(notice: ChannelNotice) -> SlackMessage:
+    """The DM telling a subscriber their channel's posts were disabled (``bot.health``)."""
+    channel = f"<#{notice.channel}>" if _CHANNEL_ID.match(notice.channel) else f"`{escape(notice.channel)}`"
+    queries = ", ".join(f"“{escaped_clip(q, 200)}”" for _, q, _ in notice.subscriptions[:10]) or "its subscriptions"
+    body = (
+        f"I've stopped posting {queries} to {channel}: {escape(notice.reason)} "
+        f"({notice.failures} failed attempts in a row).\n"
+        f"Fix that, then say `/threat resume` in {channel} — what was waiting is posted then."
+    )
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text="Feed posts paused", emoji=True)),
+        _section(clip(body, SECTION_TEXT)),
+        _context(escaped_clip(f"ids: {', '.join(sid for sid, _, _ in notice.subscriptions[:50])}", 1000)),
+    ]
+    return SlackMessage(escaped_clip(notice.text(), FALLBACK_TEXT), to_blocks(blocks))
+
+
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
 def describe_change(change: FieldChange) -> str:

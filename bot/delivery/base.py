@@ -36,6 +36,7 @@ from bot.incidents import IncidentFacts, incident_facts, other_reports
 from retrieval.records import ThreatRecord
 
 __all__ = [
+    "ChannelNotice",
     "ChannelUnavailable",
     "DeliveryError",
     "DeliveryRejected",
@@ -220,6 +221,33 @@ class Digest:
         }
 
 
+@dataclass(frozen=True)
+class ChannelNotice:
+    """A channel's subscriptions were disabled: what its subscribers are told, once (``bot.health``)."""
+
+    platform: str
+    channel: str
+    reason: str
+    failures: int
+    #: (subscription id, query, created_by) of every subscription in the channel.
+    subscriptions: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def subscribers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(who for _, _, who in self.subscriptions if who))
+
+    def text(self, channel_label: str | None = None) -> str:
+        """The notice in plain words; ``channel_label`` is how the platform names the channel (``<#C1>``)."""
+        where = channel_label or self.channel
+        queries = ", ".join(f"“{query}”" for _, query, _ in self.subscriptions) or "its subscriptions"
+        return (
+            f"I've stopped posting {queries} to {where}: {self.reason} "
+            f"({self.failures} failed attempts in a row). Fix that, then say `resume` there "
+            f"(or run `threatbot resume --platform {self.platform} --channel {self.channel}`); "
+            "what was waiting will be posted then."
+        )
+
+
 # -- the target --------------------------------------------------------------------------------------
 
 
@@ -270,6 +298,10 @@ class DeliveryTarget:
     def post_digest(self, channel: str, digest: Digest) -> PostRef:
         """Post several new incidents as one message; updates to any of them go to this message."""
         raise NotImplementedError
+
+    def notify_unavailable(self, channel: str, notice: ChannelNotice) -> bool:
+        """Tell the channel's subscribers its posts were disabled (e.g. a DM); False where the platform cannot."""
+        return False
 
     def close(self) -> None:
         """Release connections; the deliverer calls it on shutdown."""
