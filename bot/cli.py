@@ -34,7 +34,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from retrieval.ingest import Ingestor
 
     store = _store(args)
-    ingestor = Ingestor(store)
+    ingestor = Ingestor(store, allow_private_urls=Settings.from_env(args.data_dir).allow_private_urls)
     reports = []
     for source in args.sources:
         report = ingestor.ingest(source, progress=sys.stderr.isatty(), full_articles=args.full_articles)

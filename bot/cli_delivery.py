@@ -451,7 +451,7 @@ def pull_live_sources(store, *, budget: float = 20.0) -> str:
 
     from bot.daemon import DeliveryConfig, open_runtime
 
-    settings = store.settings
+    settings = Settings.from_env(store.config.data_dir)  # the store keeps only its own config
     runtime = open_runtime(settings, DeliveryConfig.load(data_dir=settings.data_dir), store=store)
     outcome: dict[str, object] = {}
 

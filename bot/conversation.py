@@ -119,7 +119,7 @@ class Conversation:
     @property
     def database_path(self):
         """The database file adapters may keep their own tables in (through their own connection)."""
-        return self.store.settings.database_path
+        return self.store.config.database_path
 
     def knows_thread(self, key: ThreadKey, *, now: datetime | None = None) -> bool:
         """Whether ``key`` is a live conversation (a follow-up there needs no mention)."""

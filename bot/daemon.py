@@ -159,6 +159,8 @@ class DeliveryRuntime:
     deliverer: Deliverer
     config: DeliveryConfig
     owns_store: bool = True
+    #: The bot's settings the runtime was opened with (LLM, private-URL policy): the store keeps only its own.
+    settings: Settings = field(default_factory=Settings.from_env)
 
     def close(self) -> None:
         self.deliverer.close()
@@ -204,9 +206,19 @@ def open_runtime(
     subscriptions = Subscriptions(store.db)
     outbox = Outbox(store.db, clock=clock)
     planner = DeliveryPlanner(store, subscriptions, outbox, digest_threshold=config.digest_threshold)
-    poller = FeedPoller(store, sources, planner, fetcher=fetcher, policy=config.poll, clock=clock)
+    poller = FeedPoller(
+        store,
+        sources,
+        planner,
+        fetcher=fetcher,
+        policy=config.poll,
+        clock=clock,
+        allow_private_urls=settings.allow_private_urls,
+    )
     deliverer = Deliverer(outbox, store, targets, policy=config.delivery, clock=clock, subscriptions=subscriptions)
-    return DeliveryRuntime(store, sources, subscriptions, outbox, planner, poller, deliverer, config, owns_store)
+    return DeliveryRuntime(
+        store, sources, subscriptions, outbox, planner, poller, deliverer, config, owns_store, settings
+    )
 
 
 # -- components --------------------------------------------------------------------------------------

@@ -212,6 +212,7 @@ class FeedPoller:
         policy: PollPolicy | None = None,
         clock=time.time,
         rng: random.Random | None = None,
+        allow_private_urls: bool = False,
     ) -> None:
         self.store = store
         self.sources = sources
@@ -219,7 +220,7 @@ class FeedPoller:
         self.policy = policy or PollPolicy()
         self.clock = clock
         self.rng = rng or random.Random()
-        self._tap = _Tap(fetcher or Fetcher(allow_private=store.settings.allow_private_urls))
+        self._tap = _Tap(fetcher or Fetcher(allow_private=allow_private_urls))
         self.ingestor = Ingestor(store, self._tap)  # type: ignore[arg-type]  # duck-typed Fetcher
 
     def close(self) -> None:

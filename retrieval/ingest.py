@@ -75,9 +75,12 @@ class Ingestor:
         store: RecordStore,
         fetcher: Fetcher | None = None,
         dictionary: VendorDictionary | None = None,
+        *,
+        allow_private_urls: bool = False,
     ) -> None:
         self.store = store
-        self.fetcher = fetcher or Fetcher(allow_private=store.settings.allow_private_urls)
+        # Private/loopback addresses are refused unless the caller's configuration allows them (only tests do).
+        self.fetcher = fetcher or Fetcher(allow_private=allow_private_urls)
         self.dictionary = dictionary or VendorDictionary.default()
 
     def ingest_many(self, sources: Iterable[str], *, progress: bool = False) -> list[SourceReport]:

@@ -10,15 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from bot.config import Settings
 from retrieval.clustering import CVE_WINDOW, STORY_WINDOW, ClusterCandidate, ClusterIndex, title_key
 from retrieval.database import Database
 from retrieval.embeddings import MiniLMEmbedder, shared_embedder
@@ -76,16 +79,57 @@ def _entities(record: ThreatRecord) -> str:
     return " ".join([*record.cves, *record.vendors, *record.products, *record.tags, record.source, record.kind.value])
 
 
+class StorePlaces(Protocol):
+    """Anything that says where a store lives (``bot.config.Settings`` does): read into a :class:`StoreConfig`."""
+
+    @property
+    def data_dir(self) -> Path: ...
+    @property
+    def chroma_url(self) -> str: ...
+    @property
+    def embedding_model_dir(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """What the store itself needs to open: its folder, the Chroma server (if any) and the embedding model.
+
+    The store knows nothing of the bot's other settings (LLM, private-URL policy): those belong to
+    the modules that use them, so ``retrieval`` never depends on ``bot``.
+    """
+
+    data_dir: Path
+    #: ``http://host:port`` of a Chroma server; empty means the embedded PersistentClient.
+    chroma_url: str = ""
+    #: Folder holding the all-MiniLM-L6-v2 ONNX export; empty means Chroma's cache and download.
+    embedding_model_dir: str = ""
+
+    @classmethod
+    def of(cls, places: StoreConfig | StorePlaces) -> StoreConfig:
+        if isinstance(places, StoreConfig):
+            return places
+        return cls(Path(places.data_dir), places.chroma_url or "", places.embedding_model_dir or "")
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "threatbot.sqlite3"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+
 class RecordStore:
     """Threat records on disk, searchable by text, vector, time, CVE and cluster."""
 
-    def __init__(self, settings: Settings, embedder: MiniLMEmbedder | None = None) -> None:
-        self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.database_path)
+    def __init__(self, config: StoreConfig | StorePlaces, embedder: MiniLMEmbedder | None = None) -> None:
+        self.config = StoreConfig.of(config)
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(self.config.database_path)
         self._embedder = embedder
         self._index: VectorIndex | None = None
         self._wiring = threading.Lock()  # chat adapters answer in parallel; open each resource once
+        self._count_at: tuple[int, float] | None = None
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -94,7 +138,7 @@ class RecordStore:
         if self._embedder is None:
             with self._wiring:
                 if self._embedder is None:
-                    self._embedder = shared_embedder(self.settings.embedding_model_dir or None)
+                    self._embedder = shared_embedder(self.config.embedding_model_dir or None)
         return self._embedder
 
     @property
@@ -102,7 +146,7 @@ class RecordStore:
         if self._index is None:
             with self._wiring:
                 if self._index is None:
-                    self._index = VectorIndex(open_chroma_client(self.settings.chroma_url, self.settings.chroma_path))
+                    self._index = VectorIndex(open_chroma_client(self.config.chroma_url, self.config.chroma_path))
         return self._index
 
     def close(self) -> None:
@@ -180,7 +224,7 @@ class RecordStore:
         if not unplaced:
             return to_write
         times = [r.published.timestamp() for r in unplaced]
-        index = self._cluster_index(min(times), max(times), {c for r in unplaced for c in r.cves})
+        index = self._cluster_index(times, {c for r in unplaced for c in r.cves})
         assigned: dict[str, str] = {}
         for record in sorted(unplaced, key=lambda r: r.published):
             candidate = ClusterCandidate(
@@ -210,19 +254,27 @@ class RecordStore:
                 return RecordChange(record, change.change, change.previous)
         return change
 
-    def _cluster_index(self, start: float, end: float, cves: set[str]) -> ClusterIndex:
-        """Stored records that a batch spanning ``start``..``end`` could cluster with."""
+    def _cluster_index(self, times: Sequence[float], cves: set[str]) -> ClusterIndex:
+        """Stored records that a batch published at ``times`` could cluster with.
+
+        Only the story window around each record is read (overlapping windows merged), not the whole
+        span from the batch's oldest to its newest record: a batch that mixes years (a catalogue, a
+        status page's history) would otherwise load the entire store, and ingest memory and time
+        would grow with the store's size.
+        """
         index = ClusterIndex()
-        window = STORY_WINDOW.total_seconds()
-        rows = self.db.query(
-            "SELECT r.id, r.cluster_id, r.published, r.data, v.vector FROM records r "
-            "JOIN vectors v ON v.record_rowid = r.rowid WHERE r.published BETWEEN ? AND ?",
-            (start - window, end + window),
-        )
         seen: set[str] = set()
-        for row in rows:
-            seen.add(row["id"])
-            index.add(_candidate(row))
+        start = min(times)
+        end = max(times)
+        for low, high in _merged_windows(times, STORY_WINDOW.total_seconds()):
+            for row in self.db.query(
+                "SELECT r.id, r.cluster_id, r.published, r.data, v.vector FROM records r "
+                "JOIN vectors v ON v.record_rowid = r.rowid WHERE r.published BETWEEN ? AND ?",
+                (low, high),
+            ):
+                if row["id"] not in seen:
+                    seen.add(row["id"])
+                    index.add(_candidate(row))
         horizon = CVE_WINDOW.total_seconds()
         for chunk in _chunks(sorted(cves), 500):
             marks = ",".join("?" * len(chunk))
@@ -355,6 +407,25 @@ class RecordStore:
     def count(self) -> int:
         return self.db.query("SELECT count(*) FROM records")[0][0]
 
+    def count_cached(self, max_age: float = 60.0) -> int:
+        """:meth:`count`, at most ``max_age`` seconds old: ranking needs the store's size, not to the record."""
+        now = time.monotonic()
+        if self._count_at is None or now - self._count_at[1] > max_age:
+            self._count_at = (self.count(), now)
+        return self._count_at[0]
+
+    def document_frequencies(self, words: Sequence[str]) -> dict[str, int]:
+        """How many records contain each word (or phrase), as the text index reads it (stemmed, any field)."""
+        out: dict[str, int] = {}
+        for word in words:
+            tokens = [t for t in re.findall(r"\w+", word.lower()) if t]
+            if not tokens:
+                out[word] = 0
+                continue
+            expression = '"' + " ".join(tokens) + '"'  # quoted: user text is never FTS syntax
+            out[word] = self.db.query("SELECT count(*) FROM records_fts WHERE records_fts MATCH ?", (expression,))[0][0]
+        return out
+
     def vectors_for(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         for chunk in _chunks(list(ids), 500):
@@ -390,7 +461,7 @@ class RecordStore:
             "kinds": kinds,
             "top_sources": sources,
             "vector_index": self.index.count(),
-            "data_dir": str(self.settings.data_dir),
+            "data_dir": str(self.config.data_dir),
         }
 
     # -- fetch state (conditional GET) --------------------------------------------------------
@@ -432,6 +503,17 @@ def _candidate(row) -> ClusterCandidate:
     )
 
 
+def _merged_windows(times: Sequence[float], reach: float) -> list[tuple[float, float]]:
+    """``[t - reach, t + reach]`` around each time, overlapping ones merged, in order."""
+    merged: list[tuple[float, float]] = []
+    for t in sorted(times):
+        if merged and t - reach <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], t + reach)
+        else:
+            merged.append((t - reach, t + reach))
+    return merged
+
+
 def _iso(timestamp: float | None) -> str | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
 
@@ -441,4 +523,4 @@ def _chunks(items: Sequence, size: int) -> Iterator[list]:
         yield list(items[start : start + size])
 
 
-__all__ = ["Change", "Kind", "RecordChange", "RecordStore", "UpsertReport", "canonical_url"]
+__all__ = ["Change", "Kind", "RecordChange", "RecordStore", "StoreConfig", "UpsertReport", "canonical_url"]

@@ -107,7 +107,7 @@ def test_rolie_entries_on_private_addresses_are_refused(store):
     with LocalHTTPServer() as server:
         server.route("/doc.json", respond(200, (CSAF / "icsa-24-207-01.json").read_bytes()))
         feed = {"feed": {"entry": [{"id": "x", "content": {"src": server.url("/doc.json")}}]}}
-        path = store.settings.data_dir / "feed.rolie"
+        path = store.config.data_dir / "feed.rolie"
         path.write_text(json.dumps(feed))
         report = Ingestor(store, fetcher=Fetcher(allow_private=False, timeout=1.0)).ingest(str(path))
     assert report.new == 0

@@ -402,7 +402,7 @@ def test_a_refused_token_stops_the_component_with_a_clear_error(fake, core) -> N
 def test_a_channels_subscription_is_delivered_by_the_bot_target_through_the_outbox(fake, core) -> None:
     config = DeliveryConfig(default_sources=False, delivery=DeliveryPolicy(rate_limits={"discord": 0.0}))
     target = DiscordTarget(BOT_TOKEN)
-    runtime = open_runtime(core.store.settings, config, targets=[target], store=core.store)
+    runtime = open_runtime(Settings.from_env(core.store.config.data_dir), config, targets=[target], store=core.store)
     try:
         sub = runtime.subscriptions.subscribe(
             platform="discord", channel=str(CHANNEL_ID), query="ransomware", created_by=str(LEAD_ID)

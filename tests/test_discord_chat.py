@@ -307,7 +307,7 @@ def test_in_a_thread_the_feed_posts_into_the_thread_and_in_a_forum_post_one_post
     # Delivered: into the thread, not its parent; into the forum as one new post per incident.
     config = DeliveryConfig(default_sources=False, delivery=DeliveryPolicy(rate_limits={"discord": 0.0}))
     target = DiscordTarget(BOT_TOKEN)
-    runtime = open_runtime(core.store.settings, config, targets=[target], store=core.store)
+    runtime = open_runtime(Settings.from_env(core.store.config.data_dir), config, targets=[target], store=core.store)
     try:
         for sub in core.subscriptions.all():
             runtime.planner.backfill(sub, NOW - timedelta(days=30))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -94,16 +93,12 @@ def test_user_urls_never_reach_loopback_unless_allowed(store, server):
     from retrieval.ingest import Ingestor
 
     server.route("/feed.xml", respond(200, FEED.read_bytes()))
-    guarded = Ingestor(replace_settings_store(store))
+    guarded = Ingestor(store)  # the default: private addresses refused
     report = guarded.ingest(server.url("/feed.xml"))
     assert not report.ok and "127.0.0.1" in report.error
     assert server.hits("/feed.xml") == 0
-
-
-def replace_settings_store(store):
-    """The same store, under settings that do not allow private addresses (the default)."""
-    store.settings = replace(store.settings, allow_private_urls=False)
-    return store
+    allowed = Ingestor(store, allow_private_urls=True)  # what THREATBOT_ALLOW_PRIVATE_URLS gives the CLI
+    assert allowed.ingest(server.url("/feed.xml")).ok and server.hits("/feed.xml") == 1
 
 
 def test_cli_exit_status_and_per_source_lines(tmp_path, capsys):

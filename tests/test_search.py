@@ -172,7 +172,7 @@ def test_cli_batch_json_contract(searcher, tmp_path):
             ]
         )
     )
-    data_dir = str(searcher.store.settings.data_dir)
+    data_dir = str(searcher.store.config.data_dir)
     out = subprocess.run(
         [sys.executable, "-m", "bot.cli", "search", "--batch", str(batch), "--json", "--data-dir", data_dir],
         capture_output=True,

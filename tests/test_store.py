@@ -225,7 +225,7 @@ def test_the_same_store_works_against_a_chroma_server(tmp_path, chroma_server, s
 
     from retrieval.store import RecordStore
 
-    server_store = RecordStore(replace(store.settings, data_dir=tmp_path / "server-data", chroma_url=chroma_server))
+    server_store = RecordStore(replace(store.config, data_dir=tmp_path / "server-data", chroma_url=chroma_server))
     outage = _record(id="exo", summary="Mail flow delayed for customers in North America and Germany.")
     other = _record(id="crypto", title="Crypto exchange hacked, $40M in tokens stolen")
     server_store.upsert([outage, other])

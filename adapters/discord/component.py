@@ -129,7 +129,7 @@ def discord_component_for_runtime(runtime: Any, settings: DiscordSettings | None
     from bot.llm import LLMAnswerer, LLMUnavailable
 
     try:
-        llm = LLMAnswerer.from_settings(runtime.store.settings)
+        llm = LLMAnswerer.from_settings(runtime.settings)
     except LLMUnavailable as error:
         log.warning("Discord answers without the LLM: %s", error)
         llm = None

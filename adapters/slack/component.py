@@ -221,7 +221,7 @@ def slack_component_for_runtime(
 
     def conversation() -> Conversation:
         return Conversation.from_settings(
-            runtime.store.settings, store=runtime.store, subscriptions=runtime.subscriptions, sources=runtime.sources
+            runtime.settings, store=runtime.store, subscriptions=runtime.subscriptions, sources=runtime.sources
         )
 
     return slack_component_from_env(conversation, http_port=http_port, env=env)
