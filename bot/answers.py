@@ -128,7 +128,8 @@ def item_line(item: ReplyItem, zone: ZoneInfo, now: datetime) -> str:
         facts.append("exploited")
     facts.append(f"{moment_label(record.published, zone, now)} ({ago(record.published, zone, now)})")
     link = f"\n   {record.url}" if record.url else ""
-    return f"{item.label}. *{record.title}* — {' · '.join(facts)}{link}\n   id `{record.id}`"
+    mark = f"\n   {item.stack_note}" if item.stack_note else ""
+    return f"{item.label}. *{record.title}* — {' · '.join(facts)}{link}\n   id `{record.id}`{mark}"
 
 
 def list_answer(

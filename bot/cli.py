@@ -93,7 +93,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         return _search_batch(searcher, args)
     response = searcher.search(args.query, now=args.now, tz=args.tz, limit=args.limit)
     if args.json:
-        _print_json(response.to_json())
+        from bot.cli_stack import with_stack
+
+        _print_json(with_stack(response, searcher.store.db, args.scope))
         return 0
     window = response.query.window
     print(
@@ -113,6 +115,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _search_batch(searcher, args: argparse.Namespace) -> int:
     """One JSON object per input line, in order; a bad line gets an object with ``error``."""
+    from bot.cli_stack import with_stack
+
     path = Path(args.batch)
     lines = sys.stdin if args.batch == "-" else path.open(encoding="utf-8")
     with lines:
@@ -124,7 +128,7 @@ def _search_batch(searcher, args: argparse.Namespace) -> int:
                 now = parse_now(item["now"]) if item.get("now") else args.now
                 tz = parse_tz(item["tz"]) if item.get("tz") else args.tz
                 response = searcher.search(item["query"], now=now, tz=tz, limit=int(item.get("limit", args.limit)))
-                out = response.to_json()
+                out = with_stack(response, searcher.store.db, args.scope)
             except (ValueError, KeyError, TypeError, argparse.ArgumentTypeError) as error:
                 out = {"query": None, "filters": {}, "results": [], "took_ms": 0, "error": f"line {number}: {error}"}
             if args.json:
@@ -260,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--tz", type=parse_tz, default="UTC", help="the asker's time zone (default UTC)")
     search.add_argument("--limit", type=int, default=10)
     search.add_argument("--json", action="store_true")
+    search.add_argument("--scope", default="default", help="whose stack marks --json results (default: default)")
 
     show = add("show", cmd_show, "show one record")
     show.add_argument("id")
@@ -277,10 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     from adapters.discord.cli import add_discord_commands
     from bot.cli_chat import add_chat_command
     from bot.cli_delivery import add_delivery_commands, pull_live_sources
+    from bot.cli_stack import add_stack_command
 
     add_chat_command(add, live_sources=pull_live_sources)
     add_delivery_commands(add)
     add_discord_commands(add)
+    add_stack_command(add)
     return parser
 
 

@@ -31,6 +31,7 @@ class Verb(StrEnum):
     #: Re-enable this channel's feed posts after what stopped them was fixed (``bot.health``).
     RESUME = "resume"
     SOURCES = "sources"
+    STACK = "stack"
     HELP = "help"
     #: Free text: a question, or in a thread possibly a follow-up.
     ASK = "ask"
@@ -50,6 +51,10 @@ USAGE: dict[Verb, tuple[str, str]] = {
     Verb.SUBSCRIPTIONS: ("subscriptions", "this channel's subscriptions and whether posts reach it"),
     Verb.RESUME: ("resume", "post here again after fixing what stopped the feed (invited me back, …)"),
     Verb.SOURCES: ("sources", "the feeds and their health (`sources add <url>` to add one)"),
+    Verb.STACK: (
+        "stack [add <product version> | remove <id> | report]",
+        "what this workspace runs, e.g. `stack add FortiOS 7.2.5`; answers then mark what affects it",
+    ),
     Verb.HELP: ("help", "this message"),
 }
 
@@ -99,6 +104,9 @@ class Command:
         if verb is Verb.SOURCES:
             action = text_of("action").lower() or None
             return cls(verb, action=action, target=text_of("url", "target") or None)
+        if verb is Verb.STACK:
+            action = text_of("action").lower() or None
+            return cls(verb, action=action, target=text_of("id", "target") or None, text=text_of("product", "text"))
         return cls(verb, text=text_of("query", "filters", "question", "text"))
 
     def display(self) -> str:
@@ -144,6 +152,8 @@ def parse_command(text: str) -> Command:
         return Command(Verb.SUBSCRIPTIONS)
     if word in ("resume", "reenable", "re-enable") and not rest:
         return Command(Verb.RESUME)
+    if word == "stack" and (not rest or rest.split()[0].lower() in _STACK_ACTIONS):
+        return _parse_stack(rest)
     if word == "sources" and (not rest or rest.lower().startswith(("add ", "list"))):
         action, _, target = rest.partition(" ")
         return Command(Verb.SOURCES, action=action.lower() or None, target=target.strip() or None)
@@ -152,6 +162,23 @@ def parse_command(text: str) -> Command:
         if guess is not None:
             return Command(Verb.HELP, text=guess.value, unknown=head)
     return Command(Verb.ASK, text=text)
+
+
+_STACK_ACTIONS = {"add", "remove", "rm", "delete", "del", "report", "list", "ls", "show"}
+
+
+def _parse_stack(rest: str) -> Command:
+    """``stack``, ``stack add FortiOS 7.2.5``, ``stack remove 3``, ``stack report``."""
+    action, _, argument = rest.partition(" ")
+    action = {"rm": "remove", "delete": "remove", "del": "remove", "ls": "list", "show": "list"}.get(
+        action.lower(), action.lower()
+    )
+    argument = argument.strip()
+    if action == "remove":
+        return Command(Verb.STACK, action="remove", target=argument.lstrip("#") or None)
+    if action == "add":
+        return Command(Verb.STACK, action="add", text=argument)
+    return Command(Verb.STACK, action=action or "list")
 
 
 def _parse_latest(rest: str) -> Command:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot import answers
+from bot import answers, stack_chat
 from bot.commands import (
     LATEST_DEFAULT,
     Command,
@@ -48,6 +48,7 @@ from retrieval.query import (
 )
 from retrieval.records import ThreatRecord
 from retrieval.search import Searcher, SearchResult
+from retrieval.stack.service import StackService
 from retrieval.store import RecordStore
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,11 @@ class Conversation:
         sources: SourceRegistry | None = None,
         feed_posts: FeedPostIndex | None = None,
         page_size: int = PAGE_SIZE,
+        stack: StackService | None = None,
     ) -> None:
         self.store = store
+        #: What each workspace runs: stack questions, and the "⚠ affects your stack" mark on stories.
+        self.stack = stack or StackService(store.db)
         #: Which incident a feed post's thread is about: a first question there starts from it.
         self.feed_posts = feed_posts
         self.searcher = searcher or Searcher(store)
@@ -235,12 +239,20 @@ class _Turn:
                 return self.resume()
             case Verb.SOURCES:
                 return self.list_sources(command)
+            case Verb.STACK:
+                return stack_chat.answer_command(self, command)  # type: ignore[return-value]
             case _:
                 return self.ask(command.text)
 
     def ask(self, text: str) -> Reply:
         if _GREETING.match(text.strip()):
             return self.help(Command(Verb.HELP))
+        stack_question = stack_chat.parse_stack_question(text)
+        if stack_question is not None:
+            focus = self.focus() if stack_question.kind == "window" and not self._is_specific(text) else None
+            if focus is not None:  # "are we affected?" in a story's thread: that story
+                return stack_chat.focus_verdicts(self, focus)  # type: ignore[return-value]
+            return stack_chat.answer_question(self, stack_question, text)  # type: ignore[return-value]
         followup = parse_followup(text)
         if self.state is not None and followup is not None:
             reply = self.follow_up(followup, text)
@@ -382,6 +394,9 @@ class _Turn:
         )
         if result.ok:
             reply.text = result.text or reply.text
+            marks = [f"{i.label}. {i.record.title}: {i.stack_note}" for i in reply.items if i.stack_note]
+            if marks:  # the model's words never decide what touches the stack; the matcher does
+                reply.text += "\n" + "\n".join(marks)
             reply.generated = True
         else:
             log.info("extractive answer sent instead of the LLM's (%s)", result.reason)
@@ -438,8 +453,9 @@ class _Turn:
             self.state = ThreadState(asked_at=self.now.isoformat(), tz=self.tz.key)
         self.state.focus_id = record.id
         members = self.core.store.cluster_members(record.cluster_id or record.id)
+        _, mark = stack_chat.marked(self, record)
         return self.reply(
-            answers.record_detail(record, members, self.tz, self.now),
+            (mark + "\n" if mark else "") + answers.record_detail(record, members, self.tz, self.now),
             ReplyKind.RECORD,
             focus=record,
             items=self.items([SearchResult(record, 0.0, [m.id for m in members if m.id != record.id])]),
@@ -595,7 +611,12 @@ class _Turn:
                 ReplyKind.NOTICE,
                 ephemeral=True,
             )
-        if not is_understood(self.understand(text)):
+        mine, rest = stack_chat.strip_my_stack(text)
+        if mine:  # "subscribe my-stack exploited": only stories that touch this workspace's stack
+            if not self.core.stack.has_stack(stack_chat.scope_of(self.message)):
+                return self.reply(stack_chat.empty_stack_text(stack_chat.scope_of(self.message)), ReplyKind.NOTICE)
+            stack_chat.bind_channel(self)
+        if (rest or not mine) and not is_understood(self.understand(rest)):
             return self.reply(f"I couldn't find any filter in “{text}”.", ReplyKind.NOTICE, ephemeral=True)
         who = self.message.user_id or self.message.user_name or "unknown"
         try:
@@ -720,14 +741,16 @@ class _Turn:
         """Reply items with their clusters' source names (one query for all members)."""
         member_ids = [m for r in results for m in r.members]
         members = self.core.store.get_many(member_ids) if member_ids else {}
+        shown = [stack_chat.marked(self, r.record) for r in results]  # the record as this workspace sees it
         return [
             ReplyItem(
                 label=str(first_label + n),
-                record=r.record,
+                record=record,  # type: ignore[arg-type]
                 member_ids=list(r.members),
                 member_sources=[members[m].source for m in r.members if m in members],
+                stack_note=mark,
             )
-            for n, r in enumerate(results)
+            for n, (r, (record, mark)) in enumerate(zip(results, shown, strict=True))
         ]
 
     def _cluster_ids(self, record: ThreatRecord) -> list[str]:

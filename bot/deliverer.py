@@ -15,6 +15,7 @@ back-off and given up after ``max_attempts``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -38,6 +39,9 @@ from bot.health import ChannelHealth, ChannelState, ChannelStatus
 from bot.outbox import Outbox, OutboxRow, RowKind, crash_point
 from bot.services import Subscription
 from retrieval.records import ThreatRecord
+from retrieval.stack.matching import stack_mark
+from retrieval.stack.model import DEFAULT_SCOPE
+from retrieval.stack.service import StackService
 from retrieval.store import RecordStore
 
 __all__ = ["Deliverer", "DeliveryPolicy", "DeliveryRound"]
@@ -105,6 +109,7 @@ class Deliverer:
         self._free_at: dict[tuple[str, str], float] = {}
         self._warned: set[str] = set()
         self._troubled: set[tuple[str, str]] = set()
+        self._stack: StackService | None = None
 
     def target_for(self, platform: str) -> DeliveryTarget | None:
         exact = next((t for t in self.targets if t.platform == platform and t.handles(platform)), None)
@@ -314,11 +319,15 @@ class Deliverer:
     def _payload(self, row: OutboxRow) -> IncidentPost | IncidentUpdate | Digest:
         data = row.payload
         if row.kind is RowKind.POST:
-            return self._incident(row.key, data["cluster_id"], data["record_ids"], data["subscriptions"], row.platform)
+            post = self._incident(row.key, data["cluster_id"], data["record_ids"], data["subscriptions"], row.platform)
+            return self._with_stack(post, row.channel)
         if row.kind is RowKind.DIGEST:
             items = tuple(
-                self._incident(
-                    f"{row.key}#{item['cluster_id']}", item["cluster_id"], item["record_ids"], (), row.platform
+                self._with_stack(
+                    self._incident(
+                        f"{row.key}#{item['cluster_id']}", item["cluster_id"], item["record_ids"], (), row.platform
+                    ),
+                    row.channel,
                 )
                 for item in data["items"]
             )
@@ -346,6 +355,24 @@ class Deliverer:
             raise LookupError(f"no record of incident {cluster_id} is stored")
         matched = tuple(i for i in record_ids if i in by_id or i == headline.id)
         return IncidentPost(key, cluster_id, headline, members or (headline,), tuple(queries), platform, matched)
+
+    def _with_stack(self, post: IncidentPost, channel: str) -> IncidentPost:
+        """The post marked "⚠ affects your stack: …" when the incident touches the channel's workspace stack."""
+        if self._stack is None:
+            self._stack = StackService(self.store.db)
+        scope = self._stack.book.scope_of(post.platform, channel)
+        if scope is None and post.platform in ("console", "webhook"):
+            scope = DEFAULT_SCOPE  # a local console or a bridge: the stack the CLI manages
+        matcher = self._stack.matcher(scope) if scope else None
+        if not matcher:
+            return post
+        mark = stack_mark(
+            [v for record in {r.id: r for r in (post.record, *post.members)}.values() for v in matcher.match(record)]
+        )
+        if not mark:
+            return post
+        summary = f"{mark}\n{post.record.summary}" if post.record.summary else mark
+        return dataclasses.replace(post, record=post.record.model_copy(update={"summary": summary}), stack=mark)
 
     def _members(self, cluster_id: str) -> tuple[ThreatRecord, ...]:
         return tuple(self.store.cluster_members(cluster_id))

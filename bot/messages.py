@@ -65,6 +65,9 @@ class IncomingMessage:
     now: datetime | None = None
     #: A pre-parsed command (Discord app commands); None means parse ``text``.
     command: Command | None = None
+    #: The workspace the channel belongs to (Slack team id, Discord guild id); empty for the console and DMs.
+    #: It selects the stack that answers are checked against (``retrieval.stack.scope_for``).
+    workspace: str = ""
 
     def thread_key(self, thread: str | None = None) -> ThreadKey:
         return ThreadKey(self.platform, self.channel, thread if thread is not None else self.thread_id)
@@ -94,6 +97,8 @@ class ReplyItem:
     #: Other records of the same incident (cluster), their ids and source names.
     member_ids: list[str] = field(default_factory=list)
     member_sources: list[str] = field(default_factory=list)
+    #: "⚠ affects your stack: FortiOS 7.2.5 (fixed in 7.2.8)" when the story touches the asker's stack.
+    stack_note: str = ""
 
     @property
     def source_count(self) -> int:

@@ -25,10 +25,13 @@ import numpy as np
 from bot.health import ChannelHealth, ChannelState, ChannelStatus
 from bot.outbox import ensure_schema
 from bot.services import Subscription
+from bot.stack_chat import strip_my_stack
 from retrieval.database import Database
 from retrieval.query import StructuredQuery, parse_query
 from retrieval.records import ThreatRecord
-from retrieval.search import Searcher
+from retrieval.search import Searcher, SearchResult
+from retrieval.stack.model import DEFAULT_SCOPE
+from retrieval.stack.service import StackService
 from retrieval.store import RecordStore
 
 __all__ = ["Match", "StandingQueryMatcher", "Subscriptions", "standing_query"]
@@ -232,6 +235,7 @@ class StandingQueryMatcher:
 
     def __init__(self, store: RecordStore) -> None:
         self.store = store
+        self.stack = StackService(store.db)
         self._view = _BatchView(store)
         self.searcher = Searcher(self._view)  # type: ignore[arg-type]  # the view offers what Searcher reads
 
@@ -259,18 +263,22 @@ class StandingQueryMatcher:
         self._view.batch = {r.id: r for r in records}
         try:
             for text, subs in by_query.items():
+                mine, rest = strip_my_stack(text)
                 try:
-                    query = standing_query(text, now=asked)
+                    query = standing_query(rest, now=asked) if rest or not mine else None
                 except ValueError:
                     continue  # stored before a stricter parser; it asks for nothing now
-                results = [
-                    result
-                    for start in range(0, len(records), MATCH_CHUNK)
-                    for result in self.searcher.matching(query, records[start : start + MATCH_CHUNK])
-                ]
+                if query is None:  # "my-stack" alone: every new story, if it touches the stack
+                    results = [SearchResult(r, 1.0, self._cluster_members(r)) for r in records]
+                else:
+                    results = [
+                        result
+                        for start in range(0, len(records), MATCH_CHUNK)
+                        for result in self.searcher.matching(query, records[start : start + MATCH_CHUNK])
+                    ]
                 for subscription in subs:
                     since = subscription.created_at.timestamp()
-                    for result in results:
+                    for result in self._on_stack(subscription, results) if mine else results:
                         fresh = [i for i in (result.record.id, *result.members) if arrival.get(i, 0.0) >= since]
                         if fresh:
                             cluster = result.record.cluster_id or result.record.id
@@ -278,6 +286,20 @@ class StandingQueryMatcher:
         finally:
             self._view.batch = {}
         return matches
+
+    def _on_stack(self, subscription: Subscription, results: list[SearchResult]) -> list[SearchResult]:
+        """The results that touch the stack of the subscription channel's workspace."""
+        scope = self.stack.book.scope_of(subscription.platform, subscription.channel)
+        if scope is None:
+            scope = DEFAULT_SCOPE if subscription.platform in ("console", "webhook") else None
+        if scope is None:
+            return []
+        matcher = self.stack.matcher(scope)
+        return [r for r in results if matcher and matcher.touching(r.record)]
+
+    def _cluster_members(self, record: ThreatRecord) -> list[str]:
+        cluster = record.cluster_id or record.id
+        return [m.id for m in self.store.cluster_members(cluster) if m.id != record.id]
 
 
 #: A feed item stamped a few seconds after our clock (servers' clocks differ) still counts as arrived.

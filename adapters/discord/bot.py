@@ -290,6 +290,7 @@ class DiscordBot(discord.Client):
             tz=self.settings.tz,
             can_manage=can_manage,
             now=self.clock(),
+            workspace=str(message.guild.id) if message.guild else "",
         )
         try:
             refusal = (
@@ -356,6 +357,7 @@ class DiscordBot(discord.Client):
             can_manage=can_manage,
             now=self.clock(),
             command=command,
+            workspace=str(interaction.guild_id or ""),
         )
         permissions = interaction.app_permissions if interaction.guild_id is not None else None
         refusal = self._cannot_post(place, permissions) if command.verb is Verb.SUBSCRIBE and can_manage else None

@@ -15,7 +15,7 @@ checks ``THREATBOT_DISCORD_MANAGERS`` itself on every call.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
@@ -44,7 +44,7 @@ def _about(verb: Verb) -> str:
 
 
 class ThreatCommands(app_commands.Group):
-    """``/threat search|latest|show|subscriptions|sources|help``: reading, for everyone."""
+    """``/threat search|latest|show|subscriptions|sources|stack|help``: reading, for everyone."""
 
     def __init__(self, handler: CommandHandler) -> None:
         super().__init__(name=GROUP_NAME, description="Ask threatbot about security incidents, outages and feeds")
@@ -78,13 +78,18 @@ class ThreatCommands(app_commands.Group):
     async def sources(self, interaction: discord.Interaction) -> None:
         await self.handler(interaction, "sources", {"action": "list"})
 
+    @app_commands.command(name="stack", description=_about(Verb.STACK))
+    @app_commands.describe(action="list what this server runs (default), or the exposure report")
+    async def stack(self, interaction: discord.Interaction, action: Literal["list", "report"] | None = None) -> None:
+        await self.handler(interaction, "stack", {"action": action or "list"})
+
     @app_commands.command(name="help", description="how to ask threatbot, and its commands")
     async def help(self, interaction: discord.Interaction) -> None:
         await self.handler(interaction, "help", {})
 
 
 class ThreatAdminCommands(app_commands.Group):
-    """``/threat-admin subscribe|unsubscribe|add-source``: changing the feeds, for managers."""
+    """``/threat-admin subscribe|unsubscribe|add-source|stack-add|stack-remove``: changing the feeds, for managers."""
 
     def __init__(self, handler: CommandHandler) -> None:
         super().__init__(
@@ -110,6 +115,18 @@ class ThreatAdminCommands(app_commands.Group):
     @app_commands.describe(url="the feed URL to add")
     async def add_source(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 500]) -> None:
         await self.handler(interaction, "sources", {"action": "add", "url": url})
+
+    @app_commands.command(
+        name="stack-add", description="add a product this server runs; answers then mark what affects it"
+    )
+    @app_commands.describe(product="a product and version, e.g. FortiOS 7.2.5, or a CPE 2.3 name")
+    async def stack_add(self, interaction: discord.Interaction, product: app_commands.Range[str, 1, 300]) -> None:
+        await self.handler(interaction, "stack", {"action": "add", "product": product})
+
+    @app_commands.command(name="stack-remove", description="remove an entry from this server's stack")
+    @app_commands.describe(id="the entry's id (/threat stack lists them)")
+    async def stack_remove(self, interaction: discord.Interaction, id: app_commands.Range[str, 1, 20]) -> None:
+        await self.handler(interaction, "stack", {"action": "remove", "id": id})
 
 
 def command_groups(handler: CommandHandler) -> list[app_commands.Group]:

@@ -161,6 +161,7 @@ class SlackAdapter:
         self.messages_seen = SeenSet()
         #: Channels the bot is known to be in (joined or seen), so membership is checked once per channel.
         self._member_of: set[str] = set()
+        self._teams: dict[str, str] = {}  # channel -> Slack team id (the workspace whose stack applies)
         self.working_after = WORKING_AFTER
         self._pending: set[Future] = set()
         self._pending_lock = threading.Lock()
@@ -221,12 +222,14 @@ class SlackAdapter:
     def _on_mention(self, ack: Callable[..., None], body: dict[str, Any], context: Mapping[str, Any]) -> None:
         ack()
         event = dict(body.get("event") or {})
+        event.setdefault("team", body.get("team_id") or "")  # the workspace: it selects the stack answers check
         if event.get("user") and not event.get("bot_id"):
             self._submit(self._answer_message, event, context.get("bot_user_id"))
 
     def _on_message(self, ack: Callable[..., None], body: dict[str, Any], context: Mapping[str, Any]) -> None:
         ack()
         event = dict(body.get("event") or {})
+        event.setdefault("team", body.get("team_id") or "")  # the workspace: it selects the stack answers check
         if event.get("subtype") not in _SPOKEN_SUBTYPES or event.get("bot_id") or not event.get("user"):
             return
         channel_type = event.get("channel_type")
@@ -269,7 +272,11 @@ class SlackAdapter:
         return self.clock() if self.clock else datetime.now(UTC)
 
     def _message(self, user: SlackUser, text: str, channel: str, thread: str, **fields: Any) -> IncomingMessage:
+        workspace = fields.pop("workspace", "") or self._teams.get(channel, "")
+        if workspace:
+            self._teams[channel] = workspace  # buttons carry no team id in every payload shape; their channel does
         return IncomingMessage(
+            workspace=workspace,
             text=text,
             platform=PLATFORM,
             channel=channel,
@@ -293,7 +300,9 @@ class SlackAdapter:
         )
         try:
             with self._working(response_url=response_url):
-                reply = self.conversation.handle(self._message(user, text, channel, ""))
+                reply = self.conversation.handle(
+                    self._message(user, text, channel, "", workspace=body.get("team_id") or "")
+                )
         except Exception:
             self.log.exception("answering /threat failed")
             self._respond(response_url, SlackMessage("Sorry — that failed on our side; please try again."))
@@ -339,7 +348,9 @@ class SlackAdapter:
         self._member_of.add(channel)  # Slack sends message events only from conversations the bot is in
         # A first question in a feed post's thread starts from that post's incident: the core knows feed posts.
         with self._working(channel=channel, ts=ts):
-            reply = self.conversation.handle(self._message(user, text, channel, thread))
+            reply = self.conversation.handle(
+                self._message(user, text, channel, thread, workspace=event.get("team") or "")
+            )
         self._post_reply(reply, user, channel, thread, query=text, private_view=is_dm)
 
     def _post_reply(
@@ -392,6 +403,7 @@ class SlackAdapter:
         container = body.get("container") or {}
         posted = body.get("message") or {}
         channel = container.get("channel_id") or (body.get("channel") or {}).get("id") or card.channel
+        self._teams.setdefault(channel, str((body.get("team") or {}).get("id") or ""))
         ephemeral = bool(container.get("is_ephemeral"))
         thread = (
             container.get("thread_ts") or posted.get("thread_ts") or container.get("message_ts") or posted.get("ts")

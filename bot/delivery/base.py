@@ -132,6 +132,9 @@ class IncidentPost:
     platform: str = ""
     #: Ids of the members that are news to this channel (matched its subscriptions); the rest is context.
     matched: tuple[str, ...] = ()
+    #: "⚠ affects your stack: …" when the incident touches the channel's workspace stack. The headline's
+    #: summary already leads with it, so every platform's rendering shows it without knowing about stacks.
+    stack: str = ""
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -157,6 +160,7 @@ class IncidentPost:
             "subscriptions": list(self.subscriptions),
             "platform": self.platform,
             "matched": list(self.matched),
+            "stack": self.stack,
         }
 
 
