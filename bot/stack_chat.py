@@ -182,7 +182,7 @@ def answer_question(turn, question: StackQuestion, text: str) -> object:
     entries = service.book.count(scope)
     stack_words = f"your stack ({entries} {'entry' if entries == 1 else 'entries'})"
     if question.kind == "cve":
-        records, exposures = service.for_cve(scope, question.cve)
+        records, exposures = service.for_cve(scope, question.cve, until=turn.now)
         if not records:
             return turn.reply(
                 f"I have no record of {question.cve}, so I can't say whether it touches {stack_words}.",
@@ -199,7 +199,7 @@ def answer_question(turn, question: StackQuestion, text: str) -> object:
         verdict = "Yes" if worst == 2 else "Possibly"
         heading = f"{verdict} — {question.cve} touches {stack_words}:"
     elif question.kind == "kev":
-        exposures = service.in_kev(scope)
+        exposures = service.in_kev(scope, until=turn.now)
         if not exposures:
             return turn.reply(f"Nothing in {stack_words} matches a CISA KEV entry I hold.", ReplyKind.NONE_FOUND)
         heading = f"{len(exposures)} CISA KEV {'entry names' if len(exposures) == 1 else 'entries name'} something in {stack_words}:"

@@ -60,8 +60,8 @@ def rolie_links(data: dict[str, Any], *, origin: str) -> tuple[list[str], list[s
         if not isinstance(entry, dict):
             errors.append(f"{origin} entry[{index}]: not an object")
             continue
-        content = entry.get("content") if isinstance(entry.get("content"), dict) else {}
-        url = content.get("src")
+        content = entry.get("content")
+        url = content.get("src") if isinstance(content, dict) else None
         if not url:
             url = next(
                 (

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from retrieval.formats.kev import KEV_SOURCE
 from retrieval.records import AffectedProduct, ProductStatus, ThreatRecord
 from retrieval.stack.model import StackEntry
 from retrieval.vendors import VendorDictionary
@@ -139,7 +140,8 @@ class StackMatcher:
                     or (structured == previous[0] and verdict.status.rank > previous[1].status.rank)
                 ):
                     best[indexed.entry.id] = (structured, verdict)
-        for mention_vendor in {self._vendor(v).lower() for v in record.vendors}:
+        vendors = record.vendors[:1] if record.source == KEV_SOURCE or record.affected else record.vendors
+        for mention_vendor in {self._vendor(v).lower() for v in vendors}:
             for indexed in self._by_vendor.get(mention_vendor, ()):
                 if indexed.entry.id not in best:
                     why = f"{_record_name(record)} names {indexed.entry.vendor}; the stack entry names no product"
@@ -159,12 +161,20 @@ class StackMatcher:
             )
             key = (vendor.lower(), statement.product.lower())
             mentions.setdefault(key, _Mention(vendor, statement.product)).statements.append(statement)
-        covered = {p for _, p in mentions}
+        if mentions:
+            return list(mentions.values())  # an advisory's own product list, not names its prose happens to contain
+        covered: set[str] = set()
         lone_vendor = self._vendor(record.vendors[0]) if len(record.vendors) == 1 else ""
-        for product in record.products:
+        products = record.products
+        if record.source == KEV_SOURCE and record.vendors and record.products:
+            # A KEV entry states one vendor and product; the rest was found in its description by enrichment.
+            lone_vendor, products = self._vendor(record.vendors[0]), record.products[:1]
+        for product in products:
             if product.lower() in covered:
                 continue
             canonical = self.dictionary.canonical_product(product)
+            if canonical and lone_vendor and record.source == KEV_SOURCE and canonical[0] != lone_vendor:
+                canonical = None  # KEV's product name under KEV's vendor, even when another vendor uses the word
             vendor, name = canonical if canonical else (lone_vendor, product)
             mentions.setdefault((vendor.lower(), name.lower()), _Mention(vendor, name))
         return list(mentions.values())

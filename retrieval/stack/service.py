@@ -180,19 +180,23 @@ class StackService:
         )
         return self.exposures(scope, [ThreatRecord.model_validate_json(r["data"]) for r in rows])
 
-    def for_cve(self, scope: str, cve: str) -> tuple[list[ThreatRecord], list[Exposure]]:
-        """ "Are we exposed to CVE-…?": every record about the CVE, and those that touch the stack."""
+    def for_cve(
+        self, scope: str, cve: str, *, until: datetime | None = None
+    ) -> tuple[list[ThreatRecord], list[Exposure]]:
+        """Are we exposed to CVE-…? Every record about the CVE (published by ``until``), and those touching the stack."""
         rows = self.db.query(
             "SELECT r.data FROM records r JOIN record_cves c ON c.record_rowid = r.rowid WHERE c.cve = ? "
-            "ORDER BY r.published DESC",
-            (cve.upper(),),
+            "AND r.published <= ? ORDER BY r.published DESC",
+            (cve.upper(), _until(until)),
         )
         records = [ThreatRecord.model_validate_json(r["data"]) for r in rows]
         return records, self.exposures(scope, records)
 
-    def in_kev(self, scope: str) -> list[Exposure]:
-        """ "What in our stack is in KEV?"."""
-        rows = self.db.query("SELECT data FROM records WHERE source = ?", (KEV_SOURCE,))
+    def in_kev(self, scope: str, *, until: datetime | None = None) -> list[Exposure]:
+        """What in our stack is in KEV (as the catalog stood at ``until``, default now)?"""
+        rows = self.db.query(
+            "SELECT data FROM records WHERE source = ? AND published <= ?", (KEV_SOURCE, _until(until))
+        )
         return self.exposures(scope, [ThreatRecord.model_validate_json(r["data"]) for r in rows])
 
     def report(self, scope: str, *, now: datetime, days: int = REPORT_DAYS) -> ExposureReport:
@@ -203,7 +207,11 @@ class StackService:
             (since.timestamp(), now.timestamp(), Severity.HIGH.rank, KEV_SOURCE),
         )
         advisories = self.exposures(scope, [ThreatRecord.model_validate_json(r["data"]) for r in rows])
-        return ExposureReport(scope, self.book.count(scope), self.in_kev(scope), advisories, since)
+        return ExposureReport(scope, self.book.count(scope), self.in_kev(scope, until=now), advisories, since)
+
+
+def _until(moment: datetime | None) -> float:
+    return moment.timestamp() if moment is not None else float("inf")
 
 
 def _seriousness(exposure: Exposure) -> tuple[int, int, int, float]:
