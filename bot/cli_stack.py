@@ -96,7 +96,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
                         {
                             "format": report.format,
                             "read": report.read,
-                            "added": len(report.added.added),
+                            "added": report.added.count,
                             "already": report.added.already,
                             "unknown_to_dictionary": report.unknown,
                             "seconds": round(took, 3),
@@ -104,7 +104,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
                     )
                 else:
                     print(
-                        f"{args.file} [{report.format}]: {report.read} read, {len(report.added.added)} added, "
+                        f"{args.file} [{report.format}]: {report.read} read, {report.added.count} added, "
                         f"{report.added.already} already in the stack, {report.unknown} not in the vendor "
                         f"dictionary (kept as named) — {took:.2f} s"
                     )

@@ -612,10 +612,10 @@ class _Turn:
                 ephemeral=True,
             )
         mine, rest = stack_chat.strip_my_stack(text)
-        if mine:  # "subscribe my-stack exploited": only stories that touch this workspace's stack
-            if not self.core.stack.has_stack(stack_chat.scope_of(self.message)):
-                return self.reply(stack_chat.empty_stack_text(stack_chat.scope_of(self.message)), ReplyKind.NOTICE)
-            stack_chat.bind_channel(self)
+        if mine and not self.core.stack.has_stack(stack_chat.scope_of(self.message)):
+            return self.reply(stack_chat.empty_stack_text(stack_chat.scope_of(self.message)), ReplyKind.NOTICE)
+        # Feed posts in this channel are marked against its workspace's stack ("my-stack" also filters by it).
+        stack_chat.bind_channel(self)
         if (rest or not mine) and not is_understood(self.understand(rest)):
             return self.reply(f"I couldn't find any filter in “{text}”.", ReplyKind.NOTICE, ephemeral=True)
         who = self.message.user_id or self.message.user_name or "unknown"

@@ -140,7 +140,7 @@ def test_plain_text_ranges_decide_when_a_story_states_them():
 def test_a_cyclonedx_import_makes_an_sbom_component_match_a_kev_product(service, kev_records):
     report = service.import_file("default", SBOM / "keycloak-10.0.2.cdx.json")
     assert report.format == "cyclonedx"
-    assert report.read == len(report.added.added) + report.added.already
+    assert report.read == report.added.count + report.added.already
     log4j = [e for e in service.entries("default") if e.product == "Log4j"]
     assert log4j and log4j[0].vendor == "Apache" and log4j[0].version == "1.2.17"
     verdicts = service.verdicts("default", kev_records["CVE-2021-44228"])

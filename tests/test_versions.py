@@ -92,3 +92,31 @@ def test_plain_text_ranges(text, version, expected):
 
 def test_prose_numbers_are_not_ranges():
     assert ranges_in_text("a CVSS score of 9.8 affecting 2023-2024 campaigns") == []
+
+
+def test_every_range_in_the_csaf_fixtures_reads_without_error():
+    """No advisory range, however odd, makes a version check crash; unreadable ones are UNKNOWN, never OUTSIDE."""
+    import json
+
+    from tests.conftest import FIXTURES
+
+    folder = FIXTURES / "csaf"
+    if not folder.is_dir():
+        pytest.skip("../shared/fixtures is not present")
+    names: set[str] = set()
+
+    def walk(branches):
+        for branch in branches or []:
+            if branch.get("category") in ("product_version_range", "product_version"):
+                names.add(branch["name"])
+            walk(branch.get("branches"))
+
+    for path in folder.glob("*.json"):
+        walk(json.loads(path.read_text()).get("product_tree", {}).get("branches"))
+    assert len(names) > 400
+    for name in names:
+        found = parse_range(name)
+        for version in ("V5.30", "7.2.5", "2024-07-01", "build a7f", "", "V17 Update 5"):
+            result = found.contains(version)
+            if found.unreadable or not version:
+                assert result is UNKNOWN

@@ -47,8 +47,10 @@ _MIGRATIONS = [
 
 @dataclass
 class AddReport:
+    #: The new entries (left empty by bulk imports, which only count them).
     added: list[StackEntry]
     already: int = 0
+    count: int = 0
 
 
 def _identity(item: Resolved) -> str:
@@ -67,7 +69,9 @@ class StackBook:
 
     # -- entries -----------------------------------------------------------------------------------
 
-    def add_many(self, scope: str, items: Sequence[Resolved], *, origin: str = "") -> AddReport:
+    def add_many(
+        self, scope: str, items: Sequence[Resolved], *, origin: str = "", return_entries: bool = True
+    ) -> AddReport:
         """Store resolved entries in one transaction; ones already in the scope's stack are counted, not doubled."""
         now = time.time()
         rows = [
@@ -92,11 +96,17 @@ class StackBook:
                 "added_at, identity) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
-            fresh = conn.execute(
-                "SELECT * FROM stack_entries WHERE scope = ? AND id > ? ORDER BY id", (scope, before)
-            ).fetchall()
-        added = [_entry(row) for row in fresh]
-        return AddReport(added, already=len({r[-1] for r in rows}) - len(added))
+            count = conn.execute(
+                "SELECT COUNT(*) FROM stack_entries WHERE scope = ? AND id > ?", (scope, before)
+            ).fetchone()[0]
+            fresh = (
+                conn.execute(
+                    "SELECT * FROM stack_entries WHERE scope = ? AND id > ? ORDER BY id", (scope, before)
+                ).fetchall()
+                if return_entries
+                else []
+            )
+        return AddReport([_entry(row) for row in fresh], already=len({r[-1] for r in rows}) - count, count=count)
 
     def add(self, scope: str, item: Resolved, *, origin: str = "") -> tuple[StackEntry, bool]:
         """One entry; returns it and whether it is new (an existing equal entry is returned as it is)."""

@@ -183,6 +183,7 @@ def _candidates(product: str, vendor: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+@lru_cache(maxsize=8192)
 def _vendor_from_namespace(namespace: str, dictionary: VendorDictionary) -> str:
     """``org.apache.logging.log4j`` → Apache; ``@angular`` → Angular (when the dictionary knows it)."""
     for word in re.split(r"[./@:]+", namespace.lower()):

@@ -132,7 +132,7 @@ class StackService:
         """Read, resolve and store a whole file in one transaction; raises StackFileError before writing anything."""
         fmt, components = parse_stack_file(path)
         resolved: list[Resolved] = [resolve_component(c, self.dictionary) for c in components]
-        report = self.book.add_many(scope, resolved, origin=f"import:{Path(path).name}")
+        report = self.book.add_many(scope, resolved, origin=f"import:{Path(path).name}", return_entries=False)
         return ImportReport(fmt, len(components), report, unknown=sum(1 for r in resolved if not r.known))
 
     def entries(self, scope: str) -> list[StackEntry]:
