@@ -113,6 +113,11 @@ def test_every_answer_marks_stories_that_touch_the_stack(core):
     assert marked and marked[0].record.id == "kev:CVE-2024-3400"
     assert marked[0].record.summary.startswith("⚠ affects your stack")  # what Slack/Discord cards show
     assert "   ⚠ affects your stack: Palo Alto Networks PAN-OS 10.2.8 (possibly)" in answer.text
+    # "Are we affected?" in the thread of a story is about that story.
+    first = ask(core, "show kev:CVE-2024-3400")
+    focused = ask(core, "are we affected?", thread=first.thread_key.thread)
+    assert focused.kind is ReplyKind.FIELD and focused.focus.id == "kev:CVE-2024-3400"
+    assert "Palo Alto Networks PAN-OS 10.2.8: possibly affected — KEV CVE-2024-3400 names" in focused.text
     # Another workspace has another stack: no marks there.
     other = ask(core, "search pan-os globalprotect", platform="slack", workspace="T2")
     assert not any(i.stack_note for i in other.items)
