@@ -147,6 +147,9 @@ def test_a_cyclonedx_import_makes_an_sbom_component_match_a_kev_product(service,
     assert verdicts and {v.entry.product for v in verdicts} == {"Log4j"}
     assert {v.status for v in verdicts} == {Status.POSSIBLY_AFFECTED}
     # Library names that are also ordinary product words do not match: "is-windows" is not Microsoft Windows.
+    entries = service.entries("default")
+    assert any(e.product == "Spring" and e.vendor == "VMware" for e in entries)  # spring-core of org.springframework
+    assert not any(e.product == "Java" for e in entries)  # java-client of io.appium is not Oracle Java
     juice = service.import_file("juice", SBOM / "juice-shop-11.1.2.cdx.json")
     assert juice.read > 800
     windows = next(r for r in kev_records.values() if r.products == ["Windows"])

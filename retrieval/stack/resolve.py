@@ -139,10 +139,17 @@ def resolve_component(component: Component, dictionary: VendorDictionary) -> Res
     canonical_vendor = dictionary.canonical_vendor(vendor) if vendor else _vendor_from_namespace(namespace, dictionary)
     for candidate in _candidates(product, canonical_vendor or vendor):
         found = dictionary.canonical_product(candidate)
-        if found is not None and (not canonical_vendor or found[0] == canonical_vendor):
-            if product.lower() != found[1].lower():
-                aliases.append(product)
-            return Resolved(found[0], found[1], version, component.cpe, component.purl, tuple(dict.fromkeys(aliases)))
+        if found is None or (canonical_vendor and found[0] != canonical_vendor):
+            continue
+        if not canonical_vendor and namespace and candidate.lower() != product.lower():
+            # A shortened name needs its package's namespace to agree: "spring-core" of org.springframework is
+            # Spring, but "java-client" of io.appium is not Java.
+            first = re.split(r"[\s_-]+", candidate.lower())[0]
+            if first not in namespace.lower():
+                continue
+        if product.lower() != found[1].lower():
+            aliases.append(product)
+        return Resolved(found[0], found[1], version, component.cpe, component.purl, tuple(dict.fromkeys(aliases)))
     if not vendor and not namespace:
         exact = _by_name(product, dictionary)
         if exact is not None and exact[1] and exact[2]:
