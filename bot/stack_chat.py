@@ -149,10 +149,10 @@ def answer_command(turn, command) -> object:
     service: StackService = turn.core.stack
     scope = scope_of(turn.message)
     action = command.action or "list"
+    bind_channel(turn)  # feed posts in this channel are then marked against this workspace's stack
     if action in ("add", "remove"):
         if not turn.message.can_manage:
             return turn._not_allowed("change this workspace's stack")
-        bind_channel(turn)
         text = (
             add_entry(service, scope, command.text) if action == "add" else remove_entry(service, scope, command.target)
         )
