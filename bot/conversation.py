@@ -409,9 +409,9 @@ class _Turn:
         start = state.shown
         ids = state.result_ids[start : start + self.core.page_size]
         if not ids:
-            total = len(state.result_ids)
+            count = len(state.result_ids)
             return self.reply(
-                f"That's all: {total} {'story' if total == 1 else 'stories'} in this thread's list.", ReplyKind.NOTICE
+                f"That's all: {count} {'story' if count == 1 else 'stories'} in this thread's list.", ReplyKind.NOTICE
             )
         records = self.core.store.get_many(ids)
         results = [SearchResult(records[i], 0.0, self._cluster_ids(records[i])) for i in ids if i in records]
@@ -524,8 +524,10 @@ class _Turn:
             assert state.focus_id is not None
             changed = self._changed_since([state.focus_id], since)
             state.answered_at = self.now.isoformat()
-            lines = [f"Update to *{record.title}*: {what}." for record, what in changed]
-            return self.reply("\n".join(lines) or f"Nothing new on this story since {since_text}.", ReplyKind.UPDATES)
+            story_updates = [f"Update to *{record.title}*: {what}." for record, what in changed]
+            return self.reply(
+                "\n".join(story_updates) or f"Nothing new on this story since {since_text}.", ReplyKind.UPDATES
+            )
         base = self.thread_query()
         window = TimeWindow(since, self.now, f"since {answers.moment_label(since, self.tz, self.now)}")
         query = dataclasses.replace(base, window=window, until=self.now)

@@ -28,6 +28,8 @@ from urllib.parse import urljoin
 
 import httpx
 
+from retrieval.errors import ThreatbotError
+
 __all__ = [
     "USER_AGENT",
     "BlockedAddress",
@@ -60,7 +62,7 @@ Resolver = Callable[[str, int], list[str]]
 # -- errors ------------------------------------------------------------------------------------------
 
 
-class FetchError(Exception):
+class FetchError(ThreatbotError):
     """Any failure to fetch ``url``; the message always names the URL."""
 
     def __init__(self, url: str, message: str) -> None:
@@ -139,7 +141,7 @@ class FetchResult:
 
 def _system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def check_address(address: str) -> str | None:

@@ -125,7 +125,12 @@ class Ingestor:
         if is_url(source):
             state = self.store.fetch_state(source) or {}
             try:
-                result = self.fetcher.fetch(source, etag=state.get("etag"), last_modified=state.get("last_modified"))
+                etag, last_modified = state.get("etag"), state.get("last_modified")
+                result = self.fetcher.fetch(
+                    source,
+                    etag=etag if isinstance(etag, str) else None,
+                    last_modified=last_modified if isinstance(last_modified, str) else None,
+                )
             except FetchError as error:
                 self.store.save_fetch_state(source, status=getattr(error, "status", None), error=str(error))
                 raise

@@ -342,7 +342,7 @@ class Searcher:
 
     @staticmethod
     def _rank_dense(candidates: list[_Candidate]) -> None:
-        scored = sorted((c for c in candidates if c.dense is not None), key=lambda c: -c.dense)
+        scored = sorted((c for c in candidates if c.dense is not None), key=lambda c: -(c.dense or 0.0))
         for rank, c in enumerate(scored):
             c.dense_rank = rank
 

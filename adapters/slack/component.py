@@ -103,6 +103,7 @@ class SlackComponent:
         if self._server is None:
             return None
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}{EVENTS_PATH}"
 
     def start(self) -> None:

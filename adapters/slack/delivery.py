@@ -235,7 +235,7 @@ class SlackTarget(DeliveryTarget):
         except (SlackClientError, OSError) as error:  # no answer: it may or may not have been posted
             raise DeliveryError(f"chat.postMessage to {channel}: {type(error).__name__}") from None
         crash_point("slack.after_post")  # Slack has the message; the ledger does not know yet
-        ts = str(data.get("ts") or "")
+        ts = str(data.get("ts") or "") if isinstance(data, dict) else ""
         if not ts:
             self.store.abandon_delivery(key)
             raise DeliveryError(f"chat.postMessage to {channel} answered without a ts")
@@ -333,7 +333,9 @@ class SlackTarget(DeliveryTarget):
         if original is None or original.kind != "post":
             return  # a digest (or a post from before this ledger): the thread reply says it
         headline = next((m for m in update.members if m.id == original.headline_id), None) or update.record
-        queries = self.store.card(original.card_id).query if original.card_id else ""
+        # The card is gone once past its lifetime; the post is still edited, just without a "more" query.
+        card = self.store.card(original.card_id) if original.card_id else None
+        queries = card.query if card is not None else ""
         post = IncidentPost(
             key=original.key,
             cluster_id=update.cluster_id,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import trafilatura
@@ -104,7 +105,8 @@ def extract_article(html: bytes | str, url: str) -> Article:
     _drop_related_blocks(tree)
     _keep_long_captions(tree)
     visible_paragraphs = {" ".join(p.text_content().split()) for p in tree.iter("p")}
-    document = trafilatura.bare_extraction(
+    # A Document with metadata (with_metadata=True); None only when nothing was found, caught below.
+    document: Any = trafilatura.bare_extraction(
         tree,
         url=url,
         with_metadata=True,

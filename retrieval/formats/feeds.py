@@ -161,7 +161,8 @@ def _entry_date(entry: Any, keys: tuple[str, ...]) -> datetime | None:
             continue
         parsed = dict.get(entry, f"{key}_parsed")  # already converted to UTC by feedparser
         if parsed:
-            return datetime(*parsed[:6], tzinfo=UTC)
+            year, month, day, hour, minute, second = parsed[:6]
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         value = parse_date(raw)
         if value is not None:
             return value
