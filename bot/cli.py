@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 from bot.cli_args import parse_now, parse_tz
 from bot.config import Settings
+from bot.errors import ThreatbotError
+from bot.logs import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -230,17 +233,68 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    """Completion from the parser itself (shtab), so it never falls behind the commands and flags."""
+    import shtab
+
+    sys.stdout.write(shtab.complete(build_parser(), shell=args.shell) + "\n")
+    return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("threatbot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 # -- parser -----------------------------------------------------------------------------------------
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line and exit status 2, pointing at ``--help`` instead of printing the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+DESCRIPTION = """threatbot: a threat-intel assistant for Slack, Discord and this terminal.
+
+It ingests security news, CISA KEV, advisories, outages and ransomware posts, posts new incidents to
+subscribed channels (`serve`) and answers questions about them (`chat`, `search`)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     common.add_argument(
         "--data-dir", default=argparse.SUPPRESS, help="data folder (env THREATBOT_DATA_DIR; default: per-user data dir)"
     )
-    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging")
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more logging (-vv: debug); tracebacks on errors",
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="debug logging and full tracebacks on errors"
+    )
+    common.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=argparse.SUPPRESS,
+        help="log lines as text or one JSON object per line (env THREATBOT_LOG_FORMAT; default text)",
+    )
 
-    parser = argparse.ArgumentParser(prog="threatbot", description=__doc__, parents=[common])
+    parser = OneLineParser(
+        prog="threatbot",
+        description=DESCRIPTION,
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"threatbot {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
@@ -279,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("reindex", cmd_reindex, "rebuild the vector index (Chroma) from the database")
     add("enrich", cmd_enrich, "enrich stored records again (after the dictionary or the rules improved)")
 
+    completion = add("completion", cmd_completion, "print a shell completion script for threatbot")
+    completion.add_argument(
+        "shell",
+        choices=["bash", "zsh", "tcsh"],
+        help="the shell to complete in, e.g. bash > ~/.bash_completion.d/threatbot",
+    )
+
     from adapters.discord.cli import add_discord_commands
     from bot.cli_chat import add_chat_command
     from bot.cli_delivery import add_delivery_commands, pull_live_sources
@@ -292,25 +353,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Expected failures (:class:`ThreatbotError`) print one line and exit 1; usage errors 2.
+
+    ``-v``/``--debug`` add the traceback; anything that is not a ThreatbotError is a bug and keeps it.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     args.data_dir = getattr(args, "data_dir", None)
-    verbosity = getattr(args, "verbose", 0)
-    logging.basicConfig(
-        level=logging.DEBUG if verbosity > 1 else logging.INFO if verbosity else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    from retrieval.embeddings import EmbeddingModelMissing
-
+    args.debug = getattr(args, "debug", False)
+    verbosity = max(getattr(args, "verbose", 0), 2 if args.debug else 0)
+    log_format = getattr(args, "log_format", None)
     try:
+        if log_format is None:
+            log_format = Settings.load(args.data_dir, config=getattr(args, "config", None)).log_format
+        configure_logging(verbosity, log_format)
         return args.handler(args)
-    except EmbeddingModelMissing as error:
-        print(f"threatbot: {error}", file=sys.stderr)
-        return 2
+    except ThreatbotError as error:
+        if verbosity:
+            traceback.print_exc()
+        print(f"threatbot: {_one_line(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `threatbot export | head`
         return 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import os
 import signal
 import threading
 import time
@@ -45,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings, config_file, env_value
 from bot.deliverer import Deliverer, DeliveryPolicy
 from bot.delivery.base import DeliveryTarget
 from bot.delivery.console import ConsoleTarget
@@ -92,13 +91,16 @@ class DeliveryConfig:
     @classmethod
     def load(cls, path: str | Path | None = None, *, data_dir: Path | None = None) -> DeliveryConfig:
         """From ``path``, else ``$THREATBOT_CONFIG``, else ``<data_dir>/threatbot.toml`` if present; env overrides."""
-        chosen = Path(path) if path else None
-        if chosen is None and os.environ.get("THREATBOT_CONFIG"):
-            chosen = Path(os.environ["THREATBOT_CONFIG"])
-        if chosen is None and data_dir is not None and (data_dir / "threatbot.toml").is_file():
-            chosen = data_dir / "threatbot.toml"
-        config = cls.from_toml(chosen.read_text(encoding="utf-8"), origin=str(chosen)) if chosen else cls()
-        return config.with_env()
+        chosen = config_file(path, data_dir)
+        if chosen is None:
+            return cls().with_env()
+        try:
+            text = chosen.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file {chosen} does not exist (set by --config or THREATBOT_CONFIG)") from None
+        except OSError as error:
+            raise ConfigError(f"config file {chosen} cannot be read: {error.strerror or error}") from None
+        return cls.from_toml(text, origin=str(chosen)).with_env(config=chosen)
 
     @classmethod
     def from_toml(cls, text: str, *, origin: str = "config") -> DeliveryConfig:
@@ -113,7 +115,9 @@ class DeliveryConfig:
         poller = doc.get("poller", {})
         delivery = doc.get("delivery", {})
         webhook = delivery.get("webhook", {})
-        secret = webhook.get("secret") or (os.environ.get(webhook["secret_env"]) if webhook.get("secret_env") else None)
+        secret = webhook.get("secret") or (
+            env_value(webhook["secret_env"]) or None if webhook.get("secret_env") else None
+        )
         return cls(
             sources=sources,
             default_sources=bool(doc.get("default_sources", True)),
@@ -132,14 +136,16 @@ class DeliveryConfig:
             grace=float(doc.get("grace", delivery.get("grace", 20.0))),
         )
 
-    def with_env(self) -> DeliveryConfig:
+    def with_env(self, *, config: Path | None = None) -> DeliveryConfig:
+        """The settings model's webhook and digest values (environment, ``.env``, ``[settings]``) over the file's."""
+        settings = Settings.load(config=config)
         changes: dict[str, Any] = {}
-        if os.environ.get("THREATBOT_WEBHOOK_URL"):
-            changes["webhook_url"] = os.environ["THREATBOT_WEBHOOK_URL"]
-        if os.environ.get("THREATBOT_WEBHOOK_SECRET"):
-            changes["webhook_secret"] = os.environ["THREATBOT_WEBHOOK_SECRET"]
-        if os.environ.get("THREATBOT_DIGEST_THRESHOLD"):
-            changes["digest_threshold"] = int(os.environ["THREATBOT_DIGEST_THRESHOLD"])
+        if settings.webhook_url:
+            changes["webhook_url"] = settings.webhook_url
+        if settings.webhook_secret.get_secret_value():
+            changes["webhook_secret"] = settings.webhook_secret.get_secret_value()
+        if settings.digest_threshold is not None:
+            changes["digest_threshold"] = settings.digest_threshold
         return replace(self, **changes) if changes else self
 
 
@@ -345,7 +351,7 @@ class _Adapted:
 
     def __init__(self, thing: Any, name: str | None = None) -> None:
         self.thing = thing
-        self.name = name or getattr(thing, "name", None) or getattr(thing, "__name__", type(thing).__name__)
+        self.name = str(name or getattr(thing, "name", None) or getattr(thing, "__name__", type(thing).__name__))
 
     async def run(self, stop: asyncio.Event) -> None:
         thing = self.thing

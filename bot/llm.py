@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.errors import ConfigError
 from prompts import load_prompt, render_prompt
 from retrieval.records import ThreatRecord, canonical_url
 
@@ -53,28 +53,45 @@ _SECRET_LIKE = re.compile(
 )
 
 
-class LLMUnavailable(RuntimeError):
+class LLMUnavailable(ConfigError, RuntimeError):
     """The configured model cannot be built (missing extra, unknown provider, incomplete settings)."""
 
 
-def build_chat_model(spec: str, *, model: str | None = None, api_key: str | None = None) -> BaseChatModel:
-    """A langchain chat model for ``THREATBOT_LLM``; raises :class:`LLMUnavailable` with the fix."""
+def build_chat_model(
+    spec: str,
+    *,
+    model: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> BaseChatModel:
+    """A langchain chat model for ``THREATBOT_LLM``; raises :class:`LLMUnavailable` with the fix.
+
+    ``timeout`` and ``max_retries`` reach the provider's client, so a call the answerer has given up on
+    (it sends the extractive answer after its own deadline) stops retrying in the background too.
+    """
     from langchain.chat_models import init_chat_model
 
+    from bot.config import env_value
+
     spec = spec.strip()
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, Any] = {}
+    if timeout is not None:
+        kwargs["timeout"] = timeout
+    if max_retries is not None:
+        kwargs["max_retries"] = max_retries
     if spec.lower().startswith(("http://", "https://")):
-        name = model or os.environ.get("THREATBOT_LLM_MODEL", "").strip()
+        name = (model or "").strip()
         if not name:
             raise LLMUnavailable(
                 f"THREATBOT_LLM is a base URL ({spec}); set THREATBOT_LLM_MODEL to the model name that server serves"
             )
         provider = "openai"
-        kwargs = {
+        kwargs |= {
             "model_provider": "openai",
             "base_url": spec,
             # Local OpenAI-compatible servers usually need no key, but the client insists on one.
-            "api_key": api_key or os.environ.get("THREATBOT_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "none",
+            "api_key": api_key or env_value("OPENAI_API_KEY") or "none",
         }
     else:
         name = spec
@@ -176,7 +193,14 @@ class LLMAnswerer:
         """None when no LLM is configured (the default); raises :class:`LLMUnavailable` when misconfigured."""
         if not settings.llm:
             return None
-        return cls(build_chat_model(settings.llm), timeout=settings.llm_timeout)
+        model = build_chat_model(
+            settings.llm,
+            model=settings.llm_model or None,
+            api_key=settings.llm_api_key.get_secret_value() or None,
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_retries,
+        )
+        return cls(model, timeout=settings.llm_timeout)
 
     def messages(
         self,

@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.errors import ConfigError
 from bot.outbox import ensure_schema
 from bot.services import SourceStatus
 from retrieval.database import Database
@@ -44,7 +45,7 @@ MIN_INTERVAL = 60
 FAILING_AFTER = 2
 
 
-class SourceConfigError(ValueError):
+class SourceConfigError(ConfigError):
     """A source definition that cannot be used; the message says which one and why."""
 
 

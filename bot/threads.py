@@ -12,7 +12,6 @@ moment it was said — not a parsed query — so a newer query parser reads old 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,15 +43,10 @@ MIGRATIONS = [
 
 
 def ttl_from_env() -> timedelta:
-    """The thread TTL from ``THREATBOT_THREAD_TTL_HOURS`` (hours, may be fractional)."""
-    value = os.environ.get("THREATBOT_THREAD_TTL_HOURS", "").strip()
-    try:
-        hours = float(value) if value else DEFAULT_TTL_HOURS
-    except ValueError:
-        raise ValueError(f"THREATBOT_THREAD_TTL_HOURS must be a number of hours, not {value!r}") from None
-    if hours <= 0:
-        raise ValueError("THREATBOT_THREAD_TTL_HOURS must be positive")
-    return timedelta(hours=hours)
+    """The thread TTL from the settings (``THREATBOT_THREAD_TTL_HOURS``, hours, may be fractional)."""
+    from bot.config import Settings
+
+    return timedelta(hours=Settings.load().thread_ttl_hours)
 
 
 @dataclass

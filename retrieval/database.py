@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from retrieval.errors import ThreatbotError
+
 #: One entry per schema version; entry N upgrades a database at version N to N+1.
 MIGRATIONS: list[str] = [
     # 0 -> 1: records, full-text index, vectors, CVE index, fetch state.
@@ -66,7 +68,7 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(ThreatbotError, RuntimeError):
     """The database was written by a newer threatbot; opening it could corrupt it."""
 
 

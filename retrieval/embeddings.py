@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.errors import ConfigError
+
 MODEL_FILES = (
     "config.json",
     "model.onnx",
@@ -28,7 +30,7 @@ MAX_TOKENS = 256
 DIMENSIONS = 384
 
 
-class EmbeddingModelMissing(RuntimeError):
+class EmbeddingModelMissing(ConfigError, RuntimeError):
     """The model folder does not hold the six files of the ONNX export."""
 
 
@@ -49,7 +51,11 @@ def resolve_model_dir(configured: str | os.PathLike[str] | None = None) -> Path:
         folder = Path(configured).expanduser()
         missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
         if missing:
-            raise EmbeddingModelMissing(f"embedding model folder {folder} lacks {', '.join(missing)}")
+            raise EmbeddingModelMissing(
+                f"THREATBOT_EMBEDDING_MODEL_DIR={folder} is not the all-MiniLM-L6-v2 ONNX export (it lacks "
+                f"{', '.join(missing)}): point it at the folder holding model.onnx and its tokenizer files, "
+                "or unset it to let the first run download the model (about 90 MB, once)"
+            )
         return folder
     folder = chroma_cache_dir()
     if not all((folder / name).is_file() for name in MODEL_FILES):
@@ -59,9 +65,10 @@ def resolve_model_dir(configured: str | os.PathLike[str] | None = None) -> Path:
             ONNXMiniLM_L6_V2()._download_model_if_not_exists()  # Chroma's own download and checksum
         except Exception as error:  # network errors surface as httpx/tenacity types; all mean "no model"
             raise EmbeddingModelMissing(
-                f"the embedding model all-MiniLM-L6-v2 is not in {folder} and could not be downloaded "
-                f"({error.__class__.__name__}: {error}); set THREATBOT_EMBEDDING_MODEL_DIR to a folder "
-                "holding its ONNX export"
+                f"the embedding model all-MiniLM-L6-v2 is not in {folder} and the first-run download (about "
+                f"90 MB, once) failed ({error.__class__.__name__}: {error}); without internet, copy its ONNX "
+                "export to this machine and set THREATBOT_EMBEDDING_MODEL_DIR to that folder (README: "
+                "'The embedding model')"
             ) from None
     return folder
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,6 +26,7 @@ import numpy as np
 from retrieval.clustering import CVE_WINDOW, STORY_WINDOW, ClusterCandidate, ClusterIndex, title_key
 from retrieval.database import Database
 from retrieval.embeddings import MiniLMEmbedder, shared_embedder
+from retrieval.errors import ConfigError
 from retrieval.records import Kind, ThreatRecord, canonical_url, content_equal, merge_records, utcnow
 from retrieval.vector_index import VectorIndex, open_chroma_client
 
@@ -124,8 +126,15 @@ class RecordStore:
 
     def __init__(self, config: StoreConfig | StorePlaces, embedder: MiniLMEmbedder | None = None) -> None:
         self.config = StoreConfig.of(config)
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(self.config.database_path)
+        try:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+            self.db = Database(self.config.database_path)
+        except (OSError, sqlite3.Error) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise ConfigError(
+                f"data folder {self.config.data_dir} is not usable ({reason}): "
+                "choose a writable folder with --data-dir or THREATBOT_DATA_DIR"
+            ) from error
         self._embedder = embedder
         self._index: VectorIndex | None = None
         self._wiring = threading.Lock()  # chat adapters answer in parallel; open each resource once

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from retrieval.errors import ServiceUnavailable
+
 COLLECTION = "threat_records"
 #: Chroma's add() refuses batches above its max_batch_size (~5k locally); stay well below.
 ADD_BATCH = 2000
@@ -27,9 +29,18 @@ def open_chroma_client(chroma_url: str, chroma_path: Path):
     if chroma_url:
         parts = urlsplit(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
         ssl = parts.scheme == "https"
-        return chromadb.HttpClient(
-            host=parts.hostname or "localhost", port=parts.port or (443 if ssl else 8000), ssl=ssl, settings=settings
-        )
+        try:
+            return chromadb.HttpClient(
+                host=parts.hostname or "localhost",
+                port=parts.port or (443 if ssl else 8000),
+                ssl=ssl,
+                settings=settings,
+            )
+        except Exception as error:  # chromadb raises ValueError on a refused connection, httpx types on others
+            raise ServiceUnavailable(
+                f"the Chroma server at {chroma_url} did not answer ({error.__class__.__name__}): start it, "
+                "or unset THREATBOT_CHROMA_URL to use the embedded index in the data folder"
+            ) from error
     chroma_path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(chroma_path), settings=settings)
 

@@ -183,13 +183,37 @@ def test_prompts_load_from_package_files() -> None:
         load_prompt("nope")
 
 
-def test_building_models_from_config() -> None:
-    with pytest.raises(LLMUnavailable, match=r"threatbot\[openai\]"):
-        build_chat_model("openai:gpt-4o-mini")
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def test_building_models_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(LLMUnavailable, match="THREATBOT_LLM_MODEL"):
         build_chat_model("http://127.0.0.1:8080/v1")
     with pytest.raises(LLMUnavailable, match="not usable"):
         build_chat_model("nosuchprovider:model-x")
     assert LLMAnswerer.from_settings(Settings(llm="")) is None
-    with pytest.raises(LLMUnavailable, match=r"threatbot\[anthropic\]"):
-        LLMAnswerer.from_settings(Settings(llm="anthropic:claude-3-5-haiku-latest"))
+    # The lock installs every provider extra; a plain `pip install .` none: each case says what it can.
+    if not _installed("langchain_openai"):
+        with pytest.raises(LLMUnavailable, match=r"threatbot\[openai\]"):
+            build_chat_model("openai:gpt-4o-mini")
+    if not _installed("langchain_anthropic"):
+        with pytest.raises(LLMUnavailable, match=r"threatbot\[anthropic\]"):
+            LLMAnswerer.from_settings(Settings(llm="anthropic:claude-3-5-haiku-latest"))
+
+
+@pytest.mark.skipif(not _installed("langchain_openai"), reason="needs the openai extra (in the lock)")
+def test_timeout_and_retries_reach_the_provider_client() -> None:
+    """An abandoned call must stop: the client itself gets the deadline and the retry budget."""
+    answerer = LLMAnswerer.from_settings(
+        Settings(llm="http://127.0.0.1:9/v1", llm_model="local-model", llm_timeout=2.5, llm_max_retries=0)
+    )
+    assert answerer is not None
+    model = answerer.model
+    assert model.request_timeout == 2.5  # type: ignore[attr-defined]
+    assert model.max_retries == 0  # type: ignore[attr-defined]
+    assert answerer.timeout == 2.5

@@ -8,7 +8,6 @@ what it asks for, and why, goes to standard error.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 
@@ -43,7 +42,9 @@ def cmd_discord(args: argparse.Namespace) -> int:
 
     client_id = args.client_id
     if client_id is None:
-        configured = os.environ.get("DISCORD_APPLICATION_ID", "").strip()
+        from bot.config import Settings
+
+        configured = Settings.load().discord_application_id.strip()
         if not configured:
             print(
                 "discord invite: give --client-id or set DISCORD_APPLICATION_ID "

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,7 +49,7 @@ class DiscordSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DiscordSettings:
         """From ``env`` (default ``os.environ``). Raises ValueError naming the variable that is wrong."""
-        env = os.environ if env is None else env
+        env = _settings_environment() if env is None else env
 
         def get(name: str) -> str:
             return (env.get(name) or "").strip()
@@ -98,3 +97,10 @@ def _webhooks(single: str, several: str) -> dict[str, str]:
     if single:
         out["*"] = single
     return out
+
+
+def _settings_environment() -> Mapping[str, str]:
+    """The variables as threatbot's one settings model resolves them (environment, ``.env``, config file)."""
+    from bot.config import Settings
+
+    return Settings.load().environment()

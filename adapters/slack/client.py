@@ -15,7 +15,6 @@ which the client, the Bolt app and the Socket Mode client all log through.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -47,7 +46,7 @@ REDACTED = "[redacted]"
 
 def api_url_from_env(env: Mapping[str, str] | None = None) -> str:
     """``THREATBOT_SLACK_API_URL`` with a trailing slash, or Slack's own Web API."""
-    env = os.environ if env is None else env
+    env = _settings_environment() if env is None else env
     url = (env.get("THREATBOT_SLACK_API_URL") or "").strip() or DEFAULT_API_URL
     return url if url.endswith("/") else url + "/"
 
@@ -164,3 +163,10 @@ def webhook_client(url: str, *, timeout: int = 10, logger: logging.Logger | None
         logger=logger or logging.getLogger("adapters.slack.api"),
         retry_handlers=_retry_handlers(10.0),
     )
+
+
+def _settings_environment() -> Mapping[str, str]:
+    """The variables as threatbot's one settings model resolves them (environment, ``.env``, config file)."""
+    from bot.config import Settings
+
+    return Settings.load().environment()

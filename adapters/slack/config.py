@@ -17,12 +17,12 @@ Secrets never appear in ``repr`` or in any message here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from adapters.slack.client import DEFAULT_API_URL, api_url_from_env
 from adapters.slack.users import ManagerPolicy
+from bot.errors import ConfigError
 
 __all__ = ["SlackConfig", "SlackConfigError"]
 
@@ -34,7 +34,7 @@ WHERE = {
 }
 
 
-class SlackConfigError(ValueError):
+class SlackConfigError(ConfigError):
     """The Slack settings are present but cannot work as given; the message says what to set."""
 
 
@@ -52,7 +52,7 @@ class SlackConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, http_port: int | None = None) -> SlackConfig:
         """Read the environment; raises :class:`SlackConfigError` for values that cannot be right."""
-        env = os.environ if env is None else env
+        env = _settings_environment() if env is None else env
         port = http_port
         raw_port = (env.get("THREATBOT_SLACK_HTTP_PORT") or "").strip()
         if port is None and raw_port:
@@ -131,3 +131,10 @@ class SlackConfig:
     @property
     def secrets(self) -> list[str]:
         return [s for s in (self.bot_token, self.app_token, self.signing_secret) if s]
+
+
+def _settings_environment() -> Mapping[str, str]:
+    """The variables as threatbot's one settings model resolves them (environment, ``.env``, config file)."""
+    from bot.config import Settings
+
+    return Settings.load().environment()

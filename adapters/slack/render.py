@@ -45,6 +45,7 @@ from slack_sdk.models.blocks import (
 from adapters.slack.mrkdwn import clip, escape, escaped_clip, link, utf16_len
 from bot.answers import ago, moment_label
 from bot.delivery.base import ChannelNotice, Digest, FieldChange, IncidentPost, IncidentUpdate
+from bot.errors import ThreatbotError
 from bot.incidents import incident_facts
 from bot.messages import Reply, ReplyItem, ReplyKind, ThreadKey
 from retrieval.records import Severity, ThreatRecord
@@ -117,7 +118,7 @@ class Action(StrEnum):
 MENU_VERBS = {"d": Action.DETAILS, "s": Action.SHARE_ITEM, "u": Action.VOTE_UP, "n": Action.VOTE_DOWN}
 
 
-class LimitError(ValueError):
+class LimitError(ThreatbotError, ValueError):
     """A message would break a Slack limit slack_sdk does not check (more than 50 blocks)."""
 
 

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from bot.errors import ThreatbotError
 from bot.incidents import IncidentFacts, incident_facts, other_reports
 from retrieval.records import ThreatRecord
 
@@ -54,7 +55,7 @@ __all__ = [
 # -- errors ----------------------------------------------------------------------------------------
 
 
-class DeliveryError(Exception):
+class DeliveryError(ThreatbotError):
     """Sending failed in a way that may succeed later (network, 5xx): the deliverer retries with back-off."""
 
 

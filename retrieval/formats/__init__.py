@@ -19,6 +19,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from retrieval.errors import ThreatbotError
 from retrieval.records import ThreatRecord
 
 __all__ = ["FORMATS", "FormatError", "ParsedSource", "detect_format", "is_probably_html", "parse_source"]
@@ -26,7 +27,7 @@ __all__ = ["FORMATS", "FormatError", "ParsedSource", "detect_format", "is_probab
 FORMATS = ("canonical-json", "canonical-jsonl", "rss", "atom", "kev", "csaf", "rolie", "ransomware-posts", "html")
 
 
-class FormatError(ValueError):
+class FormatError(ThreatbotError, ValueError):
     """The input as a whole is not something threatbot can read; the message names its origin."""
 
 
