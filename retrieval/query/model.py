@@ -90,7 +90,7 @@ def merge_queries(base: StructuredQuery, change: StructuredQuery, *, narrow: boo
 
     ``narrow`` ("only the Fortinet ones") adds the change's topic to the base's instead of replacing it.
     """
-    updates: dict[str, object] = {"text": f"{base.text} · {change.text}".strip(" ·")}
+    updates: dict[str, Any] = {"text": f"{base.text} · {change.text}".strip(" ·")}
     if change.window is not None:
         updates["window"] = change.window
         updates["until"] = change.until
