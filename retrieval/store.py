@@ -105,12 +105,19 @@ class StoreConfig:
     chroma_url: str = ""
     #: Folder holding the all-MiniLM-L6-v2 ONNX export; empty means Chroma's cache and download.
     embedding_model_dir: str = ""
+    #: The model.onnx SHA-256 of an export the operator built and trusts (known exports need none).
+    embedding_model_sha256: str = ""
 
     @classmethod
     def of(cls, places: StoreConfig | StorePlaces) -> StoreConfig:
         if isinstance(places, StoreConfig):
             return places
-        return cls(Path(places.data_dir), places.chroma_url or "", places.embedding_model_dir or "")
+        return cls(
+            Path(places.data_dir),
+            places.chroma_url or "",
+            places.embedding_model_dir or "",
+            getattr(places, "embedding_model_sha256", "") or "",
+        )
 
     @property
     def database_path(self) -> Path:
@@ -147,7 +154,9 @@ class RecordStore:
         if self._embedder is None:
             with self._wiring:
                 if self._embedder is None:
-                    self._embedder = shared_embedder(self.config.embedding_model_dir or None)
+                    self._embedder = shared_embedder(
+                        self.config.embedding_model_dir or None, self.config.embedding_model_sha256 or None
+                    )
         return self._embedder
 
     @property

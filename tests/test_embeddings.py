@@ -56,3 +56,28 @@ def test_a_model_folder_missing_files_is_a_clear_error(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"")
     with pytest.raises(EmbeddingModelMissing, match=r"tokenizer\.json"):
         resolve_model_dir(tmp_path)
+
+
+@needs_model
+def test_the_model_is_verified_before_first_use(tmp_path):
+    """A folder whose model.onnx is not a known export is refused, naming its hash, unless the operator trusts it."""
+    import hashlib
+    import shutil
+
+    from retrieval.embeddings import EmbeddingModelMissing, MiniLMEmbedder, verify_model_dir
+
+    assert "known all-MiniLM-L6-v2 export" in verify_model_dir(MODEL_DIR)
+    tampered = tmp_path / "onnx"
+    shutil.copytree(MODEL_DIR, tampered, copy_function=shutil.copyfile)  # writable copies of read-only files
+    with (tampered / "model.onnx").open("ab") as handle:
+        handle.write(b"\0")  # one byte more: still loads in some runtimes, but it is not the export
+    digest = hashlib.sha256((tampered / "model.onnx").read_bytes()).hexdigest()
+    with pytest.raises(EmbeddingModelMissing, match=f"THREATBOT_EMBEDDING_MODEL_SHA256={digest}"):
+        MiniLMEmbedder(tampered)
+    assert "matches THREATBOT_EMBEDDING_MODEL_SHA256" in verify_model_dir(tampered, trusted_sha256=digest)
+    with pytest.raises(EmbeddingModelMissing, match="not the"):
+        verify_model_dir(tampered, trusted_sha256="0" * 64)
+    shutil.copyfile(MODEL_DIR / "model.onnx", tampered / "model.onnx")
+    (tampered / "vocab.txt").write_text("[PAD]\n")
+    with pytest.raises(EmbeddingModelMissing, match=r"vocab\.txt does not match"):
+        verify_model_dir(tampered)
