@@ -313,6 +313,24 @@ def _subscriptions(conn: sqlite3.Connection, delivery_platforms: Iterable[str] |
     rows = conn.execute("SELECT platform, channel FROM delivery_subscriptions").fetchall()
     if not rows:
         return Check("subscriptions", Verdict.OK, "none (nothing is posted to channels)")
+    if _has_table(conn, "delivery_channel_health"):
+        disabled = conn.execute(
+            "SELECT h.platform, h.channel, h.reason, count(*) AS n FROM delivery_channel_health h"
+            " JOIN delivery_subscriptions s ON s.platform = h.platform AND s.channel = h.channel"
+            " WHERE h.state = 'disabled' GROUP BY h.platform, h.channel"
+        ).fetchall()
+        if disabled:
+            count = sum(r["n"] for r in disabled)
+            first = disabled[0]
+            return Check(
+                "subscriptions",
+                Verdict.WARN,
+                f"{count} of {len(rows)} subscriptions are disabled with their channel "
+                f"({first['platform']} {first['channel']}: {first['reason'] or 'refused'}"
+                + (f"; and {len(disabled) - 1} more channel(s)" if len(disabled) > 1 else "")
+                + ")",
+                "fix the channel (invite the bot, unarchive), then `threatbot resume --platform P --channel C`",
+            )
     if delivery_platforms is None:
         return Check("subscriptions", Verdict.OK, f"{len(rows)} subscriptions")
     known = set(delivery_platforms)

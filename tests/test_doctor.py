@@ -68,6 +68,14 @@ def test_each_fault_is_named_with_its_fix(ingested: Path, capsys, monkeypatch, t
             " created_at, last_error) VALUES ('k1', 'post', 'slack', 'C123', '{}', 'dead', 8, 0, ?, 'channel_not_found')",
             (time.time(),),
         )
+        conn.execute(
+            "INSERT INTO delivery_subscriptions (id, platform, channel, query, created_by, created_at)"
+            " VALUES ('s1', 'slack', 'C123', 'fortinet', 'analyst', 0)"
+        )
+        conn.execute(
+            "INSERT INTO delivery_channel_health (platform, channel, state, failures, reason)"
+            " VALUES ('slack', 'C123', 'disabled', 3, 'channel_not_found')"
+        )
     db.close()
     monkeypatch.setenv("THREATBOT_EMBEDDING_MODEL_DIR", str(tmp_path / "model-folder-that-is-gone"))
     monkeypatch.setenv("THREATBOT_CHROMA_URL", f"http://127.0.0.1:{_closed_port()}")
@@ -77,8 +85,15 @@ def test_each_fault_is_named_with_its_fix(ingested: Path, capsys, monkeypatch, t
     model, index, outbox = checks["embedding model"], checks["vector index"], checks["outbox"]
     assert model["verdict"] == "fail" and "model-folder-that-is-gone" in model["detail"] and model["fix"]
     assert index["verdict"] == "fail" and "did not answer" in index["detail"] and "THREATBOT_CHROMA_URL" in index["fix"]
-    assert outbox["verdict"] == "fail" and "1 dead delivery" in outbox["detail"] and "channel_not_found" in outbox["detail"]
+    assert (
+        outbox["verdict"] == "fail"
+        and "1 dead delivery" in outbox["detail"]
+        and "channel_not_found" in outbox["detail"]
+    )
     assert "--retry-dead" in outbox["fix"]
+    subscriptions = checks["subscriptions"]
+    assert subscriptions["verdict"] == "warn" and "1 of 1 subscriptions are disabled" in subscriptions["detail"]
+    assert "threatbot resume" in subscriptions["fix"]
     # The text form names the same faults, one per line, with the fix below each.
     assert main(["--data-dir", str(ingested), "doctor", "--offline"]) == 1
     text = capsys.readouterr().out
@@ -91,7 +106,9 @@ def test_bad_settings_are_a_finding_not_a_crash(tmp_path: Path, capsys, monkeypa
     monkeypatch.setenv("THREATBOT_METRICS_PORT", "ninety")
     code, report = _doctor(capsys, tmp_path / "data")
     assert code == 1
-    assert report["checks"][0]["name"] == "settings" and "THREATBOT_METRICS_PORT='ninety'" in report["checks"][0]["detail"]
+    assert (
+        report["checks"][0]["name"] == "settings" and "THREATBOT_METRICS_PORT='ninety'" in report["checks"][0]["detail"]
+    )
 
 
 def test_platform_tokens_are_asked_of_the_platform(tmp_path: Path, capsys, monkeypatch) -> None:
