@@ -34,7 +34,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from wsgiref.simple_server import make_server
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from benchstore import DEFAULT_DATA_DIR, MODEL_DIR, REPO, build_store, data_available
 
@@ -131,7 +132,7 @@ def main() -> int:
     from slack_sdk import WebClient
 
     from adapters.slack.app import SlackAdapter
-    from adapters.slack.component import QuietRequestHandler, SlackComponent, ThreadingWSGIServer
+    from adapters.slack.component import SlackComponent
     from adapters.slack.users import ManagerPolicy
     from bot.config import Settings
     from bot.conversation import Conversation
@@ -313,3 +314,16 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """The baseline's server: bare Bolt behind wsgiref, one thread per request."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
+from bot.banner import threatbot_version
 from bot.cli_args import parse_now, parse_tz
 from bot.config import Settings
 from bot.errors import ThreatbotError
@@ -287,15 +288,6 @@ def cmd_completion(args: argparse.Namespace) -> int:
     return 0
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("threatbot")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
-
-
 # -- parser -----------------------------------------------------------------------------------------
 
 
@@ -340,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"threatbot {_version()}")
+    parser.add_argument("--version", action="version", version=f"threatbot {threatbot_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from bot.banner import print_banner, serve_banner, threatbot_version
 from bot.cli_args import parse_since
 from bot.config import Settings
 from bot.outbox import RowStatus
@@ -97,9 +98,62 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except SlackConfigError as error:
             print(f"serve: {error}", file=sys.stderr)
             return 2
-        return serve(runtime, components=[slack] if slack else [])
+        components: list = [slack] if slack else []
+        settings = runtime.store.settings
+        observability = _observability_server(runtime) if settings.metrics_port else None
+        if observability is not None:
+            components.append(observability)
+        print_banner(
+            serve_banner(
+                runtime,
+                _platform_statuses(args, slack, runtime.config.webhook_url),
+                version=threatbot_version(),
+                metrics_url=f"http://{settings.metrics_host}:{settings.metrics_port}" if observability else None,
+                grace=runtime.config.grace,
+            ),
+            log_format=getattr(args, "log_format", None) or settings.log_format,
+        )
+        return serve(runtime, components=components)
     finally:
         runtime.close()
+
+
+def _observability_server(runtime):
+    """``/healthz`` (doctor's verdict, offline checks) and ``/metrics`` for this runtime's database."""
+    from bot.doctor import run_doctor
+    from bot.metrics import REGISTRY, HealthState, ObservabilityServer, OutboxCollector, observability_app
+
+    settings = runtime.store.settings
+    collector = OutboxCollector(settings.database_path)
+    REGISTRY.register(collector)
+    health = HealthState(lambda: run_doctor(settings).to_json())
+    return ObservabilityServer(observability_app(health), host=settings.metrics_host, port=settings.metrics_port)
+
+
+def _platform_statuses(args: argparse.Namespace, slack, webhook_url: str | None) -> list:
+    """One line per platform for the start banner: connected, feed only, or exactly what is missing."""
+    from adapters.discord.component import platform as discord_platform
+    from adapters.slack.config import SlackConfig
+    from adapters.slack.retry import RetryingSlackComponent
+    from bot.platform import PlatformStatus
+
+    config = SlackConfig.from_env(http_port=args.slack_http)
+    if isinstance(slack, RetryingSlackComponent):
+        detail = "Slack did not answer at start; chat retries with backoff (feed posts retry too)"
+    elif slack is not None:
+        detail = "Socket Mode" if config.mode == "socket" else f"HTTP mode on {config.http_host}:{config.http_port}"
+    elif config.configured:
+        detail = config.chat_problem() or "chat needs SLACK_APP_TOKEN or --slack-http"
+    else:
+        detail = "not configured: set SLACK_BOT_TOKEN (and SLACK_APP_TOKEN for chat), see docs/slack.md"
+    statuses = [PlatformStatus("slack", chat=slack is not None, delivery=bool(config.bot_token), detail=detail)]
+    statuses.append(discord_platform().status())
+    if webhook_url:
+        from urllib.parse import urlsplit
+
+        host = urlsplit(webhook_url).hostname or "the configured URL"  # never the path: it may carry a token
+        statuses.append(PlatformStatus("webhook", chat=False, delivery=True, detail=f"feed posts to {host}"))
+    return statuses
 
 
 def cmd_poll(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot import answers, stack_chat
+from bot import answers, metrics, stack_chat
 from bot.commands import (
     LATEST_DEFAULT,
     Command,
@@ -147,6 +147,7 @@ class Conversation:
 
     # -- the front door ------------------------------------------------------------------------
 
+    @metrics.timed_answer
     def handle(self, message: IncomingMessage) -> Reply:
         """Answer one message. Never raises for user input; an internal failure becomes a short apology."""
         now = _aware(message.now) if message.now else datetime.now(UTC)

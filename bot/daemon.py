@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from bot import metrics
 from bot.config import ConfigError, Settings, config_file, env_value
 from bot.deliverer import Deliverer, DeliveryPolicy
 from bot.delivery.base import DeliveryTarget
@@ -302,6 +303,7 @@ class PollerComponent:
             while not stop.is_set():
                 try:
                     report = await in_thread(self.poller.cycle, stop=flag)
+                    metrics.record_poll(report.polled)
                     for outcome in report.polled:
                         log.info("%s", outcome.line())
                     if self.wake is not None and (report.plan.posts or report.plan.updates or report.plan.digests):

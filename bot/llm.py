@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot import metrics
 from bot.errors import ConfigError
 from prompts import load_prompt, render_prompt
 from retrieval.records import ThreatRecord, canonical_url
@@ -233,6 +234,12 @@ class LLMAnswerer:
         return [SystemMessage(load_prompt("answer_system")), HumanMessage(user)]
 
     def answer(self, **prompt_args) -> LLMResult:
+        """The model's checked reply (see :meth:`_answer`), counted for ``/metrics`` when it falls back."""
+        result = self._answer(**prompt_args)
+        metrics.record_llm_result(result.reason)
+        return result
+
+    def _answer(self, **prompt_args) -> LLMResult:
         """The model's checked reply to :meth:`messages` (same arguments), or why not.
 
         The call runs in a daemon thread and is abandoned at the deadline: chat never waits longer

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bot import metrics
 from bot.delivery.base import PostRef
 from bot.messages import ThreadKey
 from retrieval.database import Database, apply_component_migrations
@@ -401,10 +402,12 @@ class Outbox:
     def mark_sent(self, row: OutboxRow, ref: PostRef) -> None:
         """The target accepted the message: remember where it landed, for updates to that incident."""
         encoded = json.dumps(ref.to_json())
+        sent_at = self.clock()
+        metrics.observe_delivery(row.created_at, sent_at)
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE delivery_outbox SET status = 'sent', sent_at = ?, ref = ?, last_error = NULL WHERE id = ?",
-                (self.clock(), encoded, row.id),
+                (sent_at, encoded, row.id),
             )
             if row.kind is RowKind.UPDATE:
                 conn.execute(

@@ -20,11 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from socketserver import ThreadingMixIn
+from functools import partial
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt.error import BoltError
 
@@ -32,6 +31,8 @@ from adapters.slack.app import SlackAdapter
 from adapters.slack.client import guarded_logger
 from adapters.slack.config import WHERE, SlackConfig, SlackConfigError
 from adapters.slack.delivery import SlackTarget
+from adapters.slack.http import ServerThread, slack_asgi_app
+from adapters.slack.retry import RetryingSlackComponent, is_unreachable
 from bot.conversation import Conversation
 
 __all__ = [
@@ -44,30 +45,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
-
-
-class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    """One thread per request: a slow client never delays another request's acknowledgement."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    #: socketserver's default backlog of 5 makes a burst of connections wait a second for a TCP retry.
-    request_queue_size = 128
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # access logs at debug, not on stderr
-        log.debug("slack http: " + format, *args)
-
-
-def _with_health(app: Callable) -> Callable:
-    def wsgi(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == HEALTH_PATH:
-            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
-            return [b"ok\n"]
-        return app(environ, start_response)
-
-    return wsgi
 
 
 class SlackComponent:
@@ -93,7 +70,7 @@ class SlackComponent:
         self.host = host
         self.port = port
         self._app_token = app_token
-        self._server: WSGIServer | None = None
+        self._server: ServerThread | None = None
         self._thread: threading.Thread | None = None
         self._socket: Any = None
 
@@ -102,24 +79,18 @@ class SlackComponent:
         """Where HTTP mode listens (``http://host:port/slack/events``), once started."""
         if self._server is None:
             return None
-        host, port = self._server.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else host
+        host, port = self._server.address
         return f"http://{host}:{port}{EVENTS_PATH}"
 
     def start(self) -> None:
         self.adapter.warm_up()
         if self.mode == "http":
-            self._server = make_server(
-                self.host,
-                self.port,
-                _with_health(self.adapter.wsgi(EVENTS_PATH)),
-                server_class=ThreadingWSGIServer,
-                handler_class=QuietRequestHandler,
+            self._server = ServerThread(
+                slack_asgi_app(self.adapter.app, events_path=EVENTS_PATH, health_path=HEALTH_PATH),
+                host=self.host,
+                port=self.port,
             )
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="slack-http", daemon=True
-            )
-            self._thread.start()
+            self._server.start()
             self.adapter.log.info("Slack HTTP mode: listening on %s", self.url)
             return
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -134,8 +105,7 @@ class SlackComponent:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
         if self._socket is not None:
             try:
@@ -160,7 +130,7 @@ def slack_component_from_env(
     http_port: int | None = None,
     env: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
-) -> SlackComponent | None:
+) -> SlackComponent | RetryingSlackComponent | None:
     """The Slack chat component as the environment configures it.
 
     ``conversation`` is the core, or a function making it (called only when Slack chat will run).
@@ -182,6 +152,17 @@ def slack_component_from_env(
             return None
         raise SlackConfigError(problem)
     core = conversation if isinstance(conversation, Conversation) else conversation()
+    build = partial(_build_component, config, core, clock)
+    try:
+        return build()
+    except Exception as error:  # Slack unreachable at start-up: serve runs on, chat retries with backoff
+        if not is_unreachable(error):
+            raise
+        log.warning("Slack unreachable (%s): serve goes on, chat retries with backoff", type(error).__name__)
+        return RetryingSlackComponent(build)
+
+
+def _build_component(config: SlackConfig, core: Conversation, clock: Callable[[], datetime] | None) -> SlackComponent:
     try:
         adapter = SlackAdapter(
             core,
@@ -200,7 +181,7 @@ def slack_component_from_env(
         ) from None
     return SlackComponent(
         adapter,
-        mode=config.mode,
+        mode=config.mode or "socket",  # the caller checked that chat can run (mode is set)
         app_token=config.app_token,
         host=config.http_host,
         port=config.http_port or 0,
@@ -217,7 +198,7 @@ def _reason(error: BoltError) -> str:
 
 def slack_component_for_runtime(
     runtime, *, http_port: int | None = None, env: Mapping[str, str] | None = None
-) -> SlackComponent | None:
+) -> SlackComponent | RetryingSlackComponent | None:
     """:func:`slack_component_from_env` over a ``bot.daemon.DeliveryRuntime``: its store, subscriptions and sources."""
 
     def conversation() -> Conversation:
