@@ -30,7 +30,7 @@ def threatbot_version() -> str:
 def serve_banner(
     runtime: Any, platforms: Sequence[PlatformStatus], *, version: str, metrics_url: str | None, grace: float
 ) -> list[str]:
-    settings = runtime.store.settings
+    settings = runtime.settings
     index = f"Chroma server {settings.chroma_url}" if settings.chroma_url else "embedded index"
     lines = [f"threatbot {version}: serving from {settings.data_dir} ({runtime.store.count()} records, {index})"]
     sources = runtime.sources.list_sources()

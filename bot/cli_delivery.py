@@ -99,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"serve: {error}", file=sys.stderr)
             return 2
         components: list = [slack] if slack else []
-        settings = runtime.store.settings
+        settings = runtime.settings
         observability = _observability_server(runtime) if settings.metrics_port else None
         if observability is not None:
             components.append(observability)
@@ -123,7 +123,7 @@ def _observability_server(runtime):
     from bot.doctor import run_doctor
     from bot.metrics import REGISTRY, HealthState, ObservabilityServer, OutboxCollector, observability_app
 
-    settings = runtime.store.settings
+    settings = runtime.settings
     collector = OutboxCollector(settings.database_path)
     REGISTRY.register(collector)
     health = HealthState(lambda: run_doctor(settings).to_json())
