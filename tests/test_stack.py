@@ -150,6 +150,7 @@ def test_a_cyclonedx_import_makes_an_sbom_component_match_a_kev_product(service,
     entries = service.entries("default")
     assert any(e.product == "Spring" and e.vendor == "VMware" for e in entries)  # spring-core of org.springframework
     assert not any(e.product == "Java" for e in entries)  # java-client of io.appium is not Oracle Java
+    assert service.verdicts("default", kev_records["CVE-2016-3427"]) == []  # Oracle Java SE and JRockit
     juice = service.import_file("juice", SBOM / "juice-shop-11.1.2.cdx.json")
     assert juice.read > 800
     windows = next(r for r in kev_records.values() if r.products == ["Windows"])

@@ -141,12 +141,12 @@ def resolve_component(component: Component, dictionary: VendorDictionary) -> Res
         found = dictionary.canonical_product(candidate)
         if found is None or (canonical_vendor and found[0] != canonical_vendor):
             continue
-        if not canonical_vendor and namespace and candidate.lower() != product.lower():
-            # A shortened name needs its package's namespace to agree: "spring-core" of org.springframework is
-            # Spring, but "java-client" of io.appium is not Java.
-            first = re.split(r"[\s_-]+", candidate.lower())[0]
-            if first not in namespace.lower():
-                continue
+        if (
+            not canonical_vendor
+            and candidate.lower() != product.lower()
+            and not _namespace_agrees(candidate, namespace)
+        ):
+            continue  # "spring-core" of org.springframework is Spring, but "java-client" of io.appium is not Java
         if product.lower() != found[1].lower():
             aliases.append(product)
         return Resolved(found[0], found[1], version, component.cpe, component.purl, tuple(dict.fromkeys(aliases)))
@@ -154,7 +154,8 @@ def resolve_component(component: Component, dictionary: VendorDictionary) -> Res
         exact = _by_name(product, dictionary)
         if exact is not None and exact[1] and exact[2]:
             return Resolved(exact[0], exact[1], version, component.cpe, component.purl, (product,))
-    aliases += _candidates(product, "")[1:]  # "keycloak-parent" is also "keycloak"
+    # "keycloak-parent" of org.keycloak is also "keycloak"; "java-client" of io.appium is not "java".
+    aliases += [c for c in _candidates(product, "")[1:] if _namespace_agrees(c, namespace)]
     return Resolved(
         canonical_vendor or vendor,
         product,
@@ -164,6 +165,14 @@ def resolve_component(component: Component, dictionary: VendorDictionary) -> Res
         tuple(dict.fromkeys(a for a in aliases if a.lower() != product.lower())),
         known=False,
     )
+
+
+def _namespace_agrees(shortened: str, namespace: str) -> bool:
+    """Whether a shortened package name is backed by its namespace (no namespace: nothing contradicts it)."""
+    if not namespace:
+        return True
+    first = re.split(r"[\s_-]+", shortened.lower())[0]
+    return bool(first) and first in namespace.lower()
 
 
 def _purl_adds_something(purl: str, product: str, version: str, namespace: str) -> bool:
