@@ -5,13 +5,16 @@ hostile: only http/https, every redirect hop re-checked, every resolved address 
 read in chunks under a byte cap and a wall-clock deadline.
 
 SSRF and DNS rebinding: the guard resolves the host itself and refuses the URL if *any* address is
-not public. A name can still answer "public" to that lookup and "127.0.0.1" to the connection's own
-lookup a moment later, so plain-http requests are sent to the very address that was vetted (the URL is
-rewritten to the IP; the ``Host`` header keeps the name). https requests connect by name, because a
-rebound https connection fails certificate verification anyway (an internal service cannot show a
-valid certificate for the attacker's name) and pinning would break TLS connection reuse across names
-sharing an IP. What remains: an HTTP(S) proxy from the environment would resolve names itself, so
-proxies are ignored (``trust_env=False``); and no guard can see where a public server forwards a request.
+not globally routable (Python's ``is_global``, plus the IPv4 an IPv6 form carries). A name can still
+answer "public" to that lookup and "127.0.0.1" to the connection's own lookup a moment later, so no
+connection does its own lookup: plain-http requests are sent to the vetted address (the URL is
+rewritten to the IP; the ``Host`` header keeps the name), and https requests keep the name (for SNI,
+certificate checks and connection reuse) while the socket underneath connects to the address vetted
+for that name (:class:`_PinnedBackend`). An HTTP(S) proxy from the environment would resolve names
+itself, so proxies are ignored (``trust_env=False``); no guard can see where a public server forwards.
+
+Compression: bodies are decoded by :mod:`retrieval.decoding` in 64 KB steps, so the byte cap counts
+decoded bytes as they stream; stacked codings are refused and the expansion ratio is capped.
 """
 
 from __future__ import annotations
@@ -20,19 +23,23 @@ import email.utils
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
+from typing import Any
 from urllib.parse import urljoin
 
+import httpcore
 import httpx
 
+from retrieval.decoding import DecodingRefused, accept_encoding, decode_stream, parse_coding
 from retrieval.errors import ThreatbotError
 
 __all__ = [
     "USER_AGENT",
     "BlockedAddress",
+    "CompressionBomb",
     "FetchError",
     "FetchResult",
     "FetchTimeout",
@@ -55,6 +62,10 @@ def _version() -> str:
 USER_AGENT = f"threatbot/{_version()} (+https://github.com/threatbot/threatbot)"
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+#: A body may decode to at most this many times its size on the wire (once past MIN_RATIO_BYTES):
+#: feeds and JSON compress 5-20x; bombs compress 1000x.
+MAX_EXPANSION_RATIO = 100
+MIN_RATIO_BYTES = 1024 * 1024
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -80,6 +91,10 @@ class BlockedAddress(FetchError):
 
 class TooLarge(FetchError):
     """The body is, or announces itself as, larger than the configured cap."""
+
+
+class CompressionBomb(TooLarge):
+    """The body decompresses far beyond what was sent, or stacks encodings: a decompression bomb."""
 
 
 class FetchTimeout(FetchError):
@@ -147,13 +162,17 @@ def _system_resolver(host: str, port: int) -> list[str]:
 def check_address(address: str) -> str | None:
     """Why ``address`` must not be contacted (e.g. "loopback"), or None when it is a public address.
 
-    IPv4-mapped (``::ffff:127.0.0.1``), 6to4 and Teredo IPv6 forms are judged by the IPv4 address
-    they carry, since that is where the packets end up.
+    Only globally routable addresses pass (Python's ``is_global``: site-local ``fec0::/10``, unique
+    local, documentation, benchmarking and shared ranges all fail). IPv4-mapped (``::ffff:127.0.0.1``),
+    IPv4-compatible, NAT64 (``64:ff9b::/96``), 6to4 and Teredo forms are also judged by the IPv4
+    address they carry, since that is where the packets end up.
     """
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id ("fe80::1%eth0")
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id ("fe80::1%eth0")
+    except ValueError:
+        return "not an IP address"
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None:
+        for embedded in _embedded_ipv4(ip):
             reason = check_address(str(embedded))
             if reason:
                 return reason
@@ -162,6 +181,7 @@ def check_address(address: str) -> str | None:
         ("loopback", ip.is_loopback),
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
+        ("site-local", isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local),
         ("reserved", ip.is_reserved),
         ("private", ip.is_private),
     ):
@@ -170,6 +190,52 @@ def check_address(address: str) -> str | None:
     if not ip.is_global:  # shared address space 100.64/10, benchmarking, documentation ranges …
         return "non-public"
     return None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    found = [a for a in (ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None) if a is not None]
+    if ip in _NAT64 or (int(ip) >> 32 == 0 and int(ip) > 1):  # NAT64 well-known prefix, IPv4-compatible ::a.b.c.d
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    """Connects each host name only to an address the guard vetted for it, never to a fresh DNS answer."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._vetted: dict[tuple[str, int], str] = {}
+
+    def pin(self, host: str, port: int, address: str) -> None:
+        self._vetted[(host.lower(), port)] = address
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        address = self._vetted.get((host.lower(), port))
+        if address is None:
+            try:
+                address = str(ipaddress.ip_address(host))
+            except ValueError:
+                raise httpcore.ConnectError(f"refusing to connect to {host}: no vetted address") from None
+        reason = check_address(address)
+        if reason:
+            raise httpcore.ConnectError(f"refusing to connect to {host} ({address} is {reason})")
+        return self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
+        raise httpcore.ConnectError("unix sockets are never fetched")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
 
 
 # -- fetcher -----------------------------------------------------------------------------------------
@@ -200,13 +266,30 @@ class Fetcher:
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self._resolve = resolver or _system_resolver
+        self._backend: _PinnedBackend | None = None
+        if transport is None and not allow_private:
+            transport = self._pinned_transport()
         self._client = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,  # followed by hand so every hop passes the guard
             trust_env=False,  # an environment proxy would resolve names itself, past the guard
-            headers={"User-Agent": USER_AGENT, "Accept": "*/*"},
+            headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": accept_encoding()},
         )
+
+    def _pinned_transport(self) -> httpx.HTTPTransport:
+        """The default transport, with sockets that connect only to vetted addresses."""
+        transport = httpx.HTTPTransport(trust_env=False)
+        self._backend = _PinnedBackend()
+        limits = httpx.Limits()
+        transport._pool = httpcore.ConnectionPool(  # httpx takes no network backend of its own
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=self._backend,
+        )
+        return transport
 
     def close(self) -> None:
         self._client.close()
@@ -275,6 +358,8 @@ class Fetcher:
             if reason:
                 raise BlockedAddress(url, f"refusing to fetch {host} ({address} is {reason})")
 
+        if self._backend is not None:
+            self._backend.pin(host, port, addresses[0])
         if parsed.scheme == "https" or addresses[0] == host:
             return self._client.build_request("GET", parsed, headers=headers)
         # plain http: connect to the vetted address itself, so a second DNS answer cannot redirect us
@@ -331,24 +416,51 @@ class Fetcher:
         )
 
     def _read_capped(self, response: httpx.Response, url: str, deadline: float) -> bytes:
-        """The body, decompressed, refused as soon as it is known to exceed ``max_bytes``.
+        """The body, decoded in 64 KB steps and refused as soon as it is known to exceed ``max_bytes``.
 
-        Counting decoded bytes also defuses gzip bombs; Content-Length is only a hint that lets an
-        oversized body be refused before reading it.
+        Decoded bytes are counted as they stream (httpx would inflate a whole network chunk at once),
+        and a body expanding over ``MAX_EXPANSION_RATIO`` times its wire size is refused as a bomb.
+        Content-Length is only a hint that lets an oversized body be refused before reading it.
         """
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise TooLarge(url, f"response of {int(declared)} bytes exceeds the {self.max_bytes}-byte cap")
-        chunks: list[bytes] = []
-        size = 0
         try:
-            for chunk in response.iter_bytes():  # unbuffered, so the deadline is checked on every read
-                size += len(chunk)
-                if size > self.max_bytes:
+            coding = parse_coding(response.headers.get("content-encoding"))
+        except DecodingRefused as exc:
+            error_type = CompressionBomb if "stacked" in str(exc) else FetchError
+            raise error_type(url, str(exc)) from exc
+        if response.is_stream_consumed:  # a transport that handed over a body already read (test doubles)
+            if len(response.content) > self.max_bytes:
+                raise TooLarge(url, f"response exceeds the {self.max_bytes}-byte cap")
+            return response.content
+        wire = [0]
+
+        def raw() -> Iterator[bytes]:
+            for chunk in response.iter_raw():  # unbuffered, so the deadline is checked on every read
+                wire[0] += len(chunk)
+                if wire[0] > self.max_bytes:
                     raise TooLarge(url, f"response exceeds the {self.max_bytes}-byte cap")
                 if time.monotonic() > deadline:
                     raise FetchTimeout(url, f"body still arriving after {self.total_timeout:g}s")
-                chunks.append(chunk)
+                yield chunk
+
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for piece in decode_stream(raw(), coding):
+                size += len(piece)
+                if size > self.max_bytes:
+                    raise TooLarge(url, f"response exceeds the {self.max_bytes}-byte cap once decoded ({coding})")
+                if coding and size > MIN_RATIO_BYTES and size > MAX_EXPANSION_RATIO * max(wire[0], 1):
+                    raise CompressionBomb(
+                        url, f"{coding} body expands over {MAX_EXPANSION_RATIO}x ({wire[0]} bytes sent, {size} decoded)"
+                    )
+                if time.monotonic() > deadline:
+                    raise FetchTimeout(url, f"body still arriving after {self.total_timeout:g}s")
+                chunks.append(piece)
+        except DecodingRefused as exc:
+            raise FetchError(url, str(exc)) from exc
         except httpx.TimeoutException as exc:
             raise FetchTimeout(url, f"timed out reading the body ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:

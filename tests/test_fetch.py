@@ -90,7 +90,7 @@ def test_gzip_bomb_counts_decoded_bytes() -> None:
     bomb = gzip.compress(b"\0" * (4 * 1024 * 1024))  # ~4 KB on the wire, 4 MB decoded
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"})
+        return httpx.Response(200, stream=httpx.ByteStream(bomb), headers={"Content-Encoding": "gzip"})
 
     with Fetcher(max_bytes=1024 * 1024, transport=httpx.MockTransport(handler)) as fetcher, pytest.raises(TooLarge):
         fetcher.fetch(f"http://{PUBLIC_IP}/bomb")
