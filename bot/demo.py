@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 
-from retrieval.records import ThreatRecord
+from retrieval.records import STORED, ThreatRecord
 from retrieval.store import RecordStore, UpsertReport
 
 DEMO_RESOURCE = "demo_records.jsonl"
@@ -43,7 +43,7 @@ def demo_records(now: datetime | None = None) -> list[ThreatRecord]:
             data["published"] = now - parse_age(data.pop("published_ago"))
         except (KeyError, ValueError) as error:
             raise ValueError(f"{DEMO_RESOURCE} line {number}: {error}") from None
-        records.append(ThreatRecord.model_validate(data))
+        records.append(ThreatRecord.model_validate(data, context=STORED))  # ours: dated relative to any --now
     return records
 
 

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING
 
 from retrieval.cve import find_cves
 from retrieval.formats.kev import KEV_SOURCE
-from retrieval.records import Kind, Severity, ThreatRecord
+from retrieval.records import STORED, Kind, Severity, ThreatRecord
 
 if TYPE_CHECKING:
     from retrieval.vendors import VendorDictionary
@@ -322,7 +322,7 @@ def enrich(record: ThreatRecord, dictionary: VendorDictionary | None = None) -> 
         update["exploited"] = record.source == KEV_SOURCE or infer_exploited(lead)
     if record.severity == Severity.UNKNOWN:
         update["severity"] = infer_severity(lead)
-    return ThreatRecord.model_validate({**record.model_dump(), **update})
+    return ThreatRecord.model_validate({**record.model_dump(), **update}, context=STORED)
 
 
 def infer_kind(title: str, text: str = "", *, source: str = "") -> Kind:

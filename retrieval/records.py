@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class Kind(StrEnum):
@@ -151,6 +151,41 @@ class AffectedProduct(BaseModel):
             "last_affected": "known_affected",
             "first_fixed": "fixed",
         }.get(text, text)
+#: No security story threatbot handles predates this; an earlier date is a parsing accident or an attack.
+EARLIEST_PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)
+#: Clocks and time zones disagree a little; a story dated further ahead than this is not real.
+FUTURE_SLACK = timedelta(days=2)
+#: Validation context for records read back from storage: they were vetted when they came in, and a
+#: record stored by an older threatbot must stay readable (and deletable) even if it is implausible.
+STORED: dict[str, Any] = {"stored": True}
+
+
+def implausible_date(value: datetime, *, now: datetime | None = None) -> str | None:
+    """Why ``value`` cannot be a real story's date, or None when it lies in 1990 .. now + 2 days."""
+    latest = (now or utcnow()) + FUTURE_SLACK
+    try:
+        in_range = EARLIEST_PLAUSIBLE <= value <= latest
+    except OverflowError:  # an aware date at the edge of datetime's range (9999-12-31T23:59-14:00)
+        in_range = False
+    if in_range:
+        return None
+    return (
+        f"{value.isoformat()} is outside the plausible range "
+        f"{EARLIEST_PLAUSIBLE:%Y-%m-%d} to {latest:%Y-%m-%d} (now + {FUTURE_SLACK.days} days)"
+    )
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def scrub_text(value: str) -> str:
+    """``value`` with lone surrogates (from ``\\ud800`` in JSON or ``&#xD800;`` in XML) replaced by U+FFFD.
+
+    They cannot be encoded as UTF-8, so SQLite, the tokenizer and every chat platform would fail on them.
+    """
+    if value.isascii() or not _SURROGATES.search(value):
+        return value
+    return _SURROGATES.sub("\ufffd", value)
 
 
 class ThreatRecord(BaseModel):
@@ -181,6 +216,15 @@ class ThreatRecord(BaseModel):
     #: Per product, the versions an advisory states and their status (CSAF); empty for news.
     affected: list[AffectedProduct] = Field(default_factory=list)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return scrub_text(value)
+        if isinstance(value, list):
+            return [scrub_text(v) if isinstance(v, str) else v for v in value]
+        return value
+
     @field_validator("title")
     @classmethod
     def _title_present(cls, value: str) -> str:
@@ -191,8 +235,15 @@ class ThreatRecord(BaseModel):
 
     @field_validator("published", "fetched_at", "updated_at")
     @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _utc(value)
+    def _aware(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        value = _utc(value)
+        if not (info.context or {}).get("stored"):
+            problem = implausible_date(value)
+            if problem:
+                raise ValueError(f"{info.field_name} {problem}")
+        return value
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -212,6 +263,8 @@ class ThreatRecord(BaseModel):
     @field_validator("cves", mode="before")
     @classmethod
     def _cves(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "CVE-2024-1, CVE-2024-2" given as one string, not a list
+            value = re.split(r"[\s,;]+", value)
         return _dedupe([str(v).strip().upper() for v in (value or []) if str(v).strip()])
 
     @field_validator("vendors", "products", "countries", "tags", mode="before")
@@ -285,7 +338,7 @@ def merge_records(existing: ThreatRecord, incoming: ThreatRecord) -> ThreatRecor
             merged[name] = current if value == Kind.OTHER else value
         elif value not in (None, ""):
             merged[name] = value
-    return ThreatRecord.model_validate(merged)
+    return ThreatRecord.model_validate(merged, context=STORED)
 
 
 def content_equal(a: ThreatRecord, b: ThreatRecord) -> bool:

@@ -169,7 +169,7 @@ def test_bad_items_are_reported_and_good_ones_kept() -> None:
     assert len(parsed.errors) == 3
     assert "item 2 ('Undated'): no date" in parsed.errors[0]
     assert "item 3: no title" in parsed.errors[1]
-    assert "item 4 ('Impossible date'): no usable date" in parsed.errors[2]
+    assert "item 4 ('Impossible date'): impossible date 'Feb 30, 2025" in parsed.errors[2]
     assert all(e.startswith("https://tiny.example/feed.xml") for e in parsed.errors)
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.messages import Reply, ReplyItem, ReplyKind, ThreadKey
 from retrieval.database import Database, apply_component_migrations
-from retrieval.records import ThreatRecord
+from retrieval.records import STORED, ThreatRecord
 
 __all__ = ["Card", "Delivery", "SlackStore", "reply_from_json", "reply_to_json"]
 
@@ -254,7 +254,7 @@ def _item(data: dict[str, Any] | None) -> ReplyItem | None:
         return None
     return ReplyItem(
         label=data["label"],
-        record=ThreatRecord.model_validate(data["record"]),
+        record=ThreatRecord.model_validate(data["record"], context=STORED),
         member_ids=list(data.get("member_ids", [])),
         member_sources=list(data.get("member_sources", [])),
     )
@@ -292,7 +292,7 @@ def reply_from_json(text: str) -> Reply:
         thread_key=ThreadKey(*data["thread_key"]),
         kind=kind,
         items=[i for i in (_item(d) for d in data.get("items", [])) if i is not None],
-        focus=ThreatRecord.model_validate(data["focus"]) if data.get("focus") else None,
+        focus=ThreatRecord.model_validate(data["focus"], context=STORED) if data.get("focus") else None,
         latest_before=_item(data.get("latest_before")),
         filters=data.get("filters") or {},
         window=data.get("window"),

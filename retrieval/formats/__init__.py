@@ -22,7 +22,17 @@ from dataclasses import dataclass, field
 from retrieval.errors import ThreatbotError
 from retrieval.records import ThreatRecord
 
-__all__ = ["FORMATS", "FormatError", "ParsedSource", "detect_format", "is_probably_html", "parse_source"]
+__all__ = [
+    "FORMATS",
+    "FormatError",
+    "ParsedSource",
+    "decode_unicode",
+    "detect_format",
+    "is_probably_html",
+    "item_problem",
+    "parse_source",
+    "sniff_encoding",
+]
 
 FORMATS = ("canonical-json", "canonical-jsonl", "rss", "atom", "kev", "csaf", "rolie", "ransomware-posts", "html")
 
@@ -51,12 +61,54 @@ _HTML_ROOTS = {"html", "head", "body", "meta", "title", "div", "script", "style"
 _HTML_MARKERS = re.compile(r"<\s*(?:html|head|body)\b", re.IGNORECASE)
 
 
+_FEED_ROOTS = {"rss", "rdf", "feed", "channel"}
+#: Byte-order marks, longest first (the UTF-32-LE mark starts like the UTF-16-LE one).
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def sniff_encoding(content: bytes) -> tuple[str, int] | None:
+    """The Unicode encoding of ``content`` and its BOM's length, from a BOM or, failing that, from the NUL
+    bytes around a first ASCII character (XML 1.0 appendix F; RFC 8259 §3 for JSON). None: an
+    ASCII-compatible encoding, left to the format's own rules (XML declaration, UTF-8 for JSON)."""
+    for bom, codec in _BOMS:
+        if content.startswith(bom):
+            return codec, len(bom)
+    head = content[:4]
+    if len(head) < 4:
+        return None
+    if head[:3] == b"\x00\x00\x00" and head[3]:
+        return "utf-32-be", 0
+    if head[0] and head[1:] == b"\x00\x00\x00":
+        return "utf-32-le", 0
+    if head[0] == 0 and head[1] and head[2] == 0 and head[3]:
+        return "utf-16-be", 0
+    if head[0] and head[1] == 0 and head[2] and head[3] == 0:
+        return "utf-16-le", 0
+    return None
+
+
+def decode_unicode(content: bytes) -> tuple[str, str] | None:
+    """``content`` decoded when it is UTF-16 or UTF-32 (with or without BOM): (text, codec); else None."""
+    found = sniff_encoding(content)
+    if found is None or found[0] == "utf-8":
+        return None
+    codec, skip = found
+    return content[skip:].decode(codec, errors="replace"), codec
+
+
 def _sniff_text(content: bytes) -> str:
-    head = content[:_SNIFF_BYTES]
-    for bom, codec in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
-        if head.startswith(bom):
-            return head[len(bom) :].decode(codec, errors="replace").lstrip()
-    return head.decode("utf-8", errors="replace").lstrip()
+    head = content[: _SNIFF_BYTES * 4]  # room for four bytes a character
+    found = sniff_encoding(head)
+    if found is not None:
+        codec, skip = found
+        return head[skip:].decode(codec, errors="replace")[:_SNIFF_BYTES].lstrip()
+    return head[:_SNIFF_BYTES].decode("utf-8", errors="replace").lstrip()
 
 
 def _root_tag(text: str) -> str | None:
@@ -75,9 +127,11 @@ def is_probably_html(content: bytes) -> bool:
     text = _sniff_text(content)
     if not text.startswith("<"):
         return bool(_HTML_MARKERS.search(text))  # pages with junk before the markup
+    root = _root_tag(text)
+    if root in _FEED_ROOTS:  # an RSS document may carry an XHTML doctype (for its entities); still a feed
+        return False
     if _HTML_DOCTYPE.search(text[:1024]):
         return True
-    root = _root_tag(text)
     return root in _HTML_ROOTS
 
 
@@ -115,7 +169,10 @@ def parse_source(
         raise FormatError(f"{origin}: empty input")
     family = detect_format(content)
     if family == "json":
-        return _parse_json(content, origin=origin, source_name=source_name)
+        try:
+            return _parse_json(content, origin=origin, source_name=source_name)
+        except RecursionError:
+            raise FormatError(f"{origin}: JSON nested too deeply to be records") from None
     if family == "html":
         return ParsedSource(format="html")
     if family == "feed":
@@ -129,10 +186,17 @@ def parse_source(
 def _parse_json(content: bytes, *, origin: str, source_name: str | None) -> ParsedSource:
     from retrieval.formats import canonical, csaf, kev, ransomware
 
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"{origin}: JSON is not valid UTF-8 ({exc})") from exc
+    wide = decode_unicode(content)
+    if wide is not None:
+        text = wide[0]
+    else:
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            if content.strip().count(b"\n") == 0:
+                raise FormatError(f"{origin}: JSON is not valid UTF-8 ({exc})") from exc
+            # JSONL: a line that is not UTF-8 costs that line, not the file
+            return _checked(canonical.parse_jsonl_bytes(content, origin=origin, source_name=source_name), origin)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as whole_error:
@@ -154,8 +218,21 @@ def _parse_json(content: bytes, *, origin: str, source_name: str | None) -> Pars
             parsed = canonical.parse_canonical(data, origin=origin, source_name=source_name)
         else:
             raise FormatError(f"{origin}: JSON top level is a {type(data).__name__}, not records")
+    return _checked(parsed, origin)
+
+
+def _checked(parsed: ParsedSource, origin: str) -> ParsedSource:
     if not parsed.records and parsed.errors:
         shown = "; ".join(parsed.errors[:3])
         more = f" (and {len(parsed.errors) - 3} more)" if len(parsed.errors) > 3 else ""
         raise FormatError(f"{origin}: no valid records in {parsed.format}: {shown}{more}")
     return parsed
+
+
+def item_problem(exc: BaseException) -> str:
+    """One line saying why one item failed: the message of a ValueError, the type and message of anything else."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, ValueError) and str(exc):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from retrieval.formats import ParsedSource
+from retrieval.formats import ParsedSource, item_problem
 from retrieval.formats.link_items import link_item_to_record, looks_like_link_item
 from retrieval.records import ThreatRecord
 
-__all__ = ["parse_canonical", "parse_jsonl", "record_from_dict"]
+__all__ = ["parse_canonical", "parse_jsonl", "parse_jsonl_bytes", "record_from_dict"]
 
 
 def record_from_dict(item: Any, *, source_name: str | None = None) -> ThreatRecord:
@@ -41,27 +41,47 @@ def parse_canonical(data: dict[str, Any] | list[Any], *, origin: str, source_nam
         where = f"item {index}" if isinstance(data, list) else "record"
         try:
             result.records.append(record_from_dict(item, source_name=source_name))
-        except ValueError as exc:
-            result.errors.append(f"{origin} {where}{_label(item)}: {exc}")
+        except Exception as exc:  # one bad item costs one record, whatever it trips over
+            result.errors.append(f"{origin} {where}{_label(item)}: {item_problem(exc)}")
     return result
 
 
 def parse_jsonl(text: str, *, origin: str, source_name: str | None = None) -> ParsedSource:
     """One record per line; blank lines are skipped, bad lines are reported by number."""
     result = ParsedSource(format="canonical-jsonl")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            result.errors.append(f"{origin} line {number}: invalid JSON ({exc.msg} at column {exc.colno})")
-            continue
-        try:
-            result.records.append(record_from_dict(item, source_name=source_name))
-        except ValueError as exc:
-            result.errors.append(f"{origin} line {number}{_label(item)}: {exc}")
+    for number, line in enumerate(text.split("\n"), start=1):
+        _jsonl_line(result, number, line, origin=origin, source_name=source_name)
     return result
+
+
+def parse_jsonl_bytes(content: bytes, *, origin: str, source_name: str | None = None) -> ParsedSource:
+    """Like :func:`parse_jsonl`, decoding each line on its own: a line that is not UTF-8 costs that line."""
+    result = ParsedSource(format="canonical-jsonl")
+    for number, raw in enumerate(content.removeprefix(b"\xef\xbb\xbf").split(b"\n"), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            result.errors.append(f"{origin} line {number}: not valid UTF-8 (byte {exc.start + 1})")
+            continue
+        _jsonl_line(result, number, line, origin=origin, source_name=source_name)
+    return result
+
+
+def _jsonl_line(result: ParsedSource, number: int, line: str, *, origin: str, source_name: str | None) -> None:
+    if not line.strip():
+        return
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        result.errors.append(f"{origin} line {number}: invalid JSON ({exc.msg} at column {exc.colno})")
+        return
+    except RecursionError:
+        result.errors.append(f"{origin} line {number}: JSON nested too deeply")
+        return
+    try:
+        result.records.append(record_from_dict(item, source_name=source_name))
+    except Exception as exc:  # one bad line costs one record, whatever it trips over
+        result.errors.append(f"{origin} line {number}{_label(item)}: {item_problem(exc)}")
 
 
 def _label(item: Any) -> str:

@@ -22,7 +22,7 @@ from dateutil import tz
 from lxml import etree
 from pydantic import ValidationError
 
-from retrieval.formats import FormatError, ParsedSource
+from retrieval.formats import FormatError, ParsedSource, decode_unicode, item_problem
 from retrieval.records import ThreatRecord
 
 __all__ = ["html_to_text", "parse_date", "parse_feed", "shorten"]
@@ -66,11 +66,16 @@ _BLOCK_TAGS = {
 def parse_feed(content: bytes, *, origin: str, source_name: str | None = None) -> ParsedSource:
     """Every entry of an RSS/Atom document as a record; raises FormatError if it is not a readable feed."""
     headers = {"content-location": origin} if origin.startswith(("http://", "https://")) else {}
-    content = _without_entity_declarations(content)
+    content = _valid_char_refs(_without_entity_declarations(_as_utf8(content)))
     # Bytes go in as a stream: feedparser treats bare str/bytes that look like a path or URL as something
     # to open or download. Links inside summaries are dropped with the tags, so resolving them (most of
     # feedparser's time on CISA's 60 KB advisories) is skipped; entry links are still resolved.
-    parsed = feedparser.parse(io.BytesIO(content), response_headers=headers, resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(io.BytesIO(content), response_headers=headers, resolve_relative_uris=False)
+    except RecursionError:
+        raise FormatError(f"{origin}: feed nested too deeply to read") from None
+    except Exception as exc:  # feedparser's fallback parser has tripped on hostile markup before
+        raise FormatError(f"{origin}: not a readable feed ({type(exc).__name__}: {exc})") from exc
     version = parsed.get("version") or ""
     entries = parsed.get("entries") or []
     if not entries and (parsed.get("bozo") or not version):
@@ -91,11 +96,52 @@ def parse_feed(content: bytes, *, origin: str, source_name: str | None = None) -
     for index, entry in enumerate(entries, start=1):
         try:
             result.records.append(_entry_record(entry, source=source, base=base))
-        except ValueError as exc:
-            title = _clean_line(entry.get("title", ""))
+        except Exception as exc:  # one bad item costs one record, whatever it trips over
+            title = _clean_line(str(entry.get("title", "") or ""))
             label = f" ({title[:60]!r})" if title else ""
-            result.errors.append(f"{origin} item {index}{label}: {exc}")
+            result.errors.append(f"{origin} item {index}{label}: {item_problem(exc)}")
     return result
+
+
+_XML_DECLARED_ENCODING = re.compile(rb"^(<\?xml[^>]*?encoding\s*=\s*)([\"'])[^\"']*\2")
+_CHAR_REF = re.compile(rb"&#([xX][0-9a-fA-F]{1,8}|[0-9]{1,10});")
+
+
+def _as_utf8(content: bytes) -> bytes:
+    """UTF-16/UTF-32 feeds (with or without a BOM) as UTF-8, their XML declaration saying so.
+
+    feedparser reads a BOM-less UTF-16-BE or any UTF-32 document as garbage; transcoding first means
+    every later step (entity check, character references) sees plain bytes.
+    """
+    decoded = decode_unicode(content)
+    if decoded is None:
+        return content
+    utf8 = decoded[0].encode("utf-8", errors="replace")
+    return _XML_DECLARED_ENCODING.sub(rb"\1\2utf-8\2", utf8, count=1)
+
+
+def _valid_char_refs(content: bytes) -> bytes:
+    """Character references to code points XML forbids (``&#xD800;``, ``&#0;``) as U+FFFD.
+
+    feedparser's fallback parser turns them into lone surrogates and then fails on the whole feed;
+    one bad reference must cost at most its item's character, not the feed.
+    """
+    if b"&#" not in content:
+        return content
+
+    def fix(match: re.Match[bytes]) -> bytes:
+        text = match.group(1)
+        value = int(text[1:], 16) if text[:1] in (b"x", b"X") else int(text)
+        if (
+            value in (0x9, 0xA, 0xD)
+            or 0x20 <= value <= 0xD7FF
+            or 0xE000 <= value <= 0xFFFD
+            or 0x10000 <= value <= 0x10FFFF
+        ):
+            return match.group(0)
+        return b"&#xFFFD;"
+
+    return _CHAR_REF.sub(fix, content)
 
 
 def _without_entity_declarations(content: bytes) -> bytes:
@@ -142,7 +188,7 @@ def _entry_record(entry: Any, *, source: str, base: str) -> ThreatRecord:
             tags=[html_to_text(t) for t in tags if t.strip()],
         )
     except ValidationError as exc:
-        raise ValueError("; ".join(e["msg"] for e in exc.errors())) from exc
+        raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from exc
 
 
 def _entry_title(entry: Any) -> str:
@@ -159,7 +205,10 @@ def _entry_date(entry: Any, keys: tuple[str, ...]) -> datetime | None:
         raw = dict.get(entry, key)
         if not raw:
             continue
-        parsed = dict.get(entry, f"{key}_parsed")  # already converted to UTC by feedparser
+        value = _strict_date(str(raw))
+        if value is not None:
+            return value
+        parsed = dict.get(entry, f"{key}_parsed")  # converted to UTC by feedparser, for forms dateutil lacks
         if parsed:
             year, month, day, hour, minute, second = parsed[:6]
             return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
@@ -167,6 +216,40 @@ def _entry_date(entry: Any, keys: tuple[str, ...]) -> datetime | None:
         if value is not None:
             return value
     return None
+
+
+def _strict_date(raw: str) -> datetime | None:
+    """``raw`` read by dateutil alone; raises ValueError for a date with impossible parts.
+
+    feedparser normalises what it cannot represent ("2026-13-45T99:99:99Z" becomes 2027-01-01, year
+    0000 becomes 2000), which would give a record a made-up date; dateutil refuses them instead.
+    None when dateutil does not know the form at all (feedparser's reading is then used).
+    """
+    text = " ".join(raw.split())
+    if not text or not any(ch.isdigit() for ch in text):
+        return None
+    try:
+        value = dateutil_parser.parse(text, tzinfos=_TZINFOS, default=_NO_DEFAULTS)
+    except OverflowError:
+        raise ValueError(f"impossible date {raw[:60]!r}") from None
+    except ValueError as exc:
+        if str(exc).startswith("Unknown string format") or "does not contain a date" in str(exc):
+            return None
+        raise ValueError(f"impossible date {raw[:60]!r} ({exc})") from None
+    if value.year >= 1000 and _ZERO_LED_YEAR.search(text):  # dateutil reads year "0001" as 2001
+        raise ValueError(f"impossible date {raw[:60]!r} (year {_ZERO_LED_YEAR.search(text).group(0)})")  # type: ignore[union-attr]
+    return _as_utc(value, raw)
+
+
+#: A four-digit year below 1000 ("0001"), not a zone offset ("-0100") or part of a longer number.
+_ZERO_LED_YEAR = re.compile(r"(?<![+\-:\d])0\d{3}(?!\d)")
+
+
+def _as_utc(value: datetime, raw: str) -> datetime:
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):  # "Fri, 31 Dec 9999 23:59:59 -0100" is in year 10000 in UTC
+        raise ValueError(f"impossible date {raw[:60]!r}") from None
 
 
 def parse_date(raw: str) -> datetime | None:
@@ -188,10 +271,16 @@ def parse_date(raw: str) -> datetime | None:
             return None  # a real date with an impossible value ("Feb 30"): no guessing
         import dateparser
 
-        value = dateparser.parse(raw, languages=list(_DATE_LANGUAGES), settings={"RETURN_AS_TIMEZONE_AWARE": False})
+        try:
+            value = dateparser.parse(raw, languages=list(_DATE_LANGUAGES), settings={"RETURN_AS_TIMEZONE_AWARE": False})
+        except (ValueError, OverflowError):
+            return None
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return _as_utc(value, raw)
+    except ValueError:
+        return None
 
 
 def html_to_text(fragment: str, *, keep_paragraphs: bool = False) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from retrieval.formats import ParsedSource
+from retrieval.formats import ParsedSource, item_problem
 from retrieval.records import Kind, ThreatRecord
 
 __all__ = ["KEV_SOURCE", "is_kev_catalog", "kev_record", "parse_kev"]
@@ -39,9 +39,10 @@ def parse_kev(data: dict[str, Any], *, origin: str) -> ParsedSource:
     for index, item in enumerate(vulns):
         try:
             result.records.append(kev_record(item))
-        except ValueError as exc:
+        except Exception as exc:  # one bad entry costs one record, whatever it trips over
             cve = item.get("cveID") if isinstance(item, dict) else None
-            result.errors.append(f"{origin} vulnerabilities[{index}]{f' ({cve})' if cve else ''}: {exc}")
+            label = f" ({str(cve)[:40]})" if cve else ""
+            result.errors.append(f"{origin} vulnerabilities[{index}]{label}: {item_problem(exc)}")
     return result
 
 
@@ -99,7 +100,7 @@ def kev_record(item: dict[str, Any]) -> ThreatRecord:
             mitigation=mitigation or None,
         )
     except ValidationError as exc:
-        raise ValueError("; ".join(e["msg"] for e in exc.errors())) from exc
+        raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from exc
 
 
 def _text(value: Any) -> str:

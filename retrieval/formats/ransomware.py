@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dateutil import parser as dateparser
+from pydantic import ValidationError
 
-from retrieval.formats import ParsedSource
+from retrieval.formats import ParsedSource, item_problem
 from retrieval.records import Kind, ThreatRecord
 
 POST_KEYS = frozenset({"post_title", "group_name", "discovered"})
@@ -29,8 +30,8 @@ def parse_posts(data: list[Any], *, origin: str) -> ParsedSource:
     for number, post in enumerate(data):
         try:
             parsed.records.append(post_to_record(post))
-        except (ValueError, TypeError, AttributeError) as error:
-            parsed.errors.append(f"{origin} post {number}: {error}")
+        except Exception as error:  # one bad post costs one record, whatever it trips over
+            parsed.errors.append(f"{origin} post {number}: {item_problem(error)}")
     return parsed
 
 
@@ -48,6 +49,13 @@ def post_to_record(post: Mapping[str, Any]) -> ThreatRecord:
         raise ValueError("no date")
     if discovered.tzinfo is None:
         discovered = discovered.replace(tzinfo=UTC)
+    try:
+        return _record(group, victim, discovered)
+    except ValidationError as exc:
+        raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+
+
+def _record(group: str, victim: str, discovered: datetime) -> ThreatRecord:
     return ThreatRecord(
         id=f"ransomwatch:{group}:{victim}".lower(),
         title=f"{group} ransomware gang lists {victim} on its leak site",
