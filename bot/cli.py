@@ -38,7 +38,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from retrieval.ingest import Ingestor
 
     store = _store(args)
-    ingestor = Ingestor(store, allow_private_urls=Settings.from_env(args.data_dir).allow_private_urls)
+    backlog = None if args.post_old else BacklogMarker(store)
+    ingestor = Ingestor(
+        store, allow_private_urls=Settings.from_env(args.data_dir).allow_private_urls, on_stored=backlog
+    )
     reports = []
     for source in args.sources:
         report = ingestor.ingest(source, progress=sys.stderr.isatty(), full_articles=args.full_articles)
@@ -48,12 +51,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"  skipped: {problem}", file=sys.stderr)
         if len(report.item_errors) > 10:
             print(f"  … and {len(report.item_errors) - 10} more skipped items", file=sys.stderr)
-    if not args.post_old:
-        kept = _keep_old_records_as_backlog(store, reports)
-        if kept:
-            print(
-                f"{kept} record(s) published over {BACKLOG_AGE.days} days ago kept as backlog (searchable, not posted)"
-            )
+    if backlog is not None and backlog.kept:
+        print(
+            f"{backlog.kept} record(s) published over {BACKLOG_AGE.days} days ago kept as backlog (searchable, not posted)"
+        )
     return 0 if any(r.ok for r in reports) else 1
 
 
@@ -61,28 +62,30 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 BACKLOG_AGE = timedelta(days=3)
 
 
-def _keep_old_records_as_backlog(store, reports) -> int:
-    """Mark old records from a manual ingest as seen by delivery, so an archive never floods channels.
+class BacklogMarker:
+    """Marks old records from a manual ingest as seen by delivery, so an archive never floods channels.
 
-    Fresh ones stay news: the next poll posts them to matching subscriptions, as it would a feed's.
+    It runs inside the store's write transaction (``RecordStore.upsert(on_stored=…)``): a record and
+    its "too old to post" mark commit together, so a kill, a crash or a failing source mid-ingest can
+    never leave old records for the next ``poll`` to post as news. Fresh ones stay news: the next poll
+    posts them to matching subscriptions, as it would a feed's.
     """
-    from bot.outbox import Outbox
-    from bot.poller import DeliveryPlanner
-    from bot.subscriptions import Subscriptions
-    from retrieval.store import Change
 
-    cutoff = datetime.now(UTC) - BACKLOG_AGE
-    old = [
-        change.record
-        for report in reports
-        if report.upsert is not None
-        for change in report.upsert.changes
-        if change.change is Change.NEW and change.record.published < cutoff
-    ]
-    if not old:
-        return 0
-    planner = DeliveryPlanner(store, Subscriptions(store.db), Outbox(store.db))
-    return planner.absorb_backlog(old)
+    def __init__(self, store, *, now: datetime | None = None) -> None:
+        from bot.outbox import Outbox
+        from bot.poller import DeliveryPlanner
+        from bot.subscriptions import Subscriptions
+
+        self.cutoff = (now or datetime.now(UTC)) - BACKLOG_AGE
+        self.planner = DeliveryPlanner(store, Subscriptions(store.db), Outbox(store.db))  # creates its tables now
+        self.kept = 0
+
+    def __call__(self, changes) -> None:
+        from retrieval.store import Change
+
+        old = [c.record for c in changes if c.change is Change.NEW and c.record.published < self.cutoff]
+        if old:
+            self.kept += self.planner.absorb_backlog(old)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -178,6 +181,18 @@ def cmd_show(args: argparse.Namespace) -> int:
         for member in members:
             print(f"  - {member.source}: {member.title} ({member.url})")
     return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Remove records by exact id: a poisoned or unwanted record must not need a hand-edited database."""
+    store = _store(args)
+    deleted = store.delete(args.ids)
+    for record_id in deleted:
+        print(f"deleted {record_id}")
+    missing = [i for i in dict.fromkeys(args.ids) if i not in set(deleted)]
+    for record_id in missing:
+        print(f"no record with id {record_id!r}", file=sys.stderr)
+    return 1 if missing else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -361,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = add("show", cmd_show, "show one record")
     show.add_argument("id")
     show.add_argument("--json", action="store_true")
+
+    delete = add("delete", cmd_delete, "delete records by id (see `search` or `show` for ids)")
+    delete.add_argument("ids", nargs="+", metavar="ID", help="a record's full id")
 
     export = add("export", cmd_export, "export all records as JSONL (or a JSON array with --json)")
     export.add_argument("--json", action="store_true")

@@ -63,6 +63,13 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX records_filter ON records(published, kind, severity, exploited, cluster_id, id);
     """,
+    # 2 -> 3: records whose vectors are committed here but may not have reached Chroma yet (a journal
+    # emptied after each Chroma write, replayed at start: a kill between the two commits heals itself).
+    """
+    CREATE TABLE index_pending (
+        record_rowid INTEGER PRIMARY KEY REFERENCES records(rowid) ON DELETE CASCADE
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -149,16 +156,30 @@ class Database:
         self.path = path
         self.conn = connect(path)
         self.lock = threading.RLock()
+        self._depth = 0  # open transaction() blocks in the thread holding the lock
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``); a nested call joins the enclosing one, so work
+        done from inside another transaction (delivery marking what a store write just added) commits
+        or rolls back with it."""
         with self.lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
             self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self.conn
             except BaseException:
+                self._depth = 0
                 self.conn.execute("ROLLBACK")
                 raise
+            self._depth = 0
             self.conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple | list | dict = ()) -> list[sqlite3.Row]:

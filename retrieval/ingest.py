@@ -1,14 +1,15 @@
 """From a source (a path or a URL) to stored records: fetch, detect, parse, enrich, store.
 
-Each source is handled on its own: a malformed feed, a 404 or a server that never answers is
-reported by name and the other sources still ingest; nothing already stored is touched by a
-failure, because records are only written after a source has been read and parsed.
+Each source is handled on its own: a malformed feed, a 404, a server that never answers, or an
+input that trips a bug (a RecursionError, a MemoryError) is reported by name and the other sources
+still ingest; nothing already stored is touched by a failure, because records are only written
+after a source has been read and parsed, in transactions of :data:`UPSERT_CHUNK` records.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ from retrieval.fetch import Fetcher, FetchError
 from retrieval.formats import FormatError, ParsedSource, parse_source
 from retrieval.formats.article import article_to_record, extract_article
 from retrieval.records import ThreatRecord
-from retrieval.store import RecordStore, UpsertReport
+from retrieval.store import RecordChange, RecordStore, UpsertReport
 from retrieval.vendors import VendorDictionary
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,14 @@ class Ingestor:
         dictionary: VendorDictionary | None = None,
         *,
         allow_private_urls: bool = False,
+        on_stored: Callable[[Sequence[RecordChange]], object] | None = None,
     ) -> None:
+        """``on_stored`` runs inside each write transaction with what it changed (see :meth:`RecordStore.upsert`)."""
         self.store = store
         # Private/loopback addresses are refused unless the caller's configuration allows them (only tests do).
         self.fetcher = fetcher or Fetcher(allow_private=allow_private_urls)
         self.dictionary = dictionary or VendorDictionary.default()
+        self.on_stored = on_stored
 
     def ingest_many(self, sources: Iterable[str], *, progress: bool = False) -> list[SourceReport]:
         return [self.ingest(source, progress=progress) for source in sources]
@@ -105,21 +109,54 @@ class Ingestor:
             report.format = parsed.format
             report.item_errors = list(parsed.errors)
             report.failed = len(parsed.errors)
-            records = [enrich(r, self.dictionary) for r in parsed.records]
+            records = [self._enriched(r, report) for r in parsed.records]
             if full_articles and is_url(source):
                 records = self._with_full_articles(records, report)
+            self._heal()
             upsert = UpsertReport()
+            report.upsert = upsert  # chunks already committed stay reported if a later one fails
             for start in range(0, len(records), UPSERT_CHUNK):
-                upsert.changes += self.store.upsert(records[start : start + UPSERT_CHUNK], progress=progress).changes
+                chunk = records[start : start + UPSERT_CHUNK]
+                upsert.changes += self.store.upsert(chunk, progress=progress, on_stored=self.on_stored).changes
         except (FetchError, FormatError, OSError, ValueError) as error:
             report.error = str(error) or error.__class__.__name__
             log.info("ingest failed for %s: %s", source, report.error)
+            return self._with_counts(report)
+        except (RecursionError, MemoryError) as error:
+            report.error = f"{source}: input too large or too deeply nested to process ({type(error).__name__})"
+            log.warning("ingest failed for %s: %s", source, report.error)
+            return self._with_counts(report)
+        except Exception as error:  # a bug met on one source must not cost the others their ingest
+            report.error = f"{source}: unexpected {type(error).__name__}: {error}"
+            log.exception("ingest failed for %s", source)
+            return self._with_counts(report)
+        return self._with_counts(report)
+
+    @staticmethod
+    def _with_counts(report: SourceReport) -> SourceReport:
+        upsert = report.upsert
+        if upsert is None:
             return report
-        report.upsert = upsert
         report.new, report.updated, report.unchanged = upsert.new, upsert.updated, upsert.unchanged
         return report
 
     # -- steps ------------------------------------------------------------------------------------
+
+    def _heal(self) -> None:
+        """Embed and index what a killed earlier run left without vectors, before adding more."""
+        try:
+            self.store.heal()
+        except Exception:  # a repair; the ingest itself can still succeed
+            log.exception("could not heal the vector index before ingesting")
+
+    def _enriched(self, record: ThreatRecord, report: SourceReport) -> ThreatRecord:
+        """``record`` enriched; kept as it came if enrichment trips on it (a lost fact, not a lost record)."""
+        try:
+            return enrich(record, self.dictionary)
+        except Exception as error:
+            log.warning("enrichment failed for %s: %r", record.id, error)
+            report.item_errors.append(f"{record.id}: stored without enrichment ({type(error).__name__}: {error})")
+            return record
 
     def _read(self, source: str, report: SourceReport, *, source_name: str | None) -> ParsedSource | None:
         if is_url(source):
@@ -207,12 +244,12 @@ class Ingestor:
             try:
                 result = self.fetcher.fetch(record.url)
                 article = extract_article(result.content, result.url)
-            except (FetchError, FormatError, ValueError) as error:
+            except Exception as error:  # the feed's own text is kept, whatever the article page did
                 report.item_errors.append(f"{record.url}: article not fetched: {error}")
                 out.append(record)
                 continue
             update: dict[str, object] = {"body": article.text}
             if not record.summary and article.description:
                 update["summary"] = article.description
-            out.append(enrich(record.model_copy(update=update), self.dictionary))
+            out.append(self._enriched(record.model_copy(update=update), report))
         return out

@@ -151,6 +151,8 @@ class AffectedProduct(BaseModel):
             "last_affected": "known_affected",
             "first_fixed": "fixed",
         }.get(text, text)
+
+
 #: No security story threatbot handles predates this; an earlier date is a parsing accident or an attack.
 EARLIEST_PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)
 #: Clocks and time zones disagree a little; a story dated further ahead than this is not real.

@@ -14,7 +14,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -27,7 +27,7 @@ from retrieval.clustering import CVE_WINDOW, STORY_WINDOW, ClusterCandidate, Clu
 from retrieval.database import Database
 from retrieval.embeddings import MiniLMEmbedder, shared_embedder
 from retrieval.errors import ConfigError
-from retrieval.records import Kind, ThreatRecord, canonical_url, content_equal, merge_records, utcnow
+from retrieval.records import STORED, Kind, ThreatRecord, canonical_url, content_equal, merge_records, utcnow
 from retrieval.vector_index import VectorIndex, open_chroma_client
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,24 @@ class UpsertReport:
     @property
     def unchanged(self) -> int:
         return self.count(Change.UNCHANGED)
+
+
+@dataclass
+class _Plan:
+    """One upsert decided: the changes to report, the rows to write and the vectors computed for them."""
+
+    report: UpsertReport
+    to_write: list[tuple[ThreatRecord, int | None, bool]]
+    vector_of: dict[str, np.ndarray]
+
+    def vectors_by_hash(self) -> dict[str, np.ndarray]:
+        """Vectors by the text they embed, so planning again after a race embeds nothing twice."""
+        return {_content_hash(r): self.vector_of[r.id] for r, _, _ in self.to_write if r.id in self.vector_of}
+
+
+def _load(data: str | bytes) -> ThreatRecord:
+    """A stored record (vetted when it came in, so the plausibility checks for new input are skipped)."""
+    return ThreatRecord.model_validate_json(data, context=STORED)
 
 
 def _timestamp(value: datetime) -> float:
@@ -146,6 +164,7 @@ class RecordStore:
         self._index: VectorIndex | None = None
         self._wiring = threading.Lock()  # chat adapters answer in parallel; open each resource once
         self._count_at: tuple[int, float] | None = None
+        self._healed = False
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -161,10 +180,19 @@ class RecordStore:
 
     @property
     def index(self) -> VectorIndex:
+        """The Chroma index; on first use in a process it is healed from SQLite (see :meth:`heal`)."""
         if self._index is None:
             with self._wiring:
                 if self._index is None:
                     self._index = VectorIndex(open_chroma_client(self.config.chroma_url, self.config.chroma_path))
+                    heal_now, self._healed = not self._healed, True
+                else:
+                    heal_now = False
+            if heal_now:
+                try:
+                    self.heal()
+                except Exception:  # healing is a repair, never a reason to fail the command that opened the index
+                    log.exception("could not bring the vector index in step with the database")
         return self._index
 
     def close(self) -> None:
@@ -172,12 +200,47 @@ class RecordStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def upsert(self, records: Iterable[ThreatRecord], progress: bool = False) -> UpsertReport:
-        """Store ``records``: new ones added, known ones merged, duplicates folded."""
+    def upsert(
+        self,
+        records: Iterable[ThreatRecord],
+        progress: bool = False,
+        *,
+        on_stored: Callable[[Sequence[RecordChange]], object] | None = None,
+    ) -> UpsertReport:
+        """Store ``records``: new ones added, known ones merged, duplicates folded.
+
+        Embedding happens before the write transaction (it is slow); inside it, what is stored is
+        looked up again, and if another writer (a second ingest, ``serve``) stored any of these
+        records meanwhile, the batch is planned again against what is there now: two ingests of the
+        same file at once end as one copy of each record, never a UNIQUE-constraint failure.
+
+        ``on_stored`` runs inside the same transaction with the changes (e.g. delivery marking old
+        records as backlog), so it commits with the records or not at all.
+        """
         incoming = self._fold_batch(records)
         if not incoming:
             return UpsertReport()
         existing = self._find_existing(incoming)
+        plan = self._plan(incoming, existing, progress=progress, vectors_by_hash={})
+        with self.db.transaction():
+            current = self._find_existing(incoming)
+            if current != existing:  # another writer got there first
+                plan = self._plan(incoming, current, progress=progress, vectors_by_hash=plan.vectors_by_hash())
+            self._write_rows(plan.to_write, plan.vector_of)
+            if on_stored is not None and plan.report.changes:
+                on_stored(plan.report.changes)
+        self._index_pending()  # this batch's vectors, and any a killed process left journaled
+        return plan.report
+
+    def _plan(
+        self,
+        incoming: list[ThreatRecord],
+        existing: dict[str, tuple[int, ThreatRecord, str]],
+        *,
+        progress: bool,
+        vectors_by_hash: dict[str, np.ndarray],
+    ) -> _Plan:
+        """What to write for ``incoming`` given what is stored: changes, rows, vectors and clusters."""
         now = utcnow()
         report = UpsertReport()
         to_write: list[tuple[ThreatRecord, int | None, bool]] = []  # record, existing rowid, needs vector
@@ -198,12 +261,14 @@ class RecordStore:
             to_write.append((merged, rowid, _content_hash(merged) != old_hash))
 
         needs_vector = [r for r, _, embed in to_write if embed]
-        vectors = self.embedder.embed([r.text_for_embedding() for r in needs_vector], progress=progress)
-        vector_of = {r.id: v for r, v in zip(needs_vector, vectors, strict=True)}
+        vector_of = {r.id: vectors_by_hash[h] for r in needs_vector if (h := _content_hash(r)) in vectors_by_hash}
+        missing = [r for r in needs_vector if r.id not in vector_of]
+        if missing:
+            vectors = self.embedder.embed([r.text_for_embedding() for r in missing], progress=progress)
+            vector_of.update({r.id: v for r, v in zip(missing, vectors, strict=True)})
         to_write = self._assign_clusters(to_write, vector_of)
         report.changes = [self._with_cluster(c, to_write) for c in report.changes]
-        self._write(to_write, vector_of)
-        return report
+        return _Plan(report, to_write, vector_of)
 
     def _fold_batch(self, records: Iterable[ThreatRecord]) -> list[ThreatRecord]:
         """One record per id and per canonical URL within the batch, in first-seen order."""
@@ -229,7 +294,7 @@ class RecordStore:
                 marks = ",".join("?" * len(chunk))
                 sql = f"SELECT rowid, id, canonical_url, content_hash, data FROM records WHERE {column} IN ({marks})"
                 for row in self.db.query(sql, chunk):
-                    entry = (row["rowid"], ThreatRecord.model_validate_json(row["data"]), row["content_hash"])
+                    entry = (row["rowid"], _load(row["data"]), row["content_hash"])
                     found.setdefault(row["id"], entry)
                     if row["canonical_url"]:
                         found.setdefault(row["canonical_url"], entry)
@@ -307,9 +372,11 @@ class RecordStore:
                     index.add(_candidate(row))
         return index
 
-    def _write(self, to_write: list[tuple[ThreatRecord, int | None, bool]], vector_of: dict[str, np.ndarray]) -> None:
-        if not to_write:
-            return
+    def _write_rows(
+        self, to_write: list[tuple[ThreatRecord, int | None, bool]], vector_of: dict[str, np.ndarray]
+    ) -> list[int]:
+        """Write the planned rows (inside the caller's transaction); returns the rowids given new vectors."""
+        embedded: list[int] = []
         with self.db.transaction() as conn:
             for record, rowid, _ in to_write:
                 values = (
@@ -351,15 +418,110 @@ class RecordStore:
                         "INSERT OR REPLACE INTO vectors (record_rowid, vector) VALUES (?,?)",
                         (rowid, vector_of[record.id].astype(np.float32).tobytes()),
                     )
-        # Chroma after SQLite: if this fails, `threatbot reindex` rebuilds it from SQLite.
-        embedded = [r for r, _, _ in to_write if r.id in vector_of]
-        if embedded:
-            self.index.upsert(
-                [r.id for r in embedded],
-                np.stack([vector_of[r.id] for r in embedded]),
-                [_timestamp(r.published) for r in embedded],
-                [r.kind.value for r in embedded],
+                    embedded.append(rowid)  # type: ignore[arg-type]  # lastrowid of an INSERT is set
+            # Chroma is written after the commit; until it confirms, the journal says what it lacks.
+            conn.executemany("INSERT OR IGNORE INTO index_pending (record_rowid) VALUES (?)", [(r,) for r in embedded])
+        return embedded
+
+    def _index_pending(self) -> int:
+        """Copy every journaled vector to Chroma, then clear it from the journal; returns how many.
+
+        A failure here leaves the journal as it is: the next write or start repairs Chroma from it.
+        """
+        pending = [r[0] for r in self.db.query("SELECT record_rowid FROM index_pending")]
+        if not pending:
+            return 0
+        done = 0
+        for chunk in _chunks(pending, 2000):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.query(
+                "SELECT r.rowid, r.id, r.published, r.kind, v.vector FROM records r "
+                f"JOIN vectors v ON v.record_rowid = r.rowid WHERE r.rowid IN ({marks})",
+                chunk,
             )
+            try:
+                if rows:
+                    self.index.upsert(
+                        [r["id"] for r in rows],
+                        np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows]),
+                        [r["published"] for r in rows],
+                        [r["kind"] for r in rows],
+                    )
+            except Exception:
+                log.exception("vector index write failed; %d record(s) stay journaled for the next start", len(chunk))
+                return done
+            with self.db.transaction() as conn:
+                conn.execute(f"DELETE FROM index_pending WHERE record_rowid IN ({marks})", chunk)
+            done += len(rows)
+        return done
+
+    def heal(self, *, progress: bool = False) -> dict[str, int]:
+        """Bring the vectors and Chroma back in step with the records after a crash or a kill.
+
+        Three repairs, each cheap when there is nothing to do: records stored without a vector are
+        embedded; vectors journaled as not yet in Chroma are copied there; and if Chroma still holds a
+        different number of vectors than SQLite (a store from before the journal, a lost Chroma
+        folder), the two id sets are compared and Chroma is made to match.
+        """
+        repaired = {"embedded": 0, "indexed": 0, "removed": 0}
+        rows = self.db.query(
+            "SELECT r.rowid, r.data FROM records r LEFT JOIN vectors v ON v.record_rowid = r.rowid "
+            "WHERE v.record_rowid IS NULL"
+        )
+        for chunk in _chunks(rows, 1000):
+            records = [(row["rowid"], _load(row["data"])) for row in chunk]
+            vectors = self.embedder.embed([r.text_for_embedding() for _, r in records], progress=progress)
+            with self.db.transaction() as conn:
+                for (rowid, _), vector in zip(records, vectors, strict=True):
+                    conn.execute(
+                        "INSERT OR REPLACE INTO vectors (record_rowid, vector) VALUES (?,?)",
+                        (rowid, np.asarray(vector, dtype=np.float32).tobytes()),
+                    )
+                    conn.execute("INSERT OR IGNORE INTO index_pending (record_rowid) VALUES (?)", (rowid,))
+            repaired["embedded"] += len(records)
+        repaired["indexed"] = self._index_pending()
+        stored = self.db.query("SELECT count(*) FROM vectors")[0][0]
+        if self.index.count() != stored:
+            indexed, removed = self._reconcile_index()
+            repaired["indexed"] += indexed
+            repaired["removed"] = removed
+        if any(repaired.values()):
+            log.warning("vector index healed: %s", repaired)
+        return repaired
+
+    def _reconcile_index(self) -> tuple[int, int]:
+        """Make Chroma's ids exactly SQLite's: add the missing vectors, drop ids with no record."""
+        in_chroma = set(self.index.ids())
+        rows = self.db.query("SELECT r.rowid, r.id FROM records r JOIN vectors v ON v.record_rowid = r.rowid")
+        missing = [row["rowid"] for row in rows if row["id"] not in in_chroma]
+        extra = sorted(in_chroma - {row["id"] for row in rows})
+        if missing:
+            with self.db.transaction() as conn:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO index_pending (record_rowid) VALUES (?)", [(r,) for r in missing]
+                )
+        self.index.delete(extra)
+        return self._index_pending(), len(extra)
+
+    def delete(self, ids: Sequence[str]) -> list[str]:
+        """Remove records by id (text index, CVEs and vectors with them); returns the ids that existed."""
+        found: list[tuple[int, str]] = []
+        with self.db.transaction() as conn:
+            for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+                marks = ",".join("?" * len(chunk))
+                found += [
+                    (r["rowid"], r["id"])
+                    for r in conn.execute(f"SELECT rowid, id FROM records WHERE id IN ({marks})", chunk).fetchall()
+                ]
+            for rowid, _ in found:
+                conn.execute("DELETE FROM records_fts WHERE rowid = ?", (rowid,))
+                conn.execute("DELETE FROM records WHERE rowid = ?", (rowid,))  # cascades to vectors, CVEs, journal
+        deleted = [record_id for _, record_id in found]
+        try:
+            self.index.delete(deleted)
+        except Exception:  # the count check at the next start removes them
+            log.exception("could not remove %d deleted record(s) from the vector index", len(deleted))
+        return deleted
 
     def reindex(self) -> int:
         """Rebuild the Chroma collection from the vectors kept in SQLite."""
@@ -387,14 +549,14 @@ class RecordStore:
 
     def get(self, record_id: str) -> ThreatRecord | None:
         rows = self.db.query("SELECT data FROM records WHERE id = ?", (record_id,))
-        return ThreatRecord.model_validate_json(rows[0]["data"]) if rows else None
+        return _load(rows[0]["data"]) if rows else None
 
     def get_many(self, ids: Sequence[str]) -> dict[str, ThreatRecord]:
         out: dict[str, ThreatRecord] = {}
         for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(f"SELECT id, data FROM records WHERE id IN ({marks})", chunk):
-                out[row["id"]] = ThreatRecord.model_validate_json(row["data"])
+                out[row["id"]] = _load(row["data"])
         return out
 
     def find_by_prefix(self, prefix: str, limit: int = 5) -> list[ThreatRecord]:
@@ -404,11 +566,11 @@ class RecordStore:
             "SELECT data FROM records WHERE id LIKE ? ESCAPE '\\' ORDER BY published DESC LIMIT ?",
             (escaped + "%", limit),
         )
-        return [ThreatRecord.model_validate_json(r["data"]) for r in rows]
+        return [_load(r["data"]) for r in rows]
 
     def cluster_members(self, cluster_id: str) -> list[ThreatRecord]:
         rows = self.db.query("SELECT data FROM records WHERE cluster_id = ? ORDER BY published", (cluster_id,))
-        return [ThreatRecord.model_validate_json(r["data"]) for r in rows]
+        return [_load(r["data"]) for r in rows]
 
     def iter_records(self, batch: int = 1000) -> Iterator[ThreatRecord]:
         last = 0
@@ -419,7 +581,7 @@ class RecordStore:
             if not rows:
                 return
             for row in rows:
-                yield ThreatRecord.model_validate_json(row["data"])
+                yield _load(row["data"])
             last = rows[-1]["rowid"]
 
     def count(self) -> int:
@@ -533,7 +695,12 @@ def _merged_windows(times: Sequence[float], reach: float) -> list[tuple[float, f
 
 
 def _iso(timestamp: float | None) -> str | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat()
+    if timestamp is None:
+        return None
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):  # a record stored before dates were range-checked
+        return f"(unrepresentable timestamp {timestamp!r})"
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[list]:

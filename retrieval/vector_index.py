@@ -79,6 +79,15 @@ class VectorIndex:
         )
         return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
 
+    def ids(self, page: int = 5000) -> list[str]:
+        """Every id in the collection (paged: Chroma caps how many one call returns)."""
+        out: list[str] = []
+        while True:
+            batch = self._collection.get(include=[], limit=page, offset=len(out))["ids"]
+            out += batch
+            if len(batch) < page:
+                return out
+
     def count(self) -> int:
         return self._collection.count()
 
