@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.conversation import Conversation
 from bot.messages import IncomingMessage, Reply
+from bot.terminal import terminal_safe
 
 PLATFORM = "console"
 
@@ -163,5 +164,5 @@ class ConsoleAdapter:
         self._write("")
 
     def _write(self, text: str, end: str = "\n") -> None:
-        self.stdout.write(text + end)
+        self.stdout.write(terminal_safe(text) + end)  # replies quote feed text: no ESC or bidi controls
         self.stdout.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import traceback
@@ -13,10 +14,11 @@ from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 from bot.banner import threatbot_version
-from bot.cli_args import parse_now, parse_tz
+from bot.cli_args import parse_limit, parse_now, parse_tz
 from bot.config import Settings
 from bot.errors import ThreatbotError
 from bot.logs import configure_logging
+from bot.terminal import terminal_safe
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -113,37 +115,65 @@ def cmd_search(args: argparse.Namespace) -> int:
     zone = ZoneInfo(args.tz)
     for number, result in enumerate(response.results, 1):
         record = result.record
-        published = record.published.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        published = _local(record.published, zone)
         sources = f" (+{len(result.members)} more)" if result.members else ""
-        print(f"{number:>2}. [{record.severity.value}/{record.kind.value}] {record.title}")
-        print(f"    {published} · {record.source}{sources} · {record.url} · id {record.id}")
+        print(terminal_safe(f"{number:>2}. [{record.severity.value}/{record.kind.value}] {record.title}"))
+        print(terminal_safe(f"    {published} · {record.source}{sources} · {record.url} · id {record.id}"))
     return 0
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    try:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError):  # a record stored before dates were range-checked
+        return moment.isoformat()
 
 
 def _search_batch(searcher, args: argparse.Namespace) -> int:
-    """One JSON object per input line, in order; a bad line gets an object with ``error``."""
-    from bot.cli_stack import with_stack
+    """One JSON object per input line, in order; a bad line gets an object with ``error`` and the batch goes on.
 
-    path = Path(args.batch)
-    lines = sys.stdin if args.batch == "-" else path.open(encoding="utf-8")
-    with lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
+    Lines are decoded one by one, so a line that is not UTF-8 costs that line; anything a line holds
+    (not an object, ``"now": 12345``, ``"limit": Infinity``, a 300-character zone) becomes its error.
+    """
+    stdin = contextlib.nullcontext(sys.stdin.buffer)
+    with stdin if args.batch == "-" else Path(args.batch).open("rb") as source:
+        for number, raw in enumerate(source, 1):
+            if not raw.strip():
                 continue
             try:
-                item = json.loads(line)
-                now = parse_now(item["now"]) if item.get("now") else args.now
-                tz = parse_tz(item["tz"]) if item.get("tz") else args.tz
-                response = searcher.search(item["query"], now=now, tz=tz, limit=int(item.get("limit", args.limit)))
-                out = with_stack(response, searcher.store.db, args.scope)
-            except (ValueError, KeyError, TypeError, argparse.ArgumentTypeError) as error:
-                out = {"query": None, "filters": {}, "results": [], "took_ms": 0, "error": f"line {number}: {error}"}
+                out = _batch_line(searcher, args, raw)
+            except Exception as error:  # one line's problem is that line's answer, never the batch's end
+                reason = str(error) if isinstance(error, ValueError | argparse.ArgumentTypeError) else repr(error)
+                out = {"query": None, "filters": {}, "results": [], "took_ms": 0, "error": f"line {number}: {reason}"}
             if args.json:
                 _print_json(out)
             else:
-                print(f"{out['query']!r}: {len(out['results'])} result(s)")
+                print(terminal_safe(f"{out['query']!r}: {len(out['results'])} result(s)"))
             sys.stdout.flush()
     return 0
+
+
+def _batch_line(searcher, args: argparse.Namespace, raw: bytes) -> dict:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not valid UTF-8 (byte {error.start + 1})") from None
+    item = json.loads(line, parse_constant=_no_constant)
+    if not isinstance(item, dict):
+        raise ValueError(f"expected a JSON object, got {type(item).__name__}")
+    query = item.get("query")
+    if not isinstance(query, str):
+        raise ValueError("'query' must be a string")
+    now = parse_now(item["now"]) if item.get("now") is not None else args.now
+    tz = parse_tz(item["tz"]) if item.get("tz") is not None else args.tz
+    limit = parse_limit(item["limit"]) if item.get("limit") is not None else args.limit
+    from bot.cli_stack import with_stack
+
+    return with_stack(searcher.search(query, now=now, tz=tz, limit=limit), searcher.store.db, args.scope)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -156,11 +186,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         _print_json(record.to_json_dict())
         return 0
     members = [m for m in store.cluster_members(record.cluster_id or record.id) if m.id != record.id]
-    print(record.title)
-    print(f"  id: {record.id}   cluster: {record.cluster_id}")
-    print(f"  {record.kind.value}, severity {record.severity.value}, exploited: {'yes' if record.exploited else 'no'}")
-    print(f"  published {record.published.isoformat()} by {record.source}")
-    print(f"  {record.url}")
+    _say(record.title)
+    _say(f"  id: {record.id}   cluster: {record.cluster_id}")
+    _say(f"  {record.kind.value}, severity {record.severity.value}, exploited: {'yes' if record.exploited else 'no'}")
+    _say(f"  published {record.published.isoformat()} by {record.source}")
+    _say(f"  {record.url}")
     for label, value in (
         ("CVEs", record.cves),
         ("vendors", record.vendors),
@@ -169,18 +199,23 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("tags", record.tags),
     ):
         if value:
-            print(f"  {label}: {', '.join(value)}")
+            _say(f"  {label}: {', '.join(value)}")
     if record.summary:
-        print(f"\n{record.summary}")
+        _say(f"\n{record.summary}")
     if record.impact:
-        print(f"\nImpact: {record.impact}")
+        _say(f"\nImpact: {record.impact}")
     if record.mitigation:
-        print(f"\nMitigation: {record.mitigation}")
+        _say(f"\nMitigation: {record.mitigation}")
     if members:
-        print("\nAlso reported by:")
+        _say("\nAlso reported by:")
         for member in members:
-            print(f"  - {member.source}: {member.title} ({member.url})")
+            _say(f"  - {member.source}: {member.title} ({member.url})")
     return 0
+
+
+def _say(*parts: object) -> None:
+    """print() for text that quotes ingested records: no terminal control sequences get through."""
+    print(terminal_safe(" ".join(str(p) for p in parts)))
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -369,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--batch", metavar="FILE", help="JSONL of {query, now?, tz?}; '-' reads standard input")
     search.add_argument("--now", type=parse_now, default=None, help="the moment of asking (ISO 8601; default: now)")
     search.add_argument("--tz", type=parse_tz, default="UTC", help="the asker's time zone (default UTC)")
-    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--limit", type=parse_limit, default=10, help="results to show, 1 to 100 (default 10)")
     search.add_argument("--json", action="store_true")
     search.add_argument("--scope", default="default", help="whose stack marks --json results (default: default)")
 

@@ -104,7 +104,12 @@ def run_chat(
             llm = LLMAnswerer.from_settings(settings)
         except LLMUnavailable as error:
             out.write(f"LLM off: {error}\n")
-    conversation = Conversation(store, llm=llm, subscriptions=Subscriptions(store.db), sources=SourceBook(store.db))
+    conversation = Conversation(
+        store,
+        llm=llm,
+        subscriptions=Subscriptions(store.db),
+        sources=SourceBook(store.db, allow_private_urls=store.settings.allow_private_urls),
+    )
     tz = args.tz or local_zone_name()
     if args.message:
         stdin = io.StringIO("\n".join(args.message) + "\n")

@@ -37,7 +37,9 @@ from bot.llm import LLMAnswerer
 from bot.messages import IncomingMessage, Reply, ReplyItem, ReplyKind, ThreadKey
 from bot.services import SourceRegistry, SubscriptionBook
 from bot.threads import MAX_RESULT_IDS, Refinement, ThreadState, ThreadStore
+from retrieval.fetch import redact_url
 from retrieval.query import (
+    QuestionTooLong,
     StructuredQuery,
     TimeWindow,
     has_topic,
@@ -160,6 +162,8 @@ class Conversation:
             turn = _Turn(self, message, key, now, tz, state)
             try:
                 reply = turn.run()
+            except QuestionTooLong as error:  # a pasted log or a flood of -terms: say so, do not search
+                reply = Reply(str(error), key, ReplyKind.NOTICE, ephemeral=True)
             except Exception:
                 log.exception("failed to answer %r in %s", message.text, key)
                 reply = Reply(
@@ -709,7 +713,8 @@ class _Turn:
             try:
                 status = registry.add_source(command.target, added_by=who)
             except ValueError as error:
-                return self.reply(f"Couldn't add {command.target}: {error}", ReplyKind.NOTICE, ephemeral=True)
+                shown = redact_url(command.target)  # a URL with user:password@ is never echoed
+                return self.reply(f"Couldn't add {shown}: {error}", ReplyKind.NOTICE, ephemeral=True)
             return self.reply(f"Added source {status.name} ({status.url}).", ReplyKind.NOTICE)
         statuses = registry.list_sources()
         if not statuses:

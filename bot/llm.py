@@ -23,7 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
+
+from tld import get_tld
 
 from bot import metrics
 from bot.errors import ConfigError
@@ -140,14 +143,50 @@ def check_reply(text: str, records: Sequence[ThreatRecord]) -> list[str]:
                 cited.add(part)
     if records and not cited:
         problems.append("cites no record")
-    known_urls = {canonical_url(r.url) for r in records if r.url}
+    known_urls: dict[str, list[str]] = {}
+    for r in records:
+        if r.url:
+            known_urls.setdefault(canonical_url(r.url), []).append(r.url)
     for match in _URL.finditer(text):
         url = match.group(0).rstrip(".,;:!?*_>")
-        if canonical_url(url) not in known_urls:
+        if not any(_same_link(url, given) for given in known_urls.get(canonical_url(url), ())):
             problems.append(f"links {url!r}, not a retrieved record's URL")
+    problems += _unknown_domains(_URL.sub(" ", text), records)
     if _SECRET_LIKE.search(text):
         problems.append("contains something that looks like a credential")
     return problems
+
+
+def _same_link(url: str, record_url: str) -> bool:
+    """``url`` is ``record_url`` or a cleaner form of it: tracking parameters may be dropped, none added.
+
+    Canonical URLs ignore ``utm_*`` and friends, so an added ``?utm_source=…`` (or any parameter the
+    record's URL does not carry, or a fragment) would otherwise pass as the record's own link.
+    """
+    ours, theirs = urlsplit(url), urlsplit(record_url)
+    if ours.fragment and ours.fragment != theirs.fragment:
+        return False
+    return set(parse_qsl(ours.query, keep_blank_values=True)) <= set(parse_qsl(theirs.query, keep_blank_values=True))
+
+
+#: A host name written without a scheme ("exchange-hotfix-download.com/KB5001"): a link a chat client
+#: will happily make clickable.
+_BARE_DOMAIN = re.compile(
+    r"(?<![\w@.-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})(?![\w-])", re.IGNORECASE
+)
+
+
+def _unknown_domains(text: str, records: Sequence[ThreatRecord]) -> list[str]:
+    """Scheme-less domains (with a real public suffix) that no record mentions, in its URL or its text."""
+    found = {m.group(1).lower() for m in _BARE_DOMAIN.finditer(text)}
+    suspicious = {d for d in found if get_tld("http://" + d, fail_silently=True)}
+    if not suspicious:
+        return []
+    known = " ".join(
+        " ".join([urlsplit(r.url).hostname or "", r.title, r.summary or "", r.body or "", r.source, r.mitigation or ""])
+        for r in records
+    ).lower()
+    return [f"names the domain {d!r}, which no retrieved record mentions" for d in sorted(suspicious) if d not in known]
 
 
 def _escape(text: str | None) -> str:

@@ -23,6 +23,7 @@ from bot.errors import ConfigError
 from bot.outbox import ensure_schema
 from bot.services import SourceStatus
 from retrieval.database import Database
+from retrieval.fetch import redact_url, static_host_problem
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -100,7 +101,7 @@ class SourceState:
     def status(self) -> SourceStatus:
         return SourceStatus(
             name=self.source.name,
-            url=self.source.url,
+            url=redact_url(self.source.url),  # listed in chat and on the console: never a password
             kind=self.source.kind,
             enabled=self.source.enabled,
             health=self.health.value,
@@ -201,9 +202,11 @@ def name_from_url(url: str) -> str:
 class SourceBook:
     """The sources table: definitions, run-time additions and health. Implements ``SourceRegistry``."""
 
-    def __init__(self, db: Database, *, clock=time.time) -> None:
+    def __init__(self, db: Database, *, clock=time.time, allow_private_urls: bool = False) -> None:
         self.db = db
         self.clock = clock
+        #: Whether ``add_source`` accepts private and loopback addresses (tests and lab setups opt in).
+        self.allow_private_urls = allow_private_urls
         ensure_schema(db)
 
     # -- setting up -------------------------------------------------------------------------------
@@ -285,7 +288,10 @@ class SourceBook:
         try:
             url = _check_url(url)
         except SourceConfigError as error:
-            raise ValueError(str(error)) from None
+            raise ValueError(str(error).replace(url, redact_url(url))) from None
+        problem = None if self.allow_private_urls else static_host_problem(urlsplit(url).hostname or "")
+        if problem:  # names are vetted again, by address, at every fetch
+            raise ValueError(f"refusing {redact_url(url)}: {problem} (not a public address)")
         interval_seconds = parse_interval(interval_seconds)
         existing = self.get(url)
         if existing is not None:

@@ -49,6 +49,8 @@ __all__ = [
     "TooManyRedirects",
     "UnsupportedURL",
     "check_address",
+    "redact_url",
+    "static_host_problem",
 ]
 
 
@@ -77,7 +79,7 @@ class FetchError(ThreatbotError):
     """Any failure to fetch ``url``; the message always names the URL."""
 
     def __init__(self, url: str, message: str) -> None:
-        super().__init__(f"{message}: {url}")
+        super().__init__(f"{message}: {redact_url(url)}")  # messages are logged and shown: no credentials
         self.url = url
 
 
@@ -132,6 +134,45 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@``, for messages, logs and listings."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
+
+
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa", ".lan")
+
+
+def static_host_problem(host: str) -> str | None:
+    """Why ``host`` must never be fetched, judged without any DNS lookup; None when only DNS can tell.
+
+    Catches literal addresses in every spelling a resolver accepts (``127.1``, ``2130706433``,
+    ``0x7f.0.0.1``, ``[::ffff:10.0.0.1]``) and names that are local by definition. Used where a URL
+    is accepted for later (``sources add``); every fetch still vets the addresses the name resolves to.
+    """
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if not name:
+        return "no host"
+    if name == "localhost" or name.endswith(_LOCAL_SUFFIXES):
+        return f"{name} is a local name"
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        if not all(part and (part.isdigit() or part.startswith("0x")) for part in name.split(".")):
+            return None  # a name: only the fetch-time lookup can vet it
+        try:
+            ip = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return None
+    reason = check_address(str(ip))
+    return f"{ip} is {reason}" if reason else None
 
 
 # -- result ------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ The pipeline, each step for a reason:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -119,7 +120,10 @@ class Searcher:
     # -- public ------------------------------------------------------------------------------
 
     def search(self, text: str, *, now: datetime | None = None, tz: str = "UTC", limit: int = 10) -> SearchResponse:
+        """Answer ``text``; raises :class:`QuestionTooLong` past the caps and ValueError for a limit below 1."""
         started = time.perf_counter()
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
         query = parse_query(text, now=now or datetime.now(UTC), tz=tz, dictionary=self.dictionary)
         results = self.run(query, limit=limit)
         return SearchResponse(query, results, (time.perf_counter() - started) * 1000)
@@ -395,9 +399,8 @@ class Searcher:
         if record is None:
             return None
         text = f"{record.title}\n{record.summary}\n{record.source}\n{' '.join(record.tags)}".lower()
-        for word in query.exclude_terms:
-            if _contains_word(text, word):
-                return None
+        if query.exclude_terms and _exclusions(tuple(query.exclude_terms)).search(text):
+            return None
         why: dict[str, object] = {}
         if query.window is not None:
             why["window"] = query.window.label
@@ -546,6 +549,15 @@ def _matches_term(text: str, term: str) -> bool:
 
 def _contains_word(text: str, word: str) -> bool:
     return re.search(r"(?<!\w)" + re.escape(word) + r"(?!\w)", text) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _exclusions(words: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern matching any excluded word as a whole word: one pass over a record's text, not one per word."""
+    ordered = sorted({w.lower() for w in words if w}, key=len, reverse=True)  # longest first: "co-op" before "co"
+    if not ordered:
+        return re.compile(r"(?!)")
+    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, ordered)) + r")(?!\w)")
 
 
 def _stem_in(text: str, word: str) -> bool:

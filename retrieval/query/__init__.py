@@ -31,11 +31,22 @@ Decisions worth knowing (each has tests):
 from __future__ import annotations
 
 from retrieval.query.model import StructuredQuery, TimeWindow, has_topic, is_understood, merge_queries
-from retrieval.query.parser import parse_query, without_time_phrases
+from retrieval.query.parser import (
+    MAX_QUESTION_CHARS,
+    MAX_TERMS,
+    QuestionTooLong,
+    check_question,
+    parse_query,
+    without_time_phrases,
+)
 
 __all__ = [
+    "MAX_QUESTION_CHARS",
+    "MAX_TERMS",
+    "QuestionTooLong",
     "StructuredQuery",
     "TimeWindow",
+    "check_question",
     "has_topic",
     "is_understood",
     "merge_queries",

@@ -149,6 +149,23 @@ def _read_signals(buf: _Text, found: _Found) -> None:
         found.terms.append((m.start(), " ".join(m.group(0).lower().split())))
 
 
+#: A question longer than this is not a question (a pasted log, or an attack on the gate's CPU).
+MAX_QUESTION_CHARS = 2000
+#: Topic and excluded words kept from one question; more would only slow the relevance gate down.
+MAX_TERMS = 40
+
+
+class QuestionTooLong(ValueError):
+    """A question over :data:`MAX_QUESTION_CHARS`; the message says so in words a user can act on."""
+
+
+def check_question(text: str) -> None:
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QuestionTooLong(
+            f"That question is {len(text):,} characters long; please ask in at most {MAX_QUESTION_CHARS:,}."
+        )
+
+
 def parse_query(
     text: str,
     *,
@@ -161,8 +178,9 @@ def parse_query(
     ``now`` is the moment of asking (a naive ``now`` is taken as UTC, like record dates); nothing
     published after it can match. ``dictionary`` defaults to the packaged :class:`VendorDictionary`.
     Passes run in a fixed order and each consumes what it recognises, so later passes and the
-    leftover terms never see it twice.
+    leftover terms never see it twice. Raises :class:`QuestionTooLong` past :data:`MAX_QUESTION_CHARS`.
     """
+    check_question(text)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     clock = _Clock(now, _zone(tz))
@@ -206,8 +224,8 @@ def parse_query(
         has_cve=found.has_cve,
         vendors=_dedupe(found.vendors),
         products=_dedupe(found.products),
-        terms=[t for t in terms if t not in found.excludes],
-        exclude_terms=_dedupe(found.excludes),
+        terms=[t for t in terms if t not in found.excludes][:MAX_TERMS],
+        exclude_terms=_dedupe(found.excludes)[:MAX_TERMS],
     )
 
 

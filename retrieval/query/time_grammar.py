@@ -15,6 +15,7 @@ from dateutil.relativedelta import relativedelta
 
 from retrieval.query.model import TimeWindow
 from retrieval.query.text import _Text
+from retrieval.records import EARLIEST_PLAUSIBLE
 
 _MONTHS = {
     "jan": 1,
@@ -202,7 +203,10 @@ def _point(m: re.Match[str], clock: _Clock, anchor: date | None = None) -> _Span
     if g["ago"]:
         n, unit = _number(g["agon"]), g["agou"].lower().rstrip("s")
         delta = {"day": relativedelta(days=n), "week": relativedelta(weeks=n), "month": relativedelta(months=n)}[unit]
-        d = today - delta
+        try:
+            d = today - delta
+        except (OverflowError, ValueError):  # "99999999 days ago": a day before any record
+            d = EARLIEST_PLAUSIBLE.date() - timedelta(days=1)
         return clock.day(d, f"{n} {unit}{'s' if n != 1 else ''} ago")
     if g["lastwd"]:
         target = _WEEKDAYS.index(g["lwd"].lower().rstrip("s"))
@@ -230,7 +234,7 @@ def _rolling(n: int, unit: str, clock: _Clock) -> _Span | None:
     """ "last N <unit>": a window ending now. Hours are absolute time; longer units follow the wall clock."""
     unit = unit.lower()
     if unit in {"h", "hr", "hrs"} or unit.startswith("hour"):
-        return _Span(clock.hours_ago(n), clock.now, _last(n, "hour"))
+        return _Span(_or_earliest(lambda: clock.hours_ago(n), clock), clock.now, _last(n, "hour"))
     if unit == "d" or unit.startswith("day"):
         delta, word = relativedelta(days=n), "day"
     elif unit in {"w", "wk", "wks"} or unit.startswith("week"):
@@ -241,7 +245,15 @@ def _rolling(n: int, unit: str, clock: _Clock) -> _Span | None:
         delta, word = relativedelta(years=n), "year"
     else:
         return None
-    return _Span(clock.wall_minus(delta), clock.now, _last(n, word))
+    return _Span(_or_earliest(lambda: clock.wall_minus(delta), clock), clock.now, _last(n, word))
+
+
+def _or_earliest(start: Callable[[], datetime], clock: _Clock) -> datetime:
+    """A window's start, or the earliest plausible record date when "last 99999999999999 days" overflows."""
+    try:
+        return start()
+    except (OverflowError, ValueError):
+        return EARLIEST_PLAUSIBLE.astimezone(clock.tz)
 
 
 def _calendar(which: str, unit: str, clock: _Clock) -> _Span:
