@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.errors import ConfigError
+from retrieval.records import scrub_text
 
 MODEL_FILES = (
     "config.json",
@@ -194,7 +195,8 @@ class MiniLMEmbedder:
         """Vectors for ``texts`` in input order, as a float32 array of shape (n, 384)."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch(list(texts))
+        # Lone surrogates (from hostile JSON or a chat message) cannot cross into the Rust tokenizer.
+        encodings = self._tokenizer.encode_batch([scrub_text(t) for t in texts])
         # Sort by length so each batch pads to a near-equal length: padding is wasted work.
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -66,6 +67,15 @@ class UpsertReport:
     @property
     def unchanged(self) -> int:
         return self.count(Change.UNCHANGED)
+
+
+def _crash_point(name: str) -> None:
+    """Die on the spot, as a kill -9 would, when ``THREATBOT_CRASH_AT`` names this point (kill tests only).
+
+    ``store.after_commit``: records and vectors committed to SQLite, Chroma not yet written.
+    """
+    if os.environ.get("THREATBOT_CRASH_AT") == name:
+        os._exit(86)
 
 
 @dataclass
@@ -229,6 +239,7 @@ class RecordStore:
             self._write_rows(plan.to_write, plan.vector_of)
             if on_stored is not None and plan.report.changes:
                 on_stored(plan.report.changes)
+        _crash_point("store.after_commit")
         self._index_pending()  # this batch's vectors, and any a killed process left journaled
         return plan.report
 

@@ -33,7 +33,7 @@ from retrieval.query.vocabulary import (
     _stricter,
     _unquote,
 )
-from retrieval.records import Kind, Severity
+from retrieval.records import Kind, Severity, scrub_text
 from retrieval.vendors import VendorDictionary
 
 
@@ -181,6 +181,7 @@ def parse_query(
     leftover terms never see it twice. Raises :class:`QuestionTooLong` past :data:`MAX_QUESTION_CHARS`.
     """
     check_question(text)
+    text = scrub_text(text)  # a lone surrogate would fail the tokenizer, SQLite and every chat platform
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     clock = _Clock(now, _zone(tz))
