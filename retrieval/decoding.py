@@ -9,8 +9,10 @@ stacks them), and a zstd frame cannot ask for a window larger than :data:`ZSTD_M
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from collections.abc import Iterable, Iterator
+from typing import Any, cast
 
 __all__ = ["STEP", "ZSTD_MAX_WINDOW", "DecodingRefused", "accept_encoding", "decode_stream", "parse_coding"]
 
@@ -19,14 +21,17 @@ STEP = 64 * 1024
 #: zstd decoders allocate the window a frame declares (up to 2 GB); real servers use 8 MB or less.
 ZSTD_MAX_WINDOW = 8 * 1024 * 1024
 
-try:
-    import brotli
-except ImportError:  # pragma: no cover - a dependency, but keep working without it
-    brotli = None
-try:
-    import zstandard
-except ImportError:  # pragma: no cover
-    zstandard = None
+
+def _optional(name: str) -> Any:
+    """A dependency, but keep working (with fewer codings) where it is missing."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:  # pragma: no cover
+        return None
+
+
+brotli = _optional("brotli")
+zstandard = _optional("zstandard")
 
 _ALIASES = {"x-gzip": "gzip"}
 
@@ -150,7 +155,7 @@ class _ChunkReader:
 def _zstd_stream(raw: Iterable[bytes]) -> Iterator[bytes]:
     assert zstandard is not None
     decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
-    reader = decompressor.stream_reader(_ChunkReader(raw), read_size=STEP, read_across_frames=True)
+    reader = decompressor.stream_reader(cast(Any, _ChunkReader(raw)), read_size=STEP, read_across_frames=True)
     try:
         while out := reader.read(STEP):
             yield out

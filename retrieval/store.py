@@ -230,12 +230,14 @@ class RecordStore:
         incoming = self._fold_batch(records)
         if not incoming:
             return UpsertReport()
-        existing = self._find_existing(incoming)
-        plan = self._plan(incoming, existing, progress=progress, vectors_by_hash={})
+        seen = self._stored_rows(incoming)
+        plan = self._plan(incoming, self._parsed(seen), progress=progress, vectors_by_hash={})
         with self.db.transaction():
-            current = self._find_existing(incoming)
-            if current != existing:  # another writer got there first
-                plan = self._plan(incoming, current, progress=progress, vectors_by_hash=plan.vectors_by_hash())
+            current = self._stored_rows(incoming)
+            if current != seen:  # another writer got there first
+                plan = self._plan(
+                    incoming, self._parsed(current), progress=progress, vectors_by_hash=plan.vectors_by_hash()
+                )
             self._write_rows(plan.to_write, plan.vector_of)
             if on_stored is not None and plan.report.changes:
                 on_stored(plan.report.changes)
@@ -296,16 +298,28 @@ class RecordStore:
                 by_key[key] = merge_records(by_key[key], record)
         return list(by_key.values())
 
-    def _find_existing(self, records: Sequence[ThreatRecord]) -> dict[str, tuple[int, ThreatRecord, str]]:
+    @staticmethod
+    def _parsed(rows: dict[str, tuple[int, str, str]]) -> dict[str, tuple[int, ThreatRecord, str]]:
+        """Stored rows (from :meth:`_stored_rows`) as (rowid, record, content hash), each record parsed once."""
+        parsed: dict[int, ThreatRecord] = {}
+        found: dict[str, tuple[int, ThreatRecord, str]] = {}
+        for key, (rowid, content_hash, data) in rows.items():
+            if rowid not in parsed:
+                parsed[rowid] = _load(data)
+            found[key] = (rowid, parsed[rowid], content_hash)
+        return found
+
+    def _stored_rows(self, records: Sequence[ThreatRecord]) -> dict[str, tuple[int, str, str]]:
+        """The stored rows ``records`` would merge into, by id and canonical URL: (rowid, content hash, JSON)."""
         ids = [r.id for r in records]
         urls = [r.canonical_url for r in records if r.canonical_url]
-        found: dict[str, tuple[int, ThreatRecord, str]] = {}
+        found: dict[str, tuple[int, str, str]] = {}
         for column, keys in (("id", ids), ("canonical_url", urls)):
             for chunk in _chunks(keys, 500):
                 marks = ",".join("?" * len(chunk))
                 sql = f"SELECT rowid, id, canonical_url, content_hash, data FROM records WHERE {column} IN ({marks})"
                 for row in self.db.query(sql, chunk):
-                    entry = (row["rowid"], _load(row["data"]), row["content_hash"])
+                    entry = (row["rowid"], row["content_hash"], row["data"])
                     found.setdefault(row["id"], entry)
                     if row["canonical_url"]:
                         found.setdefault(row["canonical_url"], entry)
