@@ -108,7 +108,7 @@ def run_chat(
         store,
         llm=llm,
         subscriptions=Subscriptions(store.db),
-        sources=SourceBook(store.db, allow_private_urls=store.settings.allow_private_urls),
+        sources=SourceBook(store.db, allow_private_urls=settings.allow_private_urls),
     )
     tz = args.tz or local_zone_name()
     if args.message:

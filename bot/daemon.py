@@ -205,7 +205,7 @@ def open_runtime(
     config = config or DeliveryConfig()
     owns_store = store is None
     store = store or RecordStore(settings)
-    sources = SourceBook(store.db, clock=clock, allow_private_urls=store.settings.allow_private_urls)
+    sources = SourceBook(store.db, clock=clock, allow_private_urls=settings.allow_private_urls)
     if config.default_sources:
         sources.seed_defaults()
     if config.sources:
