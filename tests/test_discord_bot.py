@@ -52,7 +52,7 @@ pytestmark = needs_model
 
 NOW = datetime(2026, 6, 2, 16, 0, tzinfo=UTC)
 SUBCOMMANDS = {"search", "latest", "show", "subscriptions", "sources", "stack", "help"}
-ADMIN_SUBCOMMANDS = {"subscribe", "unsubscribe", "add-source", "stack-add", "stack-remove"}
+ADMIN_SUBCOMMANDS = {"subscribe", "unsubscribe", "resume", "add-source", "stack-add", "stack-remove"}
 MANAGE_CHANNELS = 1 << 4
 PRIVILEGED = MESSAGE_CONTENT_INTENT | (1 << 1) | (1 << 8)  # message content, members, presences
 

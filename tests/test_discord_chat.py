@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -254,15 +255,14 @@ def test_subscribe_says_what_is_missing_where_the_bot_cannot_post(fake, core) ->
         (notice,) = await answered(fake, refused)
         assert notice["flags"] == 64  # private
         assert (
-            "**Send Messages** and **Embed Links**" in notice["content"]
-            and "Nothing was subscribed" in notice["content"]
+            "**Send Messages** and **Embed Links**" in notice["content"] and "Nothing was changed" in notice["content"]
         )
         assert core.subscriptions.subscriptions(platform="discord", channel=str(CHANNEL_ID)) == []
         # Also when asked by mention (the cached permissions count there).
         fake.set_overwrite(CHANNEL_ID, BOT_ID, deny=EMBED_LINKS)
         asked = fake.post_as_user(CHANNEL_ID, "subscribe critical outages", user_id=LEAD_ID, mention_bot=True)
         (said,) = await fake.until(lambda: fake.bot_messages(int(asked["id"])))
-        assert "**Embed Links**" in said["content"] and "Nothing was subscribed" in said["content"]
+        assert "**Embed Links**" in said["content"] and "Nothing was changed" in said["content"]
         assert core.subscriptions.subscriptions(platform="discord", channel=str(CHANNEL_ID)) == []
         # Without Create Public Threads it subscribes, and says updates will be replies.
         fake.set_overwrite(CHANNEL_ID, BOT_ID, deny=CREATE_PUBLIC_THREADS)
@@ -396,3 +396,119 @@ def test_without_embed_links_answers_come_as_text_and_where_it_cannot_speak_it_s
 
     run_bot(fake, core, scenario)
     assert fake.limit_violations == []
+
+
+# -- delivery health, end to end through the deliverer -----------------------------------------------------------
+
+
+class Clock:
+    """The deliverer's clock, moved on by hand past back-offs (starts now: ``resume`` uses the wall clock)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def deliver_until_disabled(runtime, platform: str, channel: str, clock: Clock) -> None:
+    """Deliver, letting back-offs pass, until the channel is disabled; never more than a few rounds."""
+    for _ in range(6):
+        runtime.deliverer.deliver_due()
+        if runtime.deliverer.health.get(platform, channel).state.value == "disabled":
+            return
+        clock.now += 3600
+    raise AssertionError(f"{platform}:{channel} was retried on and on instead of disabled")
+
+
+@needs_model
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        ("permission", "Missing Permissions: Send Messages in Threads"),
+        ("locked", "the thread is locked"),
+        ("deleted", "Unknown Channel: the channel was deleted"),
+    ],
+)
+def test_a_discord_channel_that_cannot_receive_is_disabled_with_its_reason_told_and_resumable(
+    fake, core, breakage, reason
+) -> None:
+    thread = fake.add_thread(CHANNEL_ID, "ransomware watch")
+    clock = Clock()
+    config = DeliveryConfig(default_sources=False, delivery=DeliveryPolicy(rate_limits={"discord": 0.0}))
+    target = DiscordTarget(BOT_TOKEN)
+    runtime = open_runtime(core.store.settings, config, targets=[target], store=core.store, clock=clock)
+    try:
+        sub = runtime.subscriptions.subscribe(
+            platform="discord", channel=str(thread), query="ransomware", created_by=str(LEAD_ID)
+        )
+        if breakage == "permission":
+            fake.deny_bot(CHANNEL_ID, SEND_MESSAGES_IN_THREADS)
+        elif breakage == "locked":
+            fake.archive_thread(thread, locked=True)
+            fake.threads[thread]["thread_metadata"]["archived"] = False
+        else:
+            fake.delete_channel(thread)
+        planned = runtime.planner.backfill(sub, NOW - timedelta(days=30))
+        assert planned.posts + planned.digests > 0
+        deliver_until_disabled(runtime, "discord", str(thread), clock)
+        status = runtime.deliverer.health.get("discord", str(thread))
+        assert status.reason == reason and status.failures == 3
+        assert runtime.subscriptions.get(sub.id).status == "disabled"
+        # The subscriber was told once, by DM, with the reason and how to resume.
+        (notice,) = fake.bot_messages(fake.dm_channel(LEAD_ID))
+        assert reason.split(":")[0] in notice["content"] and "/threat-admin resume" in notice["content"]
+        assert f"<#{thread}>" in notice["content"]
+        clock.now += 3600
+        assert runtime.deliverer.deliver_due().sent == 0  # nothing more tried while disabled
+        assert len(fake.bot_messages(fake.dm_channel(LEAD_ID))) == 1
+    finally:
+        target.close()
+    if breakage == "deleted":
+        return  # nothing to resume: the subscription says why, and `unsubscribe` removes it
+
+    async def scenario(bot: DiscordBot) -> None:
+        listed = fake.slash("subscriptions", channel_id=thread)
+        (listing,) = await answered(fake, listed)
+        assert "disabled" in listing["content"].lower() and reason.split(":")[0] in listing["content"]
+        if breakage == "permission":
+            # Still not fixed: resume says what is missing and changes nothing.
+            early = admin(fake, "resume", channel_id=thread)
+            (notice,) = await answered(fake, early)
+            assert "**Send Messages in Threads**" in notice["content"] and "Nothing was changed" in notice["content"]
+            fake.set_overwrite(CHANNEL_ID, BOT_ID)
+        else:
+            fake.threads[thread]["thread_metadata"]["locked"] = False
+        resumed = admin(fake, "resume", channel_id=thread)
+        (confirmation,) = await answered(fake, resumed)
+        assert "Resumed" in confirmation["content"]
+
+    run_bot(fake, core, scenario)
+    target = DiscordTarget(BOT_TOKEN)
+    runtime = open_runtime(core.store.settings, config, targets=[target], store=core.store, clock=clock)
+    try:
+        assert runtime.deliverer.drain().sent == planned.posts + planned.digests
+    finally:
+        target.close()
+    assert runtime.deliverer.health.get("discord", str(thread)).state.value == "ok"
+
+
+@needs_model
+def test_a_deleted_webhook_disables_its_subscriptions_with_the_reason(fake, core) -> None:
+    url = fake.add_webhook(CHANNEL_ID)
+    clock = Clock()
+    config = DeliveryConfig(default_sources=False, delivery=DeliveryPolicy(rate_limits={"discord-webhook": 0.0}))
+    target = DiscordWebhookTarget({"secops": url}, pace=0)
+    runtime = open_runtime(core.store.settings, config, targets=[target], store=core.store, clock=clock)
+    try:
+        sub = runtime.subscriptions.subscribe(
+            platform="discord-webhook", channel="secops", query="ransomware", created_by="cli:alice"
+        )
+        fake.delete_webhook(url)
+        runtime.planner.backfill(sub, NOW - timedelta(days=30))
+        deliver_until_disabled(runtime, "discord-webhook", "secops", clock)
+        status = runtime.deliverer.health.get("discord-webhook", "secops")
+        assert status.reason == "Unknown Webhook: the webhook was deleted" and status.code == "10015"
+        assert "webhook was deleted" in runtime.subscriptions.get(sub.id).problem
+    finally:
+        target.close()

@@ -82,7 +82,9 @@ SLASH_HELP = (
 )
 SORRY = "Sorry — I couldn't answer that (the error is logged). Please try again."
 #: Commands about the channel's feed: they act on where posts go (a thread, or a forum), not on the chat's channel.
-FEED_VERBS = frozenset({Verb.SUBSCRIBE, Verb.UNSUBSCRIBE, Verb.SUBSCRIPTIONS})
+FEED_VERBS = frozenset({Verb.SUBSCRIBE, Verb.UNSUBSCRIBE, Verb.SUBSCRIPTIONS, Verb.RESUME})
+#: Commands that start (or restart) posting here: first checked against what the bot may do here.
+POSTING_VERBS = frozenset({Verb.SUBSCRIBE, Verb.RESUME})
 #: How each kind of place is named to people.
 PLACE_WORDS = {"channel": "this channel", "thread": "this thread", "forum": "this forum", "dm": "this DM"}
 
@@ -360,7 +362,7 @@ class DiscordBot(discord.Client):
             workspace=str(interaction.guild_id or ""),
         )
         permissions = interaction.app_permissions if interaction.guild_id is not None else None
-        refusal = self._cannot_post(place, permissions) if command.verb is Verb.SUBSCRIBE and can_manage else None
+        refusal = self._cannot_post(place, permissions) if command.verb in POSTING_VERBS and can_manage else None
         if refusal is not None:
             answer = Reply(refusal, incoming.thread_key(), ReplyKind.NOTICE, ephemeral=True)
         else:
@@ -505,7 +507,7 @@ class DiscordBot(discord.Client):
         return (
             f"I can't post the feed in {where}: I'm missing {names} here. A server admin can allow "
             f"{'it' if len(missing) == 1 else 'them'} for threatbot (the channel's settings → Permissions), "
-            "then subscribe again. Nothing was subscribed."
+            "then try again. Nothing was changed."
         )
 
     @staticmethod

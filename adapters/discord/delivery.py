@@ -40,15 +40,17 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any, Final, TypeVar
 
 import aiohttp
 import discord
 
-from adapters.discord.limits import OutgoingMessage
+from adapters.discord.limits import CONTENT, OutgoingMessage, clip
 from adapters.discord.loop import LoopThread
-from adapters.discord.render import render_digest, render_incident, render_update, thread_name
+from adapters.discord.render import discord_markdown, render_digest, render_incident, render_update, thread_name
 from bot.delivery.base import (
+    ChannelNotice,
     ChannelUnavailable,
     DeliveryError,
     DeliveryRejected,
@@ -208,6 +210,31 @@ class DiscordTarget(DeliveryTarget):
             lambda: self._reply(channel_id, ref, outgoing, nonce_for(update.key), name), "update", channel_id
         )
         return PostRef(ref.platform, ref.channel, ref.message_id, thread_id, ref.url)
+
+    def notify_unavailable(self, channel: str, notice: ChannelNotice) -> bool:
+        """DM each subscriber (a Discord user id) once: which subscriptions stopped here, why, how to resume.
+
+        A subscriber whose privacy settings refuse DMs (``50007``) is skipped; the log and
+        ``/threat subscriptions`` say it anyway. Returns whether anyone was told.
+        """
+        text = discord_markdown(
+            notice.text(f"<#{channel}>").replace("say `resume` there", "run `/threat-admin resume` there")
+        )
+        told = False
+        for user in notice.subscribers:
+            if not user.isdigit():
+                continue  # subscribed from the CLI: nobody to DM
+            try:
+                self._call(partial(self._direct_message, int(user), text), "notice", int(user))
+                told = True
+            except DeliveryError as error:
+                log.warning("could not DM subscriber %s about channel %s: %s", user, channel, error)
+        return told
+
+    async def _direct_message(self, user_id: int, text: str) -> None:
+        await self._ensure_login()
+        dm = await self._client.create_dm(discord.Object(user_id))
+        await dm.send(content=clip(text, CONTENT), allowed_mentions=discord.AllowedMentions.none())
 
     def close(self) -> None:
         if self._own_loop is None:

@@ -89,7 +89,7 @@ class ThreatCommands(app_commands.Group):
 
 
 class ThreatAdminCommands(app_commands.Group):
-    """``/threat-admin subscribe|unsubscribe|add-source|stack-add|stack-remove``: changing the feeds, for managers."""
+    """``/threat-admin subscribe|unsubscribe|resume|add-source|stack-add|stack-remove``: changing the feeds, for managers."""
 
     def __init__(self, handler: CommandHandler) -> None:
         super().__init__(
@@ -110,6 +110,10 @@ class ThreatAdminCommands(app_commands.Group):
     @app_commands.describe(id="the subscription's id (/threat subscriptions lists them)")
     async def unsubscribe(self, interaction: discord.Interaction, id: app_commands.Range[str, 1, 100]) -> None:
         await self.handler(interaction, "unsubscribe", {"id": id})
+
+    @app_commands.command(name="resume", description=clip(USAGE[Verb.RESUME][1], 100))
+    async def resume(self, interaction: discord.Interaction) -> None:
+        await self.handler(interaction, "resume", {})
 
     @app_commands.command(name="add-source", description="add a feed (RSS/Atom URL) every server's subscriptions read")
     @app_commands.describe(url="the feed URL to add")
