@@ -345,6 +345,12 @@ def test_the_package_exports_a_platform(fake) -> None:
     assert (status.chat, status.delivery) == (False, False) and "DISCORD_BOT_TOKEN" in status.detail
     assert nothing.delivery_targets() == [] and nothing.chat_component(None) is None  # type: ignore[arg-type]
 
+    # As serve calls every platform: with the core's settings, the rest from the environment.
+    from_env = platform(Settings.from_env(Path("unused")), env={"DISCORD_BOT_TOKEN": BOT_TOKEN})
+    assert from_env.status().chat and from_env.settings.token == BOT_TOKEN
+    with pytest.raises(ValueError, match="THREATBOT_DISCORD_GUILD_ID"):
+        platform(None, env={"THREATBOT_DISCORD_GUILD_ID": "my-server"})
+
     hook = fake.add_webhook(CHANNEL_ID)
     both = platform(DiscordSettings(token=BOT_TOKEN, guild_id=GUILD_ID, webhooks={"*": hook}))
     status = both.status()

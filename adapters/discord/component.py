@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -211,10 +213,23 @@ class DiscordPlatform:
         return discord_targets(self.settings)
 
 
-def platform(settings: DiscordSettings | None = None, **bot_options: Any) -> DiscordPlatform:
-    """Discord's :class:`bot.platform.Platform`, from ``settings`` or the environment.
+def platform(
+    settings: Any = None,
+    *,
+    discord_settings: DiscordSettings | None = None,
+    env: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    **bot_options: Any,
+) -> DiscordPlatform:
+    """Discord's :class:`bot.platform.Platform`, from the environment (``env``, default ``os.environ``).
 
-    Raises ValueError naming the variable when the environment is wrong (never for "not configured":
-    ``status()`` says that).
+    ``settings`` is what ``serve`` hands every platform (the core's ``bot.config.Settings``; Discord
+    needs nothing from it) or a :class:`DiscordSettings` to use as is. ``clock`` pins the bot's "now"
+    (tests). Raises ValueError naming the variable when the environment is wrong — never for "not
+    configured": ``status()`` says that.
     """
-    return DiscordPlatform(settings or DiscordSettings.from_env(), **bot_options)
+    if discord_settings is None and isinstance(settings, DiscordSettings):
+        discord_settings = settings
+    if clock is not None:
+        bot_options["clock"] = clock
+    return DiscordPlatform(discord_settings or DiscordSettings.from_env(env), **bot_options)
