@@ -443,7 +443,9 @@ def test_a_discord_channel_that_cannot_receive_is_disabled_with_its_reason_told_
     clock = Clock()
     config = DeliveryConfig(default_sources=False, delivery=DeliveryPolicy(rate_limits={"discord": 0.0}))
     target = DiscordTarget(BOT_TOKEN)
-    runtime = open_runtime(core.store.settings, config, targets=[target], store=core.store, clock=clock)
+    runtime = open_runtime(
+        Settings.from_env(core.store.config.data_dir), config, targets=[target], store=core.store, clock=clock
+    )
     try:
         sub = runtime.subscriptions.subscribe(
             platform="discord", channel=str(thread), query="ransomware", created_by=str(LEAD_ID)
@@ -491,7 +493,9 @@ def test_a_discord_channel_that_cannot_receive_is_disabled_with_its_reason_told_
 
     run_bot(fake, core, scenario)
     target = DiscordTarget(BOT_TOKEN)
-    runtime = open_runtime(core.store.settings, config, targets=[target], store=core.store, clock=clock)
+    runtime = open_runtime(
+        Settings.from_env(core.store.config.data_dir), config, targets=[target], store=core.store, clock=clock
+    )
     try:
         assert runtime.deliverer.drain().sent == planned.posts + planned.digests
     finally:
@@ -505,7 +509,9 @@ def test_a_deleted_webhook_disables_its_subscriptions_with_the_reason(fake, core
     clock = Clock()
     config = DeliveryConfig(default_sources=False, delivery=DeliveryPolicy(rate_limits={"discord-webhook": 0.0}))
     target = DiscordWebhookTarget({"secops": url}, pace=0)
-    runtime = open_runtime(core.store.settings, config, targets=[target], store=core.store, clock=clock)
+    runtime = open_runtime(
+        Settings.from_env(core.store.config.data_dir), config, targets=[target], store=core.store, clock=clock
+    )
     try:
         sub = runtime.subscriptions.subscribe(
             platform="discord-webhook", channel="secops", query="ransomware", created_by="cli:alice"
