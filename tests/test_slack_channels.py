@@ -139,8 +139,9 @@ def rig(data_dir, fake):  # noqa: F811
 def test_an_answer_posted_in_a_public_channel_joins_it_so_its_thread_takes_follow_ups(rig) -> None:
     rig.fake.add_channel("CJOIN", member=False)
     _, _, name = rig.command("search exchange outage", channel="CJOIN")
-    rig.click("tb_share", card_of(rig.response(name), "tb_share"), channel="CJOIN", ephemeral=True)
+    _, clicked = rig.click("tb_share", card_of(rig.response(name), "tb_share"), channel="CJOIN", ephemeral=True)
     posted = rig.posted("CJOIN")
+    assert rig.response(clicked).params.get("delete_original") is True  # shared, and its thread bound
     assert rig.fake.wait_for("conversations.join", where=lambda c: c.params.get("channel") == "CJOIN")
     assert rig.fake.is_member("CJOIN") and "won't see replies" not in posted.all_text()
     ts = rig.fake.channels["CJOIN"][-1]["ts"]
@@ -411,3 +412,19 @@ def test_a_private_channel_the_bot_left_is_disabled_and_the_subscriber_gets_a_dm
     assert "3 waiting message(s) re-queued" in capsys.readouterr().out
     assert main(["subscriptions", "--data-dir", str(tmp_path), "--json"]) == 0
     assert '"status": "ok"' in capsys.readouterr().out
+
+
+@needs_model
+def test_subscribing_joins_a_public_channel_and_asks_for_an_invitation_to_a_private_one(rig) -> None:
+    rig.fake.add_channel("CSUBPUB", member=False)
+    rig.command("subscribe exploited fortinet", channel="CSUBPUB")
+    confirmed = rig.posted("CSUBPUB")
+    assert "Subscribed this channel" in confirmed.text and rig.fake.is_member("CSUBPUB")
+
+    rig.fake.add_channel("GSUBPRIV", kind="group", member=False)
+    _, _, name = rig.command("subscribe exploited fortinet", channel="GSUBPRIV")
+    refused = rig.response(name)
+    assert refused.params["response_type"] == "ephemeral" and "Invite me first" in refused.text
+    from bot.subscriptions import Subscriptions
+
+    assert Subscriptions(rig.store.db).subscriptions(platform="slack", channel="GSUBPRIV") == []

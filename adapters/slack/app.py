@@ -62,7 +62,7 @@ from adapters.slack.render import (
 )
 from adapters.slack.store import Card, SlackStore
 from adapters.slack.users import ManagerPolicy, SlackUser, UserDirectory
-from bot.commands import Command, Verb
+from bot.commands import Command, Verb, parse_command
 from bot.conversation import Conversation
 from bot.messages import IncomingMessage, Reply, ThreadKey
 from retrieval.database import Database
@@ -298,6 +298,10 @@ class SlackAdapter:
         in_dm = str(body.get("channel_name") or "") in _DM_NAMES or str(body.get("channel_name") or "").startswith(
             "mpdm-"
         )
+        refusal = self._cannot_feed(channel, text, in_dm=in_dm)
+        if refusal is not None:
+            self._respond(response_url, SlackMessage(refusal), response_type="ephemeral")
+            return
         try:
             with self._working(response_url=response_url):
                 reply = self.conversation.handle(
@@ -328,6 +332,24 @@ class SlackAdapter:
         if posted.membership and not in_dm:
             _add_note(message, NOT_IN_CHANNEL)  # the bot is not in this channel: say how to fix that
         self._respond(response_url, message, response_type="in_channel")
+
+    def _cannot_feed(self, channel: str, text: str, *, in_dm: bool) -> str | None:
+        """Before ``subscribe``/``resume``: can feed posts reach this channel? Why not, in words, or None.
+
+        The adapter-side half of the subscribe-time check (the core decides who may subscribe): a public
+        channel is joined (``channels:join``), a private one needs an invitation, and a DM between people
+        or a group DM the bot is not in cannot take feed posts at all.
+        """
+        if parse_command(text).verb not in (Verb.SUBSCRIBE, Verb.RESUME):
+            return None
+        if self.ensure_member(channel) is not False:
+            return None
+        if in_dm:
+            return "I can't post feeds into this conversation. Subscribe a channel instead, or DM me to ask questions."
+        return (
+            "I can't post in this channel yet: it is private (or I couldn't join it). Invite me first "
+            "(`/invite @threatbot`), then run this again."
+        )
 
     def _answer_followup(self, event: dict[str, Any], bot_user_id: str | None) -> None:
         """A message in a channel thread: answered when the bot has a conversation in that thread."""
