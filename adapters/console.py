@@ -123,7 +123,7 @@ class ConsoleAdapter:
         return True
 
     def _list_threads(self) -> None:
-        threads = self.conversation.threads.list_threads(PLATFORM, self.channel, self.clock())
+        threads = self.conversation.list_threads(PLATFORM, self.channel, now=self.clock())
         if not threads:
             self._write("No threads yet: type a question to start one.")
             return
@@ -133,7 +133,7 @@ class ConsoleAdapter:
             self._write(f"{mark} {thread}: {topic} — last active {last.astimezone(self._zone()):%a %d %b %H:%M}")
 
     def _switch(self, target: str) -> None:
-        known = {t for t, _, _ in self.conversation.threads.list_threads(PLATFORM, self.channel, self.clock())}
+        known = {t for t, _, _ in self.conversation.list_threads(PLATFORM, self.channel, now=self.clock())}
         if target not in known:
             self._write(f"No thread {target or '?'} here; /threads lists them.")
             return
@@ -141,7 +141,7 @@ class ConsoleAdapter:
         self._write(f"— thread {target} —")
 
     def _next_thread_id(self) -> str:
-        threads = self.conversation.threads.list_threads(PLATFORM, self.channel, self.clock())
+        threads = self.conversation.list_threads(PLATFORM, self.channel, now=self.clock())
         numbers = [int(t) for t, _, _ in threads if t.isdigit()]
         if self.thread.isdigit():
             numbers.append(int(self.thread))

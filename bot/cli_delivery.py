@@ -39,33 +39,49 @@ def _config(args: argparse.Namespace):
     return settings, config
 
 
-def _runtime(args: argparse.Namespace, *, with_targets: bool = False):
-    from bot.daemon import default_targets, open_runtime, registered_targets
+def _runtime(args: argparse.Namespace, *, with_targets: bool = False, platforms: list | None = None):
+    from bot.daemon import default_targets, open_runtime
 
     settings, config = _config(args)
     targets = []
     if with_targets:
-        targets = (
-            _chat_platform_targets(settings)
-            + registered_targets(config)
-            + default_targets(
-                config, console=True if getattr(args, "console", False) else None, jsonl=getattr(args, "jsonl", False)
-            )
+        chosen = platforms if platforms is not None else _platforms(args, settings)
+        targets = [target for p in chosen for target in p.delivery_targets()] + default_targets(
+            config, console=True if getattr(args, "console", False) else None, jsonl=getattr(args, "jsonl", False)
         )
     return open_runtime(settings, config, targets=targets)
 
 
-def _chat_platform_targets(settings) -> list:
-    """The Slack and Discord targets (and Discord's bot component) whose settings the environment holds.
+def _platforms(args: argparse.Namespace, settings: Settings | None = None) -> list:
+    """Every chat platform (``bot.platform.Platform``), as the environment configures it.
 
     Adapters are imported here, not in ``bot``'s modules, so the core never depends on a chat SDK.
+    Raises ValueError (naming the setting) when a platform's settings cannot work.
     """
-    from adapters.discord.component import register_discord
-    from adapters.slack.component import slack_target_from_env
+    from adapters.discord import platform as discord_platform
+    from adapters.slack import platform as slack_platform
 
-    register_discord()  # registers its target and component with bot.daemon when configured
-    slack = slack_target_from_env(settings)
-    return [slack] if slack else []
+    settings = settings or Settings.from_env(getattr(args, "data_dir", None))
+    return [slack_platform(settings, http_port=getattr(args, "slack_http", None)), discord_platform()]
+
+
+def _core(runtime, settings: Settings):
+    """The conversation core, built once for every platform; a broken LLM setting means answers without it."""
+    from bot.conversation import Conversation
+    from bot.llm import LLMAnswerer, LLMUnavailable
+
+    try:
+        llm = LLMAnswerer.from_settings(settings)
+    except LLMUnavailable as error:
+        print(f"serve: answering without the LLM: {error}", file=sys.stderr)
+        llm = None
+    return Conversation(
+        runtime.store,
+        llm=llm,
+        subscriptions=runtime.subscriptions,
+        sources=runtime.sources,
+        feed_posts=runtime.outbox,
+    )
 
 
 def _print_json(value: object) -> None:
@@ -84,29 +100,36 @@ def _iso(moment: datetime | float | None) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from adapters.slack import SlackConfigError, slack_component_for_runtime
+    """Build the core once, hand it to every platform that has chat, deliver through every platform's targets."""
     from bot.daemon import serve
 
     try:
-        runtime = _runtime(args, with_targets=True)
+        settings, _ = _config(args)
+        platforms = _platforms(args, settings)
+        runtime = _runtime(args, with_targets=True, platforms=platforms)
     except ValueError as error:  # a chat platform's settings are incomplete or malformed: say which
         print(f"serve: {error}", file=sys.stderr)
         return 2
     try:
-        try:
-            slack = slack_component_for_runtime(runtime, http_port=args.slack_http)
-        except SlackConfigError as error:
-            print(f"serve: {error}", file=sys.stderr)
-            return 2
-        components: list = [slack] if slack else []
         settings = runtime.settings
+        components: list = []
+        if any(p.status().chat for p in platforms):
+            core = _core(runtime, settings)
+            try:
+                for platform in platforms:
+                    component = platform.chat_component(core) if platform.status().chat else None
+                    if component is not None:
+                        components.append(component)
+            except ValueError as error:  # e.g. Slack refused the token at start-up
+                print(f"serve: {error}", file=sys.stderr)
+                return 2
         observability = _observability_server(runtime) if settings.metrics_port else None
         if observability is not None:
             components.append(observability)
         print_banner(
             serve_banner(
                 runtime,
-                _platform_statuses(args, slack, runtime.config.webhook_url),
+                _platform_statuses(platforms, runtime.config.webhook_url),
                 version=threatbot_version(),
                 metrics_url=f"http://{settings.metrics_host}:{settings.metrics_port}" if observability else None,
                 grace=runtime.config.grace,
@@ -130,24 +153,11 @@ def _observability_server(runtime):
     return ObservabilityServer(observability_app(health), host=settings.metrics_host, port=settings.metrics_port)
 
 
-def _platform_statuses(args: argparse.Namespace, slack, webhook_url: str | None) -> list:
+def _platform_statuses(platforms: list, webhook_url: str | None) -> list:
     """One line per platform for the start banner: connected, feed only, or exactly what is missing."""
-    from adapters.discord.component import platform as discord_platform
-    from adapters.slack.config import SlackConfig
-    from adapters.slack.retry import RetryingSlackComponent
     from bot.platform import PlatformStatus
 
-    config = SlackConfig.from_env(http_port=args.slack_http)
-    if isinstance(slack, RetryingSlackComponent):
-        detail = "Slack did not answer at start; chat retries with backoff (feed posts retry too)"
-    elif slack is not None:
-        detail = "Socket Mode" if config.mode == "socket" else f"HTTP mode on {config.http_host}:{config.http_port}"
-    elif config.configured:
-        detail = config.chat_problem() or "chat needs SLACK_APP_TOKEN or --slack-http"
-    else:
-        detail = "not configured: set SLACK_BOT_TOKEN (and SLACK_APP_TOKEN for chat), see docs/slack.md"
-    statuses = [PlatformStatus("slack", chat=slack is not None, delivery=bool(config.bot_token), detail=detail)]
-    statuses.append(discord_platform().status())
+    statuses = [p.status() for p in platforms]
     if webhook_url:
         from urllib.parse import urlsplit
 

@@ -131,6 +131,10 @@ class Conversation:
         """Whether ``key`` is a live conversation (a follow-up there needs no mention)."""
         return self.threads.load(key, now or datetime.now(UTC)) is not None
 
+    def list_threads(self, platform: str, channel: str, *, now: datetime | None = None):
+        """The live conversations of one channel, oldest first: (thread id, state, last activity)."""
+        return self.threads.list_threads(platform, channel, now or datetime.now(UTC))
+
     def incident_of_thread(self, key: ThreadKey) -> str | None:
         """The headline record id when ``key`` is the thread of a feed post about one incident."""
         return self.feed_posts.incident_at(key) if self.feed_posts is not None else None

@@ -3,7 +3,8 @@
 Everything long-running is a *component*: an object with ``name`` and ``async run(stop)`` that returns
 soon after ``stop`` is set. The poller and deliverer are components here; a chat adapter joins with
 :meth:`Daemon.add` (an async callable taking the stop event, or an object with ``start()``/``stop()``,
-sync or async), or from outside ``bot`` through :func:`register_component` before ``serve`` starts.
+sync or async), or through ``serve(components=…)``: the CLI builds one conversation core and asks
+every platform (``bot.platform.Platform``) for its chat component around it.
 
 Shutdown (SIGTERM or SIGINT): the stop event is set; the deliverer finishes the message in flight and
 commits it, the poller stops between sources; whatever has not returned within ``grace`` seconds is
@@ -63,8 +64,6 @@ __all__ = [
     "DeliveryConfig",
     "DeliveryRuntime",
     "open_runtime",
-    "register_component",
-    "register_target",
     "serve",
 ]
 
@@ -433,27 +432,8 @@ class Daemon:
         return 1 if failed else 0
 
 
-#: Factories called by :func:`serve` with the runtime: chat adapters and platform targets register here.
-_COMPONENT_FACTORIES: list[Callable[[DeliveryRuntime], Any]] = []
-_TARGET_FACTORIES: list[Callable[[DeliveryConfig], DeliveryTarget | None]] = []
-
-
-def register_component(factory: Callable[[DeliveryRuntime], Any]) -> None:
-    """Have ``serve`` run ``factory(runtime)`` as a component (e.g. the Slack adapter)."""
-    _COMPONENT_FACTORIES.append(factory)
-
-
-def register_target(factory: Callable[[DeliveryConfig], DeliveryTarget | None]) -> None:
-    """Have ``serve`` deliver through ``factory(config)`` (None: not configured), ahead of webhook and console."""
-    _TARGET_FACTORIES.append(factory)
-
-
-def registered_targets(config: DeliveryConfig) -> list[DeliveryTarget]:
-    return [t for t in (factory(config) for factory in _TARGET_FACTORIES) if t is not None]
-
-
 def serve(runtime: DeliveryRuntime, *, components: Sequence[Any] = (), grace: float | None = None) -> int:
-    """Run poller, deliverer, registered and given components until SIGTERM/SIGINT. Blocks."""
+    """Run poller, deliverer and the given components (chat adapters) until SIGTERM/SIGINT. Blocks."""
 
     async def main() -> int:
         wake = asyncio.Event()
@@ -461,8 +441,6 @@ def serve(runtime: DeliveryRuntime, *, components: Sequence[Any] = (), grace: fl
             [PollerComponent(runtime.poller, wake=wake), DelivererComponent(runtime.deliverer, wake=wake)],
             grace=runtime.config.grace if grace is None else grace,
         )
-        for factory in _COMPONENT_FACTORIES:
-            daemon.add(factory(runtime))
         for component in components:
             daemon.add(component)
         code = await daemon.run()

@@ -421,7 +421,7 @@ def test_a_channels_subscription_is_delivered_by_the_bot_target_through_the_outb
     assert {r.ref.message_id for r in rows if r.ref} == {m["id"] for m in posted}
 
 
-def test_threatbot_serve_runs_the_bot_when_registered_and_stops_on_sigterm(fake, tmp_path) -> None:
+def test_threatbot_serve_runs_the_bot_when_configured_and_stops_on_sigterm(fake, tmp_path) -> None:
     config = tmp_path / "threatbot.toml"
     config.write_text("default_sources = false\n", encoding="utf-8")
     env = {
@@ -433,10 +433,7 @@ def test_threatbot_serve_runs_the_bot_when_registered_and_stops_on_sigterm(fake,
         "THREATBOT_DATA_DIR": str(tmp_path / "data"),
         "THREATBOT_CONFIG": str(config),
     }
-    code = (
-        "from adapters.discord.component import register_discord; register_discord(); "
-        "from bot.cli import main; raise SystemExit(main(['serve']))"
-    )
+    code = "from bot.cli import main; raise SystemExit(main(['serve']))"
     root = Path(__file__).resolve().parents[1]
     process = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=root, stderr=subprocess.PIPE, text=True)
     try:

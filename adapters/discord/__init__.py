@@ -26,10 +26,8 @@ _EXPORTS = {
     "DiscordComponent": "adapters.discord.component",
     "DiscordPlatform": "adapters.discord.component",
     "platform": "adapters.discord.component",
-    "discord_component_for_runtime": "adapters.discord.component",
     "discord_component_from_env": "adapters.discord.component",
     "discord_targets": "adapters.discord.component",
-    "register_discord": "adapters.discord.component",
     "DiscordSettings": "adapters.discord.config",
     "DiscordTarget": "adapters.discord.delivery",
     "point_discord_at": "adapters.discord.endpoints",
@@ -48,14 +46,12 @@ __all__ = [
     "DiscordTarget",
     "DiscordWebhookTarget",
     "ManagerPolicy",
-    "discord_component_for_runtime",
     "discord_component_from_env",
     "discord_targets",
     "invite_url",
     "parse_webhook_url",
     "platform",
     "point_discord_at",
-    "register_discord",
     "required_permissions",
 ]
 
@@ -64,11 +60,9 @@ if TYPE_CHECKING:
     from adapters.discord.component import (
         DiscordComponent,
         DiscordPlatform,
-        discord_component_for_runtime,
         discord_component_from_env,
         discord_targets,
         platform,
-        register_discord,
     )
     from adapters.discord.config import DiscordSettings
     from adapters.discord.delivery import DiscordTarget

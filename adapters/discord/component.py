@@ -2,20 +2,13 @@
 
 :func:`platform` returns the :class:`DiscordPlatform`, Discord's side of the one contract between
 ``serve`` and a chat platform (:class:`bot.platform.Platform`): ``status()`` for the start-up line,
-``chat_component(core)`` for the bot around the shared core, ``delivery_targets()`` for feed posts.
-The older entry points below stay for callers that assemble their own.
-
-:func:`register_discord` is the one call ``serve`` (and ``poll``) needs, before the runtime is opened::
-
-    from adapters.discord.component import register_discord
-    register_discord()          # reads the environment; registers nothing when Discord is not configured
-
-With ``DISCORD_BOT_TOKEN`` it registers the bot as a daemon component (``DiscordComponent``: login,
-command sync, gateway; stopped cleanly on SIGTERM) and a :class:`~adapters.discord.delivery.DiscordTarget`
-for ``discord`` subscriptions. With ``THREATBOT_DISCORD_WEBHOOK_URL`` / ``THREATBOT_DISCORD_WEBHOOKS`` it
-registers a :class:`~adapters.discord.webhook.DiscordWebhookTarget` for ``discord-webhook`` ones.
-:func:`discord_component_from_env` builds the component around a given conversation, for callers that
-assemble their own.
+``chat_component(core)`` for the bot around the shared core (``DiscordComponent``: login, command sync,
+gateway; stopped cleanly on SIGTERM), ``delivery_targets()`` for feed posts: a
+:class:`~adapters.discord.delivery.DiscordTarget` for ``discord`` subscriptions with ``DISCORD_BOT_TOKEN``,
+a :class:`~adapters.discord.webhook.DiscordWebhookTarget` for ``discord-webhook`` ones with
+``THREATBOT_DISCORD_WEBHOOK_URL`` / ``THREATBOT_DISCORD_WEBHOOKS``. ``serve`` builds the core once and
+hands it to every platform. :func:`discord_component_from_env` builds the component around a given
+conversation, for callers that assemble their own.
 """
 
 from __future__ import annotations
@@ -43,11 +36,9 @@ __all__ = [
     "DiscordComponent",
     "DiscordPlatform",
     "apply_endpoints",
-    "discord_component_for_runtime",
     "discord_component_from_env",
     "discord_targets",
     "platform",
-    "register_discord",
 ]
 
 log = logging.getLogger(__name__)
@@ -126,19 +117,6 @@ def discord_component_from_env(
     return DiscordComponent(DiscordBot(conversation, settings, **bot_options), settings.token)
 
 
-def discord_component_for_runtime(runtime: Any, settings: DiscordSettings | None = None) -> DiscordComponent | None:
-    """The bot over a ``bot.daemon.DeliveryRuntime``: its store, subscriptions and sources; the LLM if configured."""
-    from bot.llm import LLMAnswerer, LLMUnavailable
-
-    try:
-        llm = LLMAnswerer.from_settings(runtime.settings)
-    except LLMUnavailable as error:
-        log.warning("Discord answers without the LLM: %s", error)
-        llm = None
-    conversation = Conversation(runtime.store, llm=llm, subscriptions=runtime.subscriptions, sources=runtime.sources)
-    return discord_component_from_env(conversation, settings=settings)
-
-
 def discord_targets(settings: DiscordSettings | None = None) -> list[DeliveryTarget]:
     """The delivery targets the environment configures: the bot's, the webhooks', both or none."""
     settings = settings or DiscordSettings.from_env()
@@ -149,27 +127,6 @@ def discord_targets(settings: DiscordSettings | None = None) -> list[DeliveryTar
     if settings.webhooks:
         targets.append(DiscordWebhookTarget(settings.webhooks))
     return targets
-
-
-_registered = False
-
-
-def register_discord(settings: DiscordSettings | None = None) -> DiscordSettings:
-    """Register the Discord component and targets with ``bot.daemon`` as the environment configures them (once)."""
-    global _registered
-    from bot import daemon
-
-    settings = settings or DiscordSettings.from_env()
-    if _registered:
-        return settings
-    _registered = True
-    apply_endpoints(settings)
-    if settings.has_bot:
-        daemon.register_target(lambda config: DiscordTarget(settings.token))
-        daemon.register_component(lambda runtime: discord_component_for_runtime(runtime, settings))
-    if settings.webhooks:
-        daemon.register_target(lambda config: DiscordWebhookTarget(settings.webhooks))
-    return settings
 
 
 class DiscordPlatform:

@@ -7,7 +7,7 @@ verifies each request's signature) and ``GET /healthz`` on a threaded WSGI serve
 
 Factories for ``serve`` (see ``docs/slack.md`` for the settings):
 
-* :func:`slack_component_for_runtime` / :func:`slack_component_from_env` — the chat component, or
+* :func:`slack_component_from_env` — the chat component around a given core, or
   None when Slack is not configured (or only ``SLACK_BOT_TOKEN`` is, which is enough for feed posts;
   a warning then says what chat would need). Settings that cannot work raise
   :class:`~adapters.slack.config.SlackConfigError` with the missing setting named.
@@ -37,7 +37,6 @@ from bot.conversation import Conversation
 
 __all__ = [
     "SlackComponent",
-    "slack_component_for_runtime",
     "slack_component_from_env",
     "slack_target_from_env",
 ]
@@ -194,19 +193,6 @@ def _reason(error: BoltError) -> str:
         if code in text:
             return code
     return "auth.test failed"
-
-
-def slack_component_for_runtime(
-    runtime, *, http_port: int | None = None, env: Mapping[str, str] | None = None
-) -> SlackComponent | RetryingSlackComponent | None:
-    """:func:`slack_component_from_env` over a ``bot.daemon.DeliveryRuntime``: its store, subscriptions and sources."""
-
-    def conversation() -> Conversation:
-        return Conversation.from_settings(
-            runtime.settings, store=runtime.store, subscriptions=runtime.subscriptions, sources=runtime.sources
-        )
-
-    return slack_component_from_env(conversation, http_port=http_port, env=env)
 
 
 def slack_target_from_env(settings, *, env: Mapping[str, str] | None = None) -> SlackTarget | None:
