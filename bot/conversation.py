@@ -636,9 +636,14 @@ class _Turn:
             )
         except ValueError as error:  # the book refuses queries it cannot watch
             return self.reply(f"Couldn't subscribe to “{text}”: {error}", ReplyKind.NOTICE, ephemeral=True)
+        paused = (
+            f"\n⚠ Posts to this channel are {sub.problem}. Fix that, then say `resume`."
+            if sub.status == "disabled" and sub.problem
+            else ""
+        )
         return self.reply(
             f"Subscribed this channel to “{sub.query}” (id `{sub.id}`): new matching stories will be posted here. "
-            f"`unsubscribe {sub.id}` stops it.",
+            f"`unsubscribe {sub.id}` stops it.{paused}",
             ReplyKind.NOTICE,
         )
 

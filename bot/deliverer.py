@@ -139,6 +139,7 @@ class Deliverer:
         troubled = self.health.troubled()
         self._troubled = {(s.platform, s.channel) for s in troubled}
         disabled = {(s.platform, s.channel): s for s in troubled if s.state is ChannelState.DISABLED}
+        ended: set[tuple[str, str]] = set()
         for row in self.outbox.due(now, limit=limit):
             if stop is not None and stop.is_set():
                 break
@@ -151,8 +152,9 @@ class Deliverer:
                 continue
             lane = (row.platform, row.channel)
             if lane in disabled:  # queued before the channel was disabled: ends with it (resume re-queues)
-                self.health.end_pending(row.platform, row.channel, disabled[lane].reason or "cannot post")
-                result.dead += 1
+                if lane not in ended:
+                    ended.add(lane)
+                    result.dead += self.health.end_pending(*lane, disabled[lane].reason or "cannot post")
                 continue
             free_at = self._free_at.get(lane, 0.0)
             now = self.clock()
@@ -169,6 +171,7 @@ class Deliverer:
                 result.dead += 1
                 result.disabled.append(f"{row.platform}:{row.channel}")
                 disabled[lane] = self.health.get(row.platform, row.channel)
+                ended.add(lane)  # _unavailable already ended the channel's queue
             elif outcome == "dead":
                 result.dead += 1
             else:

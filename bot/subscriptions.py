@@ -106,7 +106,9 @@ class Subscriptions:
                 "VALUES (?,?,?,?,?,?)",
                 (sub_id, platform, channel, text, created_by, created),
             )
-        return Subscription(sub_id, platform, channel, text, created_by, datetime.fromtimestamp(created, UTC))
+        return self.get(sub_id) or Subscription(
+            sub_id, platform, channel, text, created_by, datetime.fromtimestamp(created, UTC)
+        )
 
     def unsubscribe(self, *, platform: str, channel: str, subscription_id: str) -> bool:
         """Remove one of this channel's subscriptions; False when the channel has no such id."""

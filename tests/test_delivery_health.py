@@ -149,6 +149,8 @@ def test_chat_shows_the_channels_health_and_resume_re_enables_it(store) -> None:
     listing = say("subscriptions")
     assert sub.id in listing.text and "disabled: the channel is archived (2 failures in a row)" in listing.text
     assert "`resume`" in listing.text
+    again = say("subscribe fortinet")
+    assert "Subscribed this channel" in again.text and "⚠ Posts to this channel are disabled" in again.text
     assert parse_command("resume").verb is Verb.RESUME
     assert "Only people who manage" in say("resume", manager=False).text
     assert say("resume").text.startswith("Resumed")
@@ -181,3 +183,29 @@ def test_the_planner_queues_nothing_for_a_disabled_channel(store) -> None:
     planner.plan()
     channels = {r.channel for r in outbox.rows(limit=20)}
     assert channels == {"C-on"}
+
+
+def test_an_incident_matching_several_subscriptions_of_a_channel_is_posted_there_once(store) -> None:
+    from bot.poller import DeliveryPlanner
+
+    book = Subscriptions(store.db)
+    for query in ("fortinet", "exploited", "vendor:fortinet"):
+        book.subscribe(platform="slack", channel="C-one", query=query, created_by="U1", created_at=0)
+    outbox = Outbox(store.db)
+    store.upsert(
+        [
+            ThreatRecord(
+                title="Fortinet FortiGate flaw exploited in attacks",
+                summary="Fortinet warns that attackers exploit the flaw.",
+                published=datetime.now(UTC),
+                url="https://example.org/forti-exploited",
+                source="Example News",
+                vendors=["Fortinet"],
+                exploited=True,
+            )
+        ]
+    )
+    report = DeliveryPlanner(store, book, outbox).plan()
+    [row] = outbox.rows(limit=10)
+    assert report.posts == 1 and row.channel == "C-one"
+    assert len(row.payload["subscriptions"]) >= 2  # one post saying which of the channel's queries it matched

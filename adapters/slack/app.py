@@ -85,6 +85,8 @@ BOT_SCOPES = {
     "channels:join": "joining a public channel it answers or posts in, so its threads' replies reach it",
     "channels:read": "whether the bot is in a public channel (conversations.info)",
     "groups:read": "whether the bot is in a private channel (conversations.info)",
+    "im:read": "whether a DM is the bot's own, before subscribing it (conversations.info)",
+    "mpim:read": "whether the bot is in a group DM, before subscribing it (conversations.info)",
     "commands": "/threat",
     "reactions:write": "the ⏳ reaction on a question that takes more than a moment",
     "users:read": "the asker's time zone and admin flags (users.info)",

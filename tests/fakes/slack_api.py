@@ -93,6 +93,8 @@ DEFAULT_SCOPES = frozenset(
         "groups:read",
         "im:history",
         "mpim:history",
+        "im:read",
+        "mpim:read",
         "chat:write",
         "chat:write.public",
         "commands",
