@@ -40,6 +40,7 @@ def test_serve_builds_one_core_for_slack_and_discord_and_survives_a_broken_llm_s
                 "THREATBOT_DISCORD_API_URL": discord.api_url,
                 "THREATBOT_DISCORD_GATEWAY_URL": discord.gateway_url,
                 "THREATBOT_LLM": "no-such-provider:model",
+                "THREATBOT_METRICS_PORT": "0",
             }.items():
                 monkeypatch.setenv(name, value)
             assert main(["serve"]) == 0
@@ -47,7 +48,7 @@ def test_serve_builds_one_core_for_slack_and_discord_and_survives_a_broken_llm_s
             point_discord_at(previous.api_url, previous.gateway_url)
     err = capsys.readouterr().err
     assert "answering without the LLM" in err
-    assert "slack: Socket Mode" in err and "discord: bot:" in err
+    assert "slack: chat + feed: Socket Mode" in err and "discord: chat + feed: bot:" in err
     slack_component, discord_component = handed["components"]
     core = slack_component.adapter.conversation
     assert discord_component.bot.conversation is core, "one core for every platform"
