@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from adapters.console_render import dim, render, wants_style
 from bot.conversation import Conversation
 from bot.messages import IncomingMessage, Reply
 from bot.terminal import terminal_safe
@@ -44,6 +45,7 @@ class ConsoleAdapter:
         can_manage: bool = True,
         clock: Callable[[], datetime] | None = None,
         prompt: bool | None = None,
+        styled: bool | None = None,
     ) -> None:
         self.conversation = conversation
         self.stdin = stdin if stdin is not None else sys.stdin
@@ -54,6 +56,8 @@ class ConsoleAdapter:
         self.can_manage = can_manage
         self.clock = clock or (lambda: datetime.now(UTC))
         self.prompt = prompt if prompt is not None else self.stdin.isatty()
+        #: Terminal styling (bold, italics, links, dim hints) instead of Slack's ``*bold*`` markers.
+        self.styled = styled if styled is not None else wants_style(self.stdout)
         self.thread = ""  # the current thread's id; "" until the first message or /new
 
     # -- loop ------------------------------------------------------------------------------------
@@ -156,11 +160,12 @@ class ConsoleAdapter:
     # -- output ----------------------------------------------------------------------------------
 
     def _render(self, reply: Reply) -> None:
-        self._write(reply.text)
+        styled = self.styled
+        self._write(render(reply.text, styled=styled))
         if reply.generated:
-            self._write("(written by the LLM from the records cited)")
+            self._write(dim("(written by the LLM from the records cited)", styled=styled))
         if reply.suggestions:
-            self._write("  ↳ try: " + " · ".join(reply.suggestions))
+            self._write(dim("  ↳ try: " + " · ".join(reply.suggestions), styled=styled))
         self._write("")
 
     def _write(self, text: str, end: str = "\n") -> None:

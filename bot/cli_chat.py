@@ -85,7 +85,7 @@ def run_chat(
     store = RecordStore(settings)
     clock = (lambda: args.now) if args.now else (lambda: datetime.now(UTC))
     if not args.no_demo and store.count() == 0:
-        report = seed_demo(store, clock())
+        report = seed_demo(store, clock(), tz=args.tz or local_zone_name())
         if report is not None:
             out.write(
                 f"Seeded {report.new} demo records (illustrative sample data, not real news) into {settings.data_dir}.\n"

@@ -66,14 +66,14 @@ def test_plain_lines_are_one_thread_and_new_starts_another(data_dir) -> None:
         store.close()
     text = out.getvalue()
     assert "Today (Tue 2 Jun, Europe/Berlin): 1 Exchange outage:" in text
-    assert "Countries named for *Microsoft Exchange Online outage causes email delays, failures*: United States" in text
+    assert "Countries named for Microsoft Exchange Online outage causes email delays, failures: United States" in text
     assert "— thread 2 —" in text
     assert (
-        "Countries named for *Ransomware attack forces Klinikum Nordstadt hospital to divert ambulances*: Germany."
+        "Countries named for Ransomware attack forces Klinikum Nordstadt hospital to divert ambulances: Germany."
         in text
     )
     assert "  1: any Exchange outages today?" in text and "* 2: ransomware attack on a hospital" in text
-    assert "Mitigation for *Microsoft Exchange Online outage causes email delays" in text  # back in thread 1
+    assert "Mitigation for Microsoft Exchange Online outage causes email delays" in text  # back in thread 1
     assert "never read" not in text
 
 
@@ -124,7 +124,7 @@ def test_chat_command_seeds_demo_and_answers_messages(tmp_path, monkeypatch) -> 
     text = out.getvalue()
     assert text.startswith("Seeded 39 demo records (illustrative sample data, not real news)")
     assert "No Exchange outages yesterday (Mon 1 Jun, Europe/Berlin)." in text
-    assert "The record doesn't say *Microsoft Exchange Online outage blocks mailbox access" in text
+    assert "The record doesn't say Microsoft Exchange Online outage blocks mailbox access" in text
     assert pulled == [39]  # the live-sources hook ran after seeding
 
     # a second run reuses the store and does not seed again; --demo-only skips the live hook
@@ -163,3 +163,19 @@ def test_local_zone_name_is_a_real_zone(monkeypatch) -> None:
     monkeypatch.setenv("TZ", "Not/AZone")
     assert local_zone_name()  # falls back to the system zone or UTC, never the bad name
     assert local_zone_name() != "Not/AZone"
+
+
+def test_a_terminal_gets_bold_links_and_dim_hints_never_slack_markers() -> None:
+    """The core writes Slack mrkdwn; the console shows it as a terminal does (or plain, when piped)."""
+    from adapters.console_render import BOLD, DIM, NO_BOLD, UNDERLINE, render
+
+    text = "1. *Exchange Online outage* — _medium_ · https://example.org/a_b_c *not*bold \x1b]8;;evil\x07"
+    plain = render(text, styled=False)
+    assert plain.startswith("1. Exchange Online outage — medium · https://example.org/a_b_c")
+    assert "*" not in plain.split("a_b_c")[0] and "\x1b" not in plain
+    styled = render(text, styled=True)
+    assert f"{BOLD}Exchange Online outage{NO_BOLD}" in styled
+    assert f"{UNDERLINE}https://example.org/a_b_c" in styled  # the URL's underscores stay as they are
+    assert "\x1b]" not in styled and "\x07" not in styled  # the feed's own OSC sequence is defused
+    assert styled.count("\x1b") == styled.count("\x1b[")  # only this module's CSI sequences reach the terminal
+    assert DIM not in styled
