@@ -46,18 +46,38 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     )
     reports = []
     for source in args.sources:
-        report = ingestor.ingest(source, progress=sys.stderr.isatty(), full_articles=args.full_articles)
+        progress = sys.stderr.isatty() and not args.json
+        report = ingestor.ingest(source, progress=progress, full_articles=args.full_articles)
         reports.append(report)
+        if args.json:
+            continue
         print(report.line(), flush=True)
         for problem in report.item_errors[:10]:
             print(f"  skipped: {problem}", file=sys.stderr)
         if len(report.item_errors) > 10:
             print(f"  … and {len(report.item_errors) - 10} more skipped items", file=sys.stderr)
-    if backlog is not None and backlog.kept:
-        print(
-            f"{backlog.kept} record(s) published over {BACKLOG_AGE.days} days ago kept as backlog (searchable, not posted)"
-        )
+    kept = backlog.kept if backlog is not None else 0
+    if args.json:
+        _print_json({"ok": any(r.ok for r in reports), "sources": [_report_json(r) for r in reports], "backlog": kept})
+    elif kept:
+        print(f"{kept} record(s) published over {BACKLOG_AGE.days} days ago kept as backlog (searchable, not posted)")
     return 0 if any(r.ok for r in reports) else 1
+
+
+def _report_json(report) -> dict[str, object]:
+    """One source's outcome for ``ingest --json`` (keys are stable: scripts read them)."""
+    return {
+        "source": report.source,
+        "format": report.format,
+        "ok": report.ok,
+        "new": report.new,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "failed": report.failed,
+        "not_modified": report.not_modified,
+        "error": report.error,
+        "skipped": report.item_errors,
+    }
 
 
 #: A record this much older than its ingest is history, not news for subscribed channels.
@@ -393,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = add("ingest", cmd_ingest, "ingest records from feeds, KEV catalogues, record files or article URLs")
     ingest.add_argument("sources", nargs="+", metavar="SOURCE", help="a path or an http(s) URL")
     ingest.add_argument("--full-articles", action="store_true", help="fetch the full article of each new feed item")
+    ingest.add_argument("--json", action="store_true", help="one JSON object: each source's counts and errors")
     ingest.add_argument(
         "--post-old",
         action="store_true",
@@ -400,26 +421,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     search = add("search", cmd_search, "search the records")
-    search.add_argument("query", nargs="?", metavar="QUERY")
+    search.add_argument(
+        "query", nargs="?", metavar="QUERY", help='the question, e.g. "fortinet vulnerabilities this week"'
+    )
     search.add_argument("--batch", metavar="FILE", help="JSONL of {query, now?, tz?}; '-' reads standard input")
     search.add_argument("--now", type=parse_now, default=None, help="the moment of asking (ISO 8601; default: now)")
     search.add_argument("--tz", type=parse_tz, default="UTC", help="the asker's time zone (default UTC)")
     search.add_argument("--limit", type=parse_limit, default=10, help="results to show, 1 to 100 (default 10)")
-    search.add_argument("--json", action="store_true")
+    search.add_argument("--json", action="store_true", help="one JSON object: the understood filters and the results")
     search.add_argument("--scope", default="default", help="whose stack marks --json results (default: default)")
 
     show = add("show", cmd_show, "show one record")
-    show.add_argument("id")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("id", help="a record id as search prints it (tb:…)")
+    show.add_argument("--json", action="store_true", help="the whole record as JSON")
 
     delete = add("delete", cmd_delete, "delete records by id (see `search` or `show` for ids)")
     delete.add_argument("ids", nargs="+", metavar="ID", help="a record's full id")
 
     export = add("export", cmd_export, "export all records as JSONL (or a JSON array with --json)")
-    export.add_argument("--json", action="store_true")
+    export.add_argument("--json", action="store_true", help="one JSON array instead of one object per line")
 
     stats = add("stats", cmd_stats, "counts by kind and source")
-    stats.add_argument("--json", action="store_true")
+    stats.add_argument("--json", action="store_true", help="the counts as one JSON object")
 
     add("reindex", cmd_reindex, "rebuild the vector index (Chroma) from the database")
     add("enrich", cmd_enrich, "enrich stored records again (after the dictionary or the rules improved)")

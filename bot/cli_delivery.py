@@ -180,22 +180,46 @@ def cmd_poll(args: argparse.Namespace) -> int:
     runtime = _runtime(args, with_targets=not args.no_deliver)
     try:
         report = runtime.poller.cycle(force=args.force)
-        for outcome in report.polled:
-            print(outcome.line(), flush=True)
         plan = report.plan
-        print(f"queued: {plan.posts} post(s), {plan.updates} update(s), {plan.digests} digest(s)", flush=True)
-        if args.no_deliver:
-            return 0
-        runtime.deliverer.recover()
-        result = runtime.deliverer.drain()
-        print(
-            f"delivered: {result.sent} sent, {result.retried} to retry, {result.dead} failed"
-            + (f", {result.no_target} waiting for a target" if result.no_target else ""),
-            flush=True,
-        )
         # Cron should hear about it when every source polled failed; one broken feed among many is not an outage.
         polled = report.polled
-        return 1 if polled and all(o.status in {"failed", "disabled"} for o in polled) else 0
+        code = 1 if polled and all(o.status in {"failed", "disabled"} for o in polled) else 0
+        summary: dict[str, object] = {
+            "polled": [
+                {
+                    "source": o.source,
+                    "status": o.status,
+                    "new": o.new,
+                    "updated": o.updated,
+                    "backlog": o.backlog,
+                    "error": o.error,
+                }
+                for o in polled
+            ],
+            "queued": {"posts": plan.posts, "updates": plan.updates, "digests": plan.digests},
+        }
+        if not args.json:
+            for outcome in polled:
+                print(outcome.line(), flush=True)
+            print(f"queued: {plan.posts} post(s), {plan.updates} update(s), {plan.digests} digest(s)", flush=True)
+        if not args.no_deliver:
+            runtime.deliverer.recover()
+            result = runtime.deliverer.drain()
+            summary["delivered"] = {
+                "sent": result.sent,
+                "retried": result.retried,
+                "dead": result.dead,
+                "no_target": result.no_target,
+            }
+            if not args.json:
+                print(
+                    f"delivered: {result.sent} sent, {result.retried} to retry, {result.dead} failed"
+                    + (f", {result.no_target} waiting for a target" if result.no_target else ""),
+                    flush=True,
+                )
+        if args.json:
+            _print_json(summary)
+        return 0 if args.no_deliver else code
     finally:
         runtime.close()
 
@@ -443,11 +467,20 @@ def add_delivery_commands(add: AddCommand) -> None:
     poll.add_argument("--once", action="store_true", help="one cycle: poll due sources, queue and deliver, exit")
     poll.add_argument("--force", action="store_true", help="with --once: poll every enabled source, due or not")
     poll.add_argument("--no-deliver", action="store_true", help="with --once: only queue deliveries")
+    poll.add_argument("--json", action="store_true", help="with --once: one JSON object (polled, queued, delivered)")
 
     sources = add("sources", cmd_sources, "list the feed sources and their health; add, enable, disable or remove one")
     config_flag(sources)
-    sources.add_argument("action", nargs="?", choices=["list", "add", "enable", "disable", "remove"], default="list")
-    sources.add_argument("target", nargs="?", metavar="URL|NAME")
+    sources.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "add", "enable", "disable", "remove"],
+        default="list",
+        help="what to do (default: list)",
+    )
+    sources.add_argument(
+        "target", nargs="?", metavar="URL|NAME", help="the feed URL to add, or the source to enable, disable or remove"
+    )
     sources.add_argument("--name", help="name for a new source (default: its host)")
     sources.add_argument(
         "--kind", default="feed", help="what the source carries: news, kev, advisories, vendor, status"
@@ -456,7 +489,7 @@ def add_delivery_commands(add: AddCommand) -> None:
     sources.add_argument("--full-articles", action="store_true", help="fetch each new item's article page")
     sources.add_argument("--reason", help="why a source is disabled (shown in `sources`)")
     sources.add_argument("--added-by", default=_user(), help=argparse.SUPPRESS)
-    sources.add_argument("--json", action="store_true")
+    sources.add_argument("--json", action="store_true", help="the sources and their health as JSON")
 
     subscribe = add(
         "subscribe", cmd_subscribe, "post new records matching QUERY to a channel (search's query language)"
@@ -474,28 +507,28 @@ def add_delivery_commands(add: AddCommand) -> None:
 
     unsubscribe = add("unsubscribe", cmd_unsubscribe, "remove a subscription by id")
     config_flag(unsubscribe)
-    unsubscribe.add_argument("id")
-    unsubscribe.add_argument("--platform")
-    unsubscribe.add_argument("--channel")
+    unsubscribe.add_argument("id", help="the subscription id, as `subscriptions` lists it")
+    unsubscribe.add_argument("--platform", help="only if it belongs to this platform (a safety check)")
+    unsubscribe.add_argument("--channel", help="only if it belongs to this channel (a safety check)")
 
     subscriptions = add("subscriptions", cmd_subscriptions, "list subscriptions")
     config_flag(subscriptions)
-    subscriptions.add_argument("--platform")
-    subscriptions.add_argument("--channel")
-    subscriptions.add_argument("--json", action="store_true")
+    subscriptions.add_argument("--platform", help="only this platform's subscriptions")
+    subscriptions.add_argument("--channel", help="only this channel's subscriptions")
+    subscriptions.add_argument("--json", action="store_true", help="the subscriptions as JSON")
 
     resume = add("resume", cmd_resume, "re-enable a channel whose posts were disabled, once it can receive again")
     config_flag(resume)
     resume.add_argument("id", nargs="?", help="a subscription id (its channel is resumed)")
-    resume.add_argument("--platform")
-    resume.add_argument("--channel")
+    resume.add_argument("--platform", help="the disabled channel's platform")
+    resume.add_argument("--channel", help="the disabled channel to post to again")
 
     deliveries = add("deliveries", cmd_deliveries, "the delivery outbox: counts by status and the latest rows")
     config_flag(deliveries)
-    deliveries.add_argument("--status", choices=[s.value for s in RowStatus])
-    deliveries.add_argument("--limit", type=int, default=20)
+    deliveries.add_argument("--status", choices=[s.value for s in RowStatus], help="only rows in this state")
+    deliveries.add_argument("--limit", type=int, default=20, help="at most this many rows (default 20)")
     deliveries.add_argument("--retry-dead", action="store_true", help="re-queue failed deliveries first")
-    deliveries.add_argument("--json", action="store_true")
+    deliveries.add_argument("--json", action="store_true", help="the rows as JSON")
 
 
 def _user() -> str:

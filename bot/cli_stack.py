@@ -37,11 +37,15 @@ def add_stack_command(add: Add) -> argparse.ArgumentParser:
         return sub
 
     add_verb = verb("add", "add a product, e.g. `FortiGate 7.2.5` or a CPE 2.3 name")
-    add_verb.add_argument("text", nargs="+", metavar="TEXT")
+    add_verb.add_argument(
+        "text", nargs="+", metavar="TEXT", help='a product and version, e.g. "FortiGate 7.2.5", or a CPE 2.3 name'
+    )
     remove = verb("remove", "remove an entry by its id (see `threatbot stack`)")
-    remove.add_argument("entry_id", type=int, metavar="ID")
+    remove.add_argument("entry_id", type=int, metavar="ID", help="the entry id, as `stack` lists it")
     load = verb("import", "import a TOML/YAML list, a CycloneDX JSON SBOM or a list of CPE 2.3 names")
-    load.add_argument("file", metavar="FILE")
+    load.add_argument(
+        "file", metavar="FILE", help="the file: TOML/YAML list, CycloneDX JSON SBOM, or CPE 2.3 names one per line"
+    )
     report = verb("report", "what in the stack is in KEV, and critical/high advisories of the last 30 days")
     report.add_argument("--now", type=parse_now, default=None, help="the report's moment (ISO 8601; default: now)")
     return stack

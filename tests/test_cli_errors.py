@@ -98,3 +98,63 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith("threatbot ")
+
+
+@needs_model
+def test_ingest_json_reports_each_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    missing = tmp_path / "nope.xml"
+    code = main(["--data-dir", str(tmp_path / "data"), "ingest", "--json", str(SMOKE_FEED), str(missing)])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["ok"] is True
+    good, bad = out["sources"]
+    assert good["format"] == "rss" and good["new"] == 3 and good["error"] is None
+    assert bad["ok"] is False and str(missing) in bad["source"] and bad["error"]
+    assert isinstance(out["backlog"], int)
+
+
+@needs_model
+def test_poll_once_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """One cycle for cron, as one JSON object: each source polled, what was queued and delivered."""
+    import json
+
+    from tests.helpers.feed_server import FeedRoute
+    from tests.helpers.http_server import LocalHTTPServer
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("THREATBOT_ALLOW_PRIVATE_URLS", "1")
+    config = tmp_path / "threatbot.toml"
+    data = str(tmp_path / "data")
+    with LocalHTTPServer() as server:
+        server.route("/feed.xml", FeedRoute(SMOKE_FEED.read_bytes(), content_type="application/rss+xml"))
+        config.write_text(f'default_sources = false\n[[sources]]\nname = "smoke"\nurl = "{server.url("/feed.xml")}"\n')
+        code = main(["--data-dir", data, "poll", "--once", "--json", "--config", str(config)])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [(p["source"], p["status"]) for p in out["polled"]] == [("smoke", "ok")]
+    assert out["polled"][0]["new"] + out["polled"][0]["backlog"] >= 3 and out["polled"][0]["error"] is None
+    assert set(out["queued"]) == {"posts", "updates", "digests"} and "sent" in out["delivered"]
+
+
+def test_every_argument_has_help_and_every_command_says_what_it_does() -> None:
+    import argparse
+
+    from bot.cli import build_parser
+
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    if not (sub.description or "").strip():
+                        missing.append(f"{path} {name}: no description")
+                    walk(sub, f"{path} {name}")
+            elif not action.help:
+                missing.append(f"{path}: {action.option_strings or action.dest}")
+
+    parser = build_parser()
+    walk(parser, "threatbot")
+    assert not missing, missing
+    assert (parser.description or "").splitlines()[0].startswith("threatbot: a threat-intel assistant")
