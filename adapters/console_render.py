@@ -1,5 +1,5 @@
 """Replies as a terminal shows them: the core writes Slack-style ``*bold*`` and ``_italic_``; a terminal
-gets real bold, italics, underlined links and dim hints, and a pipe or ``NO_COLOR`` gets plain text
+gets real bold, italics, underlined links, dim ids and hints, and a pipe or ``NO_COLOR`` gets plain text
 without the markers. Never the raw asterisks.
 
 Ingested text is untrusted: control characters (an ESC starting a terminal sequence of a feed's own,
@@ -21,6 +21,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SLACK_LINK = re.compile(r"<(https?://[^|>\s]+)\|([^>]+)>")
 _URL = re.compile(r"https?://[^\s<>]+[^\s<>.,;:!?)\]'\"]")
 _BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_CODE = re.compile(r"`([^`\n]+)`")
 _ITALIC = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
 
 
@@ -56,5 +57,6 @@ def dim(text: str, *, styled: bool) -> str:
 
 
 def _emphasis(text: str, styled: bool) -> str:
+    text = _CODE.sub(lambda m: f"{DIM}{m.group(1)}{NO_DIM}" if styled else m.group(1), text)
     text = _BOLD.sub(lambda m: f"{BOLD}{m.group(1)}{NO_BOLD}" if styled else m.group(1), text)
     return _ITALIC.sub(lambda m: f"{ITALIC}{m.group(1)}{NO_ITALIC}" if styled else m.group(1), text)
