@@ -154,7 +154,7 @@ def test_failing_live_sources_do_not_stop_the_chat(tmp_path) -> None:
     out = io.StringIO()
     assert run_chat(args, live_sources=offline, stdout=out) == 0
     assert "Live sources unavailable (network unreachable)" in out.getvalue()
-    assert "`search <query>`" in out.getvalue()
+    assert "search <query>" in out.getvalue()
 
 
 def test_local_zone_name_is_a_real_zone(monkeypatch) -> None:
