@@ -249,7 +249,7 @@ class _Turn:
             case Verb.SOURCES:
                 return self.list_sources(command)
             case Verb.STACK:
-                return stack_chat.answer_command(self, command)  # type: ignore[return-value]
+                return stack_chat.answer_command(self, command)
             case _:
                 return self.ask(command.text)
 
@@ -260,8 +260,8 @@ class _Turn:
         if stack_question is not None:
             focus = self.focus() if stack_question.kind == "window" and not self._is_specific(text) else None
             if focus is not None:  # "are we affected?" in a story's thread: that story
-                return stack_chat.focus_verdicts(self, focus)  # type: ignore[return-value]
-            return stack_chat.answer_question(self, stack_question, text)  # type: ignore[return-value]
+                return stack_chat.focus_verdicts(self, focus)
+            return stack_chat.answer_question(self, stack_question, text)
         followup = parse_followup(text)
         if self.state is not None and followup is not None:
             reply = self.follow_up(followup, text)
@@ -762,7 +762,7 @@ class _Turn:
         return [
             ReplyItem(
                 label=str(first_label + n),
-                record=record,  # type: ignore[arg-type]
+                record=record,
                 member_ids=list(r.members),
                 member_sources=[members[m].source for m in r.members if m in members],
                 stack_note=mark,

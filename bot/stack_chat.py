@@ -18,14 +18,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.answers import list_answer, window_phrase
+from bot.messages import ReplyKind
+from bot.threads import MAX_RESULT_IDS, ThreadState
 from retrieval.query import parse_query
+from retrieval.search import SearchResult
 from retrieval.stack.matching import Verdict, stack_mark
 from retrieval.stack.model import scope_for
 from retrieval.stack.resolve import UnknownName
 from retrieval.stack.service import Exposure, StackService
 
 if TYPE_CHECKING:
-    from bot.messages import IncomingMessage
+    from bot.commands import Command
+    from bot.messages import IncomingMessage, Reply
+    from retrieval.records import ThreatRecord
 
 __all__ = ["StackQuestion", "mark_of", "parse_stack_question", "scope_of"]
 
@@ -91,8 +97,6 @@ def window_for(text: str, *, now: datetime, tz) -> tuple[datetime, datetime, str
         query = parse_query(_DEFAULT_WINDOW, now=now, tz=tz)
     window = query.window
     assert window is not None
-    from bot.answers import window_phrase
-
     end = min(window.end, now + timedelta(seconds=1))
     return window.start, end, window_phrase(query, tz, now) or window.label
 
@@ -142,9 +146,8 @@ def remove_entry(service: StackService, scope: str, target: str | None) -> str:
 # -- the turn's side (called by bot.conversation) ------------------------------------------------------
 
 
-def answer_command(turn, command) -> object:
+def answer_command(turn, command: Command) -> Reply:
     """``stack`` / ``stack add …`` / ``stack remove …`` / ``stack report`` for the asker's workspace."""
-    from bot.messages import ReplyKind
 
     service: StackService = turn.core.stack
     scope = scope_of(turn.message)
@@ -170,11 +173,8 @@ def bind_channel(turn) -> None:
     turn.core.stack.book.bind_channel(turn.message.platform, turn.message.channel, scope_of(turn.message))
 
 
-def answer_question(turn, question: StackQuestion, text: str) -> object:
+def answer_question(turn, question: StackQuestion, text: str) -> Reply:
     """One of the three stack questions, as a list the thread can follow up on ("tell me more about the first")."""
-    from bot.messages import ReplyKind
-    from bot.threads import MAX_RESULT_IDS, ThreadState
-
     service: StackService = turn.core.stack
     scope = scope_of(turn.message)
     if not service.has_stack(scope):
@@ -220,20 +220,15 @@ def answer_question(turn, question: StackQuestion, text: str) -> object:
     shown = exposures[: turn.core.page_size]
     state.shown = len(shown)
     state.focus_id = shown[0].record.id if len(exposures) == 1 else None
-    from retrieval.search import SearchResult
-
     items = turn.items([SearchResult(e.record, 0.0, []) for e in shown])
-    from bot import answers
-
-    body = answers.list_answer(heading, items, turn.tz, turn.now, more=len(exposures) - len(shown))
+    body = list_answer(heading, items, turn.tz, turn.now, more=len(exposures) - len(shown))
     return turn.reply(
         body, ReplyKind.ANSWER, items=items, suggestions=["tell me more about the first one", "stack report"]
     )
 
 
-def focus_verdicts(turn, record) -> object:
+def focus_verdicts(turn, record: ThreatRecord) -> Reply:
     """ "Are we affected?" in a story's thread: that story against the stack."""
-    from bot.messages import ReplyKind
 
     service: StackService = turn.core.stack
     scope = scope_of(turn.message)
@@ -247,7 +242,7 @@ def focus_verdicts(turn, record) -> object:
     return turn.reply("\n".join(lines), ReplyKind.FIELD, focus=record)
 
 
-def marked(turn, record) -> tuple[object, str]:
+def marked(turn, record: ThreatRecord) -> tuple[ThreatRecord, str]:
     """The record as shown to this asker (its summary led by the stack mark), and the mark ("" when none)."""
     service: StackService | None = getattr(turn.core, "stack", None)
     if service is None:
