@@ -118,6 +118,23 @@ def test_a_kev_entry_matched_by_product_alone_is_possibly_affected(kev_records, 
     assert "KEV CVE-2024-3400" in verdict.why and "no affected versions" in verdict.why
 
 
+def test_a_cpe_version_decides_when_an_advisory_gives_only_that():
+    from retrieval.records import AffectedProduct
+
+    advisory = ThreatRecord(
+        id="csaf:TEST-1",
+        title="Example advisory",
+        published="2026-01-02T00:00:00Z",
+        vendors=["Fortinet"],
+        affected=[
+            AffectedProduct(vendor="Fortinet", product="FortiOS", cpe="cpe:2.3:o:fortinet:fortios:7.2.5:*:*:*:*:*:*:*")
+        ],
+    )
+    matcher = StackMatcher([_entry(1, "Fortinet", "FortiOS", "7.2.5"), _entry(2, "Fortinet", "FortiOS", "7.2.6")])
+    statuses = {v.entry.id: v.status for v in matcher.match(advisory)}
+    assert statuses == {1: Status.AFFECTED, 2: Status.NOT_AFFECTED}
+
+
 def test_plain_text_ranges_decide_when_a_story_states_them():
     story = ThreatRecord(
         title="Fortinet patches FortiOS flaw",

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from retrieval.stack.model import Component
-from retrieval.stack.resolve import _cpe_parts
+from retrieval.stack.resolve import cpe_parts
 
 __all__ = ["MAX_STACK_FILE_BYTES", "StackFileError", "parse_stack_file", "parse_stack_text"]
 
@@ -108,7 +108,7 @@ def _cdx_component(component: dict[str, Any], where: str, origin: str) -> Compon
         if value is not None and not isinstance(value, str):
             raise StackFileError(f"{origin}: {where}.{key} must be a string, not {type(value).__name__}")
         fields[key] = (value or "").strip()
-    if fields["cpe"] and _cpe_parts(fields["cpe"]) is None:
+    if fields["cpe"] and cpe_parts(fields["cpe"]) is None:
         raise StackFileError(f"{origin}: {where}.cpe is not a CPE name: {fields['cpe']!r}")
     supplier = component.get("supplier") if isinstance(component.get("supplier"), dict) else {}
     vendor = component.get("publisher") or (supplier or {}).get("name") or ""
@@ -203,7 +203,7 @@ def _items(items: list[Any], origin: str, where_of) -> list[Component]:
             values[key] = value.strip()
         product = values.get("product") or values.get("name") or ""
         cpe = values.get("cpe") or None
-        if cpe and _cpe_parts(cpe) is None:
+        if cpe and cpe_parts(cpe) is None:
             raise StackFileError(f"{origin}: {where}: field 'cpe' is not a CPE 2.3 name: {cpe!r}")
         if not product and not cpe and not values.get("purl"):
             raise StackFileError(f"{origin}: {where}: field 'product' is missing")
@@ -232,6 +232,6 @@ def _cpe_list(lines: list[str], origin: str) -> list[Component]:
 
 def _cpe(text: str, where: str, origin: str) -> Component:
     name = text.strip()
-    if not name.lower().startswith("cpe:2.3:") or _cpe_parts(name) is None:
+    if not name.lower().startswith("cpe:2.3:") or cpe_parts(name) is None:
         raise StackFileError(f"{origin}: {where}: not a CPE 2.3 name: {name!r}")
     return Component(product="", cpe=name, where=where)

@@ -22,8 +22,9 @@ from enum import StrEnum
 from retrieval.formats.kev import KEV_SOURCE
 from retrieval.records import AffectedProduct, ProductStatus, ThreatRecord
 from retrieval.stack.model import StackEntry
+from retrieval.stack.resolve import cpe_parts
 from retrieval.vendors import VendorDictionary
-from retrieval.versions import Containment, VersionRange, parse_range, ranges_in_text
+from retrieval.versions import Containment, VersionRange, cpe_range, parse_range, ranges_in_text
 
 __all__ = ["StackMatcher", "Status", "Verdict", "stack_mark"]
 
@@ -260,12 +261,23 @@ def _judge_statements(entry: StackEntry, name: str, where: str, statements: list
         )
     ranges: list[VersionRange] = []
     for statement in affected:
-        if not statement.versions:
+        stated = [parse_range(text) for text in statement.versions] or _cpe_version(statement)
+        if not stated:
             why = f"{where} lists {name} as affected without stating versions"
             return Verdict(entry, Status.POSSIBLY_AFFECTED, why, fixed_in)
-        ranges += [parse_range(text) for text in statement.versions]
+        ranges += stated
     stated = ", ".join(r.text for r in ranges)
     return _judge_ranges(entry, ranges, where, stated, fixed_in)
+
+
+def _cpe_version(statement: AffectedProduct) -> list[VersionRange]:
+    """The version a product's CPE names (``cpe:2.3:o:vendor:product:5.30:…``), when the advisory gives only that."""
+    if not statement.cpe:
+        return []
+    parts = cpe_parts(statement.cpe)
+    if parts is None or parts[2] in ("*", "-", ""):
+        return []
+    return [cpe_range(parts[2])]
 
 
 def _judge_ranges(entry: StackEntry, ranges: list[VersionRange], where: str, stated: str, fixed_in: str) -> Verdict:

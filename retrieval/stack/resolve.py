@@ -20,7 +20,7 @@ from packageurl import PackageURL
 from retrieval.stack.model import Component
 from retrieval.vendors import VendorDictionary
 
-__all__ = ["Resolved", "UnknownName", "resolve_component", "resolve_text", "split_version", "suggestions"]
+__all__ = ["Resolved", "UnknownName", "cpe_parts", "resolve_component", "resolve_text", "split_version", "suggestions"]
 
 #: A version at the end of a typed entry: "7.2.5", "V5.30", "10.2.9-h1", "V17 Update 5", "2019 CU14".
 _TRAILING_VERSION = re.compile(
@@ -118,7 +118,7 @@ def resolve_component(component: Component, dictionary: VendorDictionary) -> Res
     aliases: list[str] = []
     namespace = component.namespace
     if component.cpe:
-        parts = _cpe_parts(component.cpe)
+        parts = cpe_parts(component.cpe)
         if parts is not None:
             cpe_vendor, cpe_product, cpe_version = parts
             vendor = vendor or cpe_vendor.replace("_", " ")
@@ -216,7 +216,7 @@ _CPE_PART = {"a", "o", "h", "*", "-"}
 
 
 @lru_cache(maxsize=65536)
-def _cpe_parts(name: str) -> tuple[str, str, str] | None:
+def cpe_parts(name: str) -> tuple[str, str, str] | None:
     """(vendor, product, version) of a CPE 2.3 formatted string, unescaped; None when it is not one.
 
     Split by hand from the specification's grammar (NISTIR 7695 §6.2): the ``cpe`` package parses
