@@ -261,13 +261,12 @@ def _judge_statements(entry: StackEntry, name: str, where: str, statements: list
         )
     ranges: list[VersionRange] = []
     for statement in affected:
-        stated = [parse_range(text) for text in statement.versions] or _cpe_version(statement)
-        if not stated:
+        found = [parse_range(text) for text in statement.versions] or _cpe_version(statement)
+        if not found:
             why = f"{where} lists {name} as affected without stating versions"
             return Verdict(entry, Status.POSSIBLY_AFFECTED, why, fixed_in)
-        ranges += stated
-    stated = ", ".join(r.text for r in ranges)
-    return _judge_ranges(entry, ranges, where, stated, fixed_in)
+        ranges += found
+    return _judge_ranges(entry, ranges, where, ", ".join(r.text for r in ranges), fixed_in)
 
 
 def _cpe_version(statement: AffectedProduct) -> list[VersionRange]:
