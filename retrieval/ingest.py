@@ -8,6 +8,8 @@ after a source has been read and parsed, in transactions of :data:`UPSERT_CHUNK`
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -209,6 +211,8 @@ class Ingestor:
                 )
                 if result.not_modified:
                     continue
+                if url in index.digests:
+                    self._verify_digest(url, result.content, index.digests[url])
                 parsed = self._parse(result.content, origin=url, content_type=result.content_type, name=None)
             except (FetchError, FormatError) as error:
                 merged.errors.append(str(error))
@@ -220,6 +224,17 @@ class Ingestor:
             merged.errors += parsed.errors
             self.store.save_fetch_state(url, etag=result.etag, last_modified=result.last_modified, status=result.status)
         return merged
+
+    def _verify_digest(self, url: str, content: bytes, digest_url: str) -> None:
+        """Refuse a document whose published SHA-512 (or SHA-256) checksum does not match what was fetched."""
+        published = self.fetcher.fetch(digest_url).content.decode("ascii", errors="replace").split()
+        expected = published[0].lower() if published else ""
+        algorithm = {128: "sha512", 64: "sha256"}.get(len(expected))
+        if algorithm is None:
+            raise FormatError(f"{url}: the checksum file {digest_url} holds no SHA-512 or SHA-256 digest")
+        actual = hashlib.new(algorithm, content).hexdigest()
+        if not hmac.compare_digest(actual, expected):
+            raise FormatError(f"{url}: {algorithm} checksum mismatch with {digest_url}; document not ingested")
 
     @staticmethod
     def _parse(content: bytes, *, origin: str, content_type: str | None, name: str | None) -> ParsedSource:

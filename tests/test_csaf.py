@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -65,6 +66,8 @@ def test_rolie_feed_lists_documents():
     assert parsed.format == "rolie"
     assert parsed.records == []
     assert len(parsed.links) == 4
+    assert set(parsed.digests) == set(parsed.links)  # CISA publishes a .sha512 for every document
+    assert all(d.endswith(".sha512") for d in parsed.digests.values())
     assert all(link.endswith(".json") for link in parsed.links)
 
 
@@ -86,7 +89,27 @@ def test_ingest_fetches_rolie_entries_through_the_guarded_fetcher(store):
                 f"/csaf/{name}", respond(200, (CSAF / name).read_bytes(), {"Content-Type": "application/json"})
             )
         server.route("/csaf/missing.json", respond(404, "gone"))
-        entries = [{"id": n, "content": {"src": server.url(f"/csaf/{n}")}} for n in [*names, "missing.json"]]
+        entries = [
+            {
+                "id": n,
+                "content": {"src": server.url(f"/csaf/{n}")},
+                "link": [{"href": server.url(f"/csaf/{n}.sha512"), "ref": "hash"}],
+            }
+            for n in [*names, "missing.json"]
+        ]
+        for name in names:
+            digest = hashlib.sha512((CSAF / name).read_bytes()).hexdigest()
+            server.route(f"/csaf/{name}.sha512", respond(200, f"{digest}  {name}\n"))
+        tampered = "icsa-24-011-03.json"
+        server.route(f"/csaf/{tampered}", respond(200, (CSAF / tampered).read_bytes()))
+        server.route(f"/csaf/{tampered}.sha512", respond(200, "0" * 128 + f"  {tampered}\n"))
+        entries.append(
+            {
+                "id": tampered,
+                "content": {"src": server.url(f"/csaf/{tampered}")},
+                "link": [{"href": server.url(f"/csaf/{tampered}.sha512"), "rel": "hash"}],
+            }
+        )
         entries.append({"id": "metadata", "content": {"src": "http://169.254.169.254/latest/meta-data"}})
         feed = {"feed": {"title": "test feed", "entry": entries}}
         server.route("/feed.rolie", respond(200, json.dumps(feed), {"Content-Type": "application/json"}))
@@ -96,6 +119,8 @@ def test_ingest_fetches_rolie_entries_through_the_guarded_fetcher(store):
     assert report.format == "rolie"
     assert report.new == 2
     assert any("404" in e for e in report.item_errors)
+    assert any("checksum mismatch" in e and "icsa-24-011-03" in e for e in report.item_errors)
+    assert store.get("csaf:ICSA-24-011-03") is None
     stored = store.get("csaf:ICSA-24-207-01")
     assert stored is not None and stored.affected[0].versions == ["<V5.40"]
 

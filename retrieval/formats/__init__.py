@@ -51,6 +51,8 @@ class ParsedSource:
     feed_title: str | None = None
     #: Documents an index (a ROLIE feed) points to; the ingestor fetches them through the guarded fetcher.
     links: list[str] = field(default_factory=list)
+    #: Per linked document, the URL of its published checksum (``….sha512``): the ingestor verifies it.
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 _SNIFF_BYTES = 8192
@@ -209,9 +211,9 @@ def _parse_json(content: bytes, *, origin: str, source_name: str | None) -> Pars
         elif csaf.is_csaf(data):
             parsed = csaf.parse_csaf(data, origin=origin)
         elif csaf.is_rolie(data):
-            links, errors = csaf.rolie_links(data, origin=origin)
+            links, errors, digests = csaf.rolie_links(data, origin=origin)
             title = data["feed"].get("title")
-            return ParsedSource(format="rolie", errors=errors, links=links, feed_title=title or None)
+            return ParsedSource(format="rolie", errors=errors, links=links, digests=digests, feed_title=title or None)
         elif ransomware.looks_like_ransomware_posts(data):
             parsed = ransomware.parse_posts(data, origin=origin)
         elif isinstance(data, dict | list):

@@ -52,30 +52,31 @@ def is_rolie(data: Any) -> bool:
     return isinstance(feed, dict) and isinstance(feed.get("entry"), list)
 
 
-def rolie_links(data: dict[str, Any], *, origin: str) -> tuple[list[str], list[str]]:
-    """The CSAF document URLs a ROLIE feed lists (``content.src``, else the ``self`` link), and problems."""
+def rolie_links(data: dict[str, Any], *, origin: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """The CSAF document URLs a ROLIE feed lists (``content.src``, else the ``self`` link), problems, and
+    per document the URL of its published checksum (a ``hash`` link: ``….json.sha512``), to verify it by.
+    """
     links: list[str] = []
     errors: list[str] = []
+    digests: dict[str, str] = {}
     for index, entry in enumerate(data["feed"]["entry"]):
         if not isinstance(entry, dict):
             errors.append(f"{origin} entry[{index}]: not an object")
             continue
         content = entry.get("content")
+        entry_links = [link for link in entry.get("link") or [] if isinstance(link, dict) and link.get("href")]
         url = content.get("src") if isinstance(content, dict) else None
         if not url:
-            url = next(
-                (
-                    link.get("href")
-                    for link in entry.get("link") or []
-                    if isinstance(link, dict) and link.get("rel") == "self"
-                ),
-                None,
-            )
+            url = next((link["href"] for link in entry_links if link.get("rel") == "self"), None)
         if not isinstance(url, str) or not url.strip():
             errors.append(f"{origin} entry[{index}] ({entry.get('id', '?')}): no document link")
             continue
         links.append(url.strip())
-    return list(dict.fromkeys(links)), errors
+        # CSAF 2.0 §7.1.18 names the relation "hash"; CISA's feeds spell the key "ref".
+        digest = next((link["href"] for link in entry_links if "hash" in (link.get("rel"), link.get("ref"))), None)
+        if isinstance(digest, str) and digest.strip():
+            digests[url.strip()] = digest.strip()
+    return list(dict.fromkeys(links)), errors, digests
 
 
 def parse_csaf(data: dict[str, Any], *, origin: str) -> ParsedSource:
