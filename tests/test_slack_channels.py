@@ -428,3 +428,14 @@ def test_subscribing_joins_a_public_channel_and_asks_for_an_invitation_to_a_priv
     from bot.subscriptions import Subscriptions
 
     assert Subscriptions(rig.store.db).subscriptions(platform="slack", channel="GSUBPRIV") == []
+
+
+@needs_model
+def test_an_answer_whose_response_url_expired_still_reaches_the_asker(rig) -> None:
+    rig.fake.response_url_ttl = -1.0  # every response_url is past its 30 minutes
+    try:
+        rig.command("search exchange outage", channel="C35")
+        note = rig.fake.wait_for("chat.postEphemeral", where=lambda c: c.params.get("channel") == "C35")
+    finally:
+        rig.fake.response_url_ttl = 30 * 60.0
+    assert note.params["user"] == ADMIN and "Exchange" in note.all_text()

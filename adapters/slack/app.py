@@ -302,7 +302,7 @@ class SlackAdapter:
         )
         refusal = self._cannot_feed(channel, text, in_dm=in_dm)
         if refusal is not None:
-            self._respond(response_url, SlackMessage(refusal), response_type="ephemeral")
+            self._tell(response_url, channel, user.id, SlackMessage(refusal))
             return
         try:
             with self._working(response_url=response_url):
@@ -311,7 +311,9 @@ class SlackAdapter:
                 )
         except Exception:
             self.log.exception("answering /threat failed")
-            self._respond(response_url, SlackMessage("Sorry — that failed on our side; please try again."))
+            self._tell(
+                response_url, channel, user.id, SlackMessage("Sorry — that failed on our side; please try again.")
+            )
             return
         now = self._now()
         if reply.ephemeral or reply.kind in CONTENT_KINDS:
@@ -322,7 +324,7 @@ class SlackAdapter:
                 viewer=Viewer(now, _zone(user.tz)),
                 shareable=not reply.ephemeral and reply.kind in CONTENT_KINDS,
             )
-            self._respond(response_url, message, response_type="ephemeral")
+            self._tell(response_url, channel, user.id, message)
             return
         card = self._card(reply, channel=channel, thread=reply.thread_key.thread, user=user.id, query=text)
         message = render_reply(reply, card=card, viewer=Viewer(now), asked_by=user.id, asked=f"{COMMAND} {text}")
@@ -333,7 +335,9 @@ class SlackAdapter:
             return
         if posted.membership and not in_dm:
             _add_note(message, NOT_IN_CHANNEL)  # the bot is not in this channel: say how to fix that
-        self._respond(response_url, message, response_type="in_channel")
+        if not self._respond(response_url, message, response_type="in_channel"):
+            note = f"I couldn't post that here (Slack said `{posted.error}`)."
+            self._tell(response_url, channel, user.id, SlackMessage(note))
 
     def _cannot_feed(self, channel: str, text: str, *, in_dm: bool) -> str | None:
         """Before ``subscribe``/``resume``: can feed posts reach this channel? Why not, in words, or None.
@@ -420,8 +424,11 @@ class SlackAdapter:
             return
         card = self.store.card(card_id)
         if card is None:
-            self._respond(
-                response_url, SlackMessage("This message is too old for its buttons; ask again with /threat.")
+            self._tell(
+                response_url,
+                (body.get("channel") or {}).get("id") or "",
+                (body.get("user") or {}).get("id", ""),
+                SlackMessage("This message is too old for its buttons; ask again with /threat."),
             )
             return
         container = body.get("container") or {}
@@ -453,7 +460,7 @@ class SlackAdapter:
             record = stories[index].record
             self.store.record_vote(card, record.id, user.id, vote)
             thanks = f"Thanks — noted {'👍' if vote > 0 else '👎'} for “{escaped_clip(record.title, 200)}”."
-            self._respond(response_url, SlackMessage(thanks), response_type="ephemeral", replace_original=False)
+            self._tell(response_url, channel, user.id, SlackMessage(thanks), replace_original=False)
         elif action_id == Action.SUGGEST and 0 <= index < len(card.reply.suggestions):
             self._suggest(card, card.reply.suggestions[index], user, channel, thread, ephemeral, response_url)
 
@@ -487,7 +494,7 @@ class SlackAdapter:
         message = render_reply(card.reply, card=card.id, viewer=Viewer(self._now()), shared_by=user.id)
         posted = self._post_in_channel(channel, message, in_dm=in_dm)
         if not posted.ok:
-            self._shared_through_response_url(response_url, message, posted, in_dm=in_dm)
+            self._shared_through_response_url(response_url, message, posted, in_dm=in_dm, channel=channel, user=user.id)
             return
         assert posted.ts is not None
         self.conversation.rebind_thread(card.reply.thread_key, ThreadKey(PLATFORM, channel, posted.ts), now=self._now())
@@ -503,7 +510,7 @@ class SlackAdapter:
         message = render_reply(reply, card=new_card, viewer=Viewer(self._now()), shared_by=user.id)
         posted = self._post_in_channel(channel, message, in_dm=in_dm)
         if not posted.ok:
-            self._shared_through_response_url(response_url, message, posted, in_dm=in_dm)
+            self._shared_through_response_url(response_url, message, posted, in_dm=in_dm, channel=channel, user=user.id)
             return
         assert posted.ts is not None
         self.conversation.rebind_thread(reply.thread_key, ThreadKey(PLATFORM, channel, posted.ts), now=self._now())
@@ -530,22 +537,23 @@ class SlackAdapter:
                 viewer=Viewer(self._now(), _zone(user.tz)),
                 shareable=not reply.ephemeral and reply.kind in CONTENT_KINDS,
             )
-            self._respond(response_url, message, response_type="ephemeral", replace_original=False)
+            self._tell(response_url, channel, user.id, message, replace_original=False)
             return
         reply = self.conversation.handle(self._message(user, suggestion, channel, thread))
         self._post_reply(reply, user, channel, thread, query=suggestion, private_view=False)
 
     def _shared_through_response_url(
-        self, response_url: str, message: SlackMessage, posted: Posted, *, in_dm: bool
+        self, response_url: str, message: SlackMessage, posted: Posted, *, in_dm: bool, channel: str, user: str
     ) -> None:
         """The bot cannot post there itself: the response_url posts it on the sharer's behalf."""
         if posted.membership and not in_dm:
             _add_note(message, NOT_IN_CHANNEL)
         if not self._respond(response_url, message, response_type="in_channel", replace_original=False):
-            self._respond(
+            self._tell(
                 response_url,
+                channel,
+                user,
                 SlackMessage(f"I couldn't share that here (Slack said `{posted.error}`)."),
-                response_type="ephemeral",
                 replace_original=False,
             )
 
@@ -625,6 +633,18 @@ class SlackAdapter:
             self.log.info("joined %s so replies in the threads of answers there reach the bot", channel)
             self._member_of.add(channel)
             return True
+        return False
+
+    def _tell(self, response_url: str, channel: str, user: str, message: SlackMessage, **options: Any) -> bool:
+        """Show ``message`` to ``user`` alone: through the response_url (5 uses in 30 minutes), else
+        ``chat.postEphemeral``. Logged as an error when neither reaches them."""
+        if self._respond(response_url, message, response_type="ephemeral", **options):
+            return True
+        if self._ephemeral(channel, user, message):
+            return True
+        self.log.error(
+            "could not tell %s in %s anything: response_url and chat.postEphemeral both failed", user, channel
+        )
         return False
 
     def _ephemeral(self, channel: str, user: str, message: SlackMessage, *, thread_ts: str | None = None) -> bool:

@@ -303,6 +303,7 @@ class FakeSlack:
         #: Per response_url path: the moments it was used (Slack allows 5 uses within 30 minutes).
         self.response_url_uses: dict[str, list[float]] = {}
         self.response_url_ttl = RESPONSE_URL_TTL
+        self._issued: dict[str, float] = {}
         #: Seconds each method waits before answering (a slow Slack).
         self.delays: dict[str, float] = {}
         self._failures: dict[str, list[_Failure]] = {}
@@ -341,7 +342,11 @@ class FakeSlack:
         return f"{self.url}/api/"
 
     def response_url(self, name: str | None = None) -> str:
-        return f"{self.url}/response/{name or next(self._response_ids)}"
+        """A new response_url; its 30 minutes run from now (as from the command or click Slack sent)."""
+        path = f"/response/{name or next(self._response_ids)}"
+        with self._lock:
+            self._issued[path] = time.monotonic()
+        return f"{self.url}{path}"
 
     def start(self) -> FakeSlack:
         self._thread.start()
@@ -532,7 +537,8 @@ class FakeSlack:
         now = time.monotonic()
         with self._lock:
             uses = self.response_url_uses.setdefault(path, [])
-            if uses and now - uses[0] > self.response_url_ttl:
+            issued = self._issued.get(path, uses[0] if uses else now)
+            if now - issued > self.response_url_ttl:
                 return 404, {"ok": False, "error": "expired_url"}
             if len(uses) >= RESPONSE_URL_USES:
                 return 404, {"ok": False, "error": "used_url"}
