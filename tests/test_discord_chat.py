@@ -524,3 +524,22 @@ def test_a_deleted_webhook_disables_its_subscriptions_with_the_reason(fake, core
         assert "webhook was deleted" in runtime.subscriptions.get(sub.id).problem
     finally:
         target.close()
+
+
+@needs_model
+def test_a_blank_subscribe_in_the_bots_thread_watches_its_topic_and_posts_into_that_thread(fake, core) -> None:
+    threads: list[int] = []
+
+    async def scenario(bot: DiscordBot) -> None:
+        question = fake.post_as_user(CHANNEL_ID, "any ransomware attacks this week?", mention_bot=True)
+        thread_id = int(question["id"])
+        threads.append(thread_id)
+        await fake.until(lambda: fake.bot_messages(thread_id))
+        done = admin(fake, "subscribe", channel_id=thread_id)
+        (confirmation,) = await answered(fake, done)
+        assert "Subscribed" in confirmation["content"] and "ransomware" in confirmation["content"]
+
+    run_bot(fake, core, scenario)
+    (sub,) = core.subscriptions.all()
+    assert sub.channel == str(threads[0]) and "ransomware" in sub.query
+    assert "this week" not in sub.query  # a subscription watches from now on
