@@ -232,7 +232,7 @@ def test_commands_are_registered_once_and_only_where_configured(fake, core) -> N
     puts = fake.find("PUT", r"/commands$")
     assert [c.path for c in puts] == [f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands"]
     # Moving to global commands removes the server's copies: no two /threat entries for its members.
-    run_bot(fake, core, idle)
+    run_bot(fake, core, lambda bot: fake.until(lambda: fake.commands.get(str(GUILD_ID)) == []))
     assert [c["name"] for c in fake.commands["global"]] == ["threat", "threat-admin"]
     assert fake.commands[str(GUILD_ID)] == []
     # And back: the server gets them, the global ones go.

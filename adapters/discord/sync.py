@@ -120,11 +120,17 @@ async def remove_server_copies(client: discord.Client, tree: app_commands.Comman
     names = {command.name for command in tree.get_commands()}
     removed = 0
     for guild in client.guilds:
+        if client.is_closed():
+            break  # shutting down: the next start checks again
         try:
             registered = await client.http.get_guild_commands(client.application_id, guild.id)
             removed += await _delete_copies(client, registered, names, guild.id)  # type: ignore[arg-type]
         except discord.HTTPException as error:
             log.warning("could not check server %s for copies of the commands: %s", guild.id, error.text)
+        except RuntimeError:  # the HTTP session closed under us: the client is stopping
+            if not client.is_closed():
+                raise
+            break
     if removed:
         log.info("removed %d per-server copy(ies) of the global commands", removed)
     return removed
