@@ -1,0 +1,250 @@
+"""Retrieval quality on two question sets side by side, per category: the 34 written beside the code, and a
+held-out set written and labelled by someone who never read the ranking code.
+
+The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
+Every question is asked through ``threatbot search --batch --json`` (the same path a user's batch takes),
+with its own ``now`` and time zone. ``--code DIR`` runs another checkout's search (e.g. main before a
+change) over the same store, so before/after figures come from one store and one judge.
+
+Relevance:
+
+* held-out set (``bench/heldout.jsonl``, rules in ``bench/LABELLING.md``): each question lists records by
+  URL (canonicalised as the store does) and/or id, with a grade (2 = answers it, 1 = partly). A result
+  counts when its record or any member of its cluster is listed; each relevant incident counts once.
+* the old set (``bench/questions.jsonl``): a title pattern within a date range and/or ids, as in
+  ``bench/retrieval.py``; all grade 1.
+
+Metrics per question, averaged per category (a question whose answer is nothing only counts toward the
+honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incidents in the top 10 /
+min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
+answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
+
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout] [--verbose]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MODEL_DIR = SHARED / "models" / "all-MiniLM-L6-v2" / "onnx"
+SOURCES = [
+    SHARED / "fixtures" / "corpus-2025" / "corpus.jsonl",
+    SHARED / "fixtures" / "news-2023" / "security_feeds_2023_entries.jsonl",
+]
+DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "threatbot-eval-store"
+SETS = {"old": REPO / "bench" / "questions.jsonl", "heldout": REPO / "bench" / "heldout.jsonl"}
+
+
+# -- the store and the judge ---------------------------------------------------------------------
+
+
+def build_store(data_dir: Path, env: dict[str, str]) -> None:
+    """Ingest both corpora into ``data_dir`` unless it already holds a store (about an hour on 2 busy cores)."""
+    if (data_dir / "threatbot.sqlite3").is_file():
+        return
+    print(f"building the evaluation store in {data_dir} (one-off)…", flush=True)
+    subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ingest", *map(str, SOURCES), "--data-dir", str(data_dir)],
+        env=env,
+        check=True,
+        cwd=REPO,
+    )
+
+
+class Judge:
+    """Maps each label to graded incidents (clusters) of the store, read straight from SQLite."""
+
+    def __init__(self, database: Path) -> None:
+        sys.path.insert(0, str(REPO))
+        from retrieval.records import canonical_url
+
+        self.canonical_url = canonical_url
+        self.db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        self.db.row_factory = sqlite3.Row
+
+    def graded_ids(self, question: dict) -> dict[str, int]:
+        """Record id → grade for every stored record the label points to."""
+        label = question.get("relevant")
+        if not label:
+            return {}
+        if isinstance(label, dict):  # the old set: title pattern in a date range, and/or ids
+            return dict.fromkeys(self._by_title(label), 1)
+        grades: dict[str, int] = {}
+        for item in label:
+            grade = int(item.get("grade", 1))
+            for record_id in self._by_reference(item):
+                grades[record_id] = max(grade, grades.get(record_id, 0))
+        return grades
+
+    def _by_title(self, label: dict) -> set[str]:
+        ids = set(label.get("ids", []))
+        if "title" not in label:
+            return ids
+        start = datetime.fromisoformat(label["from"]).replace(tzinfo=UTC)
+        end = datetime.fromisoformat(label["to"]).replace(tzinfo=UTC) + timedelta(days=1)
+        pattern = re.compile(label["title"])
+        exclude = re.compile(label["exclude"]) if label.get("exclude") else None
+        rows = self.db.execute(
+            "SELECT id, json_extract(data, '$.title') AS title FROM records WHERE published >= ? AND published < ?",
+            (start.timestamp(), end.timestamp()),
+        )
+        return ids | {
+            r["id"] for r in rows if pattern.search(r["title"]) and not (exclude and exclude.search(r["title"]))
+        }
+
+    def _by_reference(self, item: dict) -> set[str]:
+        found: set[str] = set()
+        if item.get("id"):
+            found |= {r["id"] for r in self.db.execute("SELECT id FROM records WHERE id = ?", (item["id"],))}
+        if item.get("url"):
+            url = self.canonical_url(item["url"]) or item["url"]
+            found |= {r["id"] for r in self.db.execute("SELECT id FROM records WHERE canonical_url = ?", (url,))}
+        return found
+
+    def clusters(self, ids: set[str] | list[str]) -> dict[str, str]:
+        ids = list(ids)
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT id, cluster_id FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            out.update({r["id"]: r["cluster_id"] or r["id"] for r in rows})
+        return out
+
+
+# -- scoring -------------------------------------------------------------------------------------
+
+
+def score(returned: list[list[str]], grades: dict[str, int], cluster_of: dict[str, str]) -> dict[str, float]:
+    """One question's metrics. ``returned``: per result, its id followed by its cluster members' ids."""
+    if not grades:
+        return {"nothing": float(not returned)}
+    incident_grade: dict[str, int] = {}
+    for record_id, grade in grades.items():
+        incident = cluster_of.get(record_id, record_id)
+        incident_grade[incident] = max(grade, incident_grade.get(incident, 0))
+    credited: set[str] = set()
+    gains: list[float] = []
+    hits: list[bool] = []
+    for ids in returned[:10]:
+        incidents = {cluster_of.get(i, i) for i in ids if i in grades}
+        hits.append(bool(incidents))
+        fresh = incidents - credited
+        gains.append(max((incident_grade[i] for i in fresh), default=0))
+        credited |= incidents
+    dcg = sum(g / math.log2(rank + 2) for rank, g in enumerate(gains))
+    ideal_gains = sorted(incident_grade.values(), reverse=True)[:10]
+    ideal = sum(g / math.log2(rank + 2) for rank, g in enumerate(ideal_gains))
+    top5 = hits[:5]
+    return {
+        "ndcg": dcg / ideal if ideal else 0.0,
+        "recall": len(credited) / min(10, len(incident_grade)),
+        "precision": sum(top5) / len(top5) if top5 else 0.0,
+    }
+
+
+def run_search(code: Path, data_dir: Path, questions: list[dict], env: dict[str, str]) -> list[dict]:
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as batch:
+        for q in questions:
+            batch.write(json.dumps({"query": q["query"], "now": q["now"], "tz": q["tz"]}) + "\n")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "search", "--batch", batch.name, "--json", "--data-dir", str(data_dir)],
+            env=env | {"PYTHONPATH": str(code)},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=code,
+        )
+    finally:
+        os.unlink(batch.name)
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def table(name: str, rows: list[tuple[dict, dict[str, float], float]]) -> str:
+    by_category: dict[str, list[tuple[dict[str, float], float]]] = defaultdict(list)
+    for question, metrics, took in rows:
+        by_category[question.get("category", "uncategorised")].append((metrics, took))
+    lines = [
+        f"{name}: {len(rows)} questions, {sum(1 for _, m, _ in rows if 'nothing' in m)} whose answer is nothing",
+        f"  {'category':<16} {'n':>4} {'nDCG@10':>8} {'R@10':>6} {'P@5':>6} {'nothing':>9} {'p50 ms':>7} {'p95 ms':>7}",
+    ]
+    for category in [*sorted(by_category), "ALL"]:
+        items = [(m, t) for _, m, t in rows] if category == "ALL" else by_category[category]
+        lines.append("  " + _line(category, items))
+    return "\n".join(lines)
+
+
+def _line(category: str, items: list[tuple[dict[str, float], float]]) -> str:
+    def mean(key: str) -> str:
+        values = [m[key] for m, _ in items if key in m]
+        return f"{sum(values) / len(values):.3f}" if values else "-"
+
+    nothing = [m["nothing"] for m, _ in items if "nothing" in m]
+    honest = f"{int(sum(nothing))}/{len(nothing)}" if nothing else "-"
+    times = sorted(t for _, t in items)
+    p50 = statistics.median(times)
+    p95 = statistics.quantiles(times, n=20, method="inclusive")[18] if len(times) >= 2 else p50
+    return (
+        f"{category:<16} {len(items):>4} {mean('ndcg'):>8} {mean('recall'):>6} {mean('precision'):>6} "
+        f"{honest:>9} {p50:>7.1f} {p95:>7.1f}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--code", type=Path, default=REPO, help="checkout whose search answers (default: this one)")
+    parser.add_argument("--sets", default="old,heldout", help="comma-separated: old, heldout, or paths")
+    parser.add_argument("--verbose", action="store_true", help="print each question's top results")
+    parser.add_argument("--json-out", type=Path, help="also write per-question metrics here")
+    args = parser.parse_args()
+    if not all(p.is_file() for p in SOURCES) or not (MODEL_DIR / "model.onnx").is_file():
+        print("needs ../shared/fixtures and ../shared/models beside the repository", file=sys.stderr)
+        return 2
+    env = os.environ | {"THREATBOT_EMBEDDING_MODEL_DIR": str(MODEL_DIR), "CI": "true"}
+    build_store(args.data_dir, env)
+    judge = Judge(args.data_dir / "threatbot.sqlite3")
+    records = judge.db.execute("SELECT count(*) FROM records").fetchone()[0]
+    print(f"store: {records} records in {args.data_dir}; search code: {args.code.resolve()}\n")
+    dump = []
+    for name in args.sets.split(","):
+        path = SETS.get(name, Path(name))
+        questions = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        answers = run_search(args.code.resolve(), args.data_dir, questions, env)
+        rows = []
+        for question, answer in zip(questions, answers, strict=True):
+            grades = judge.graded_ids(question)
+            returned = [[r["id"], *r.get("members", [])] for r in answer["results"]]
+            cluster_of = judge.clusters({*grades, *(i for ids in returned for i in ids)})
+            metrics = score(returned, grades, cluster_of)
+            rows.append((question, metrics, float(answer["took_ms"])))
+            dump.append({"set": name, "id": question["id"], **metrics, "took_ms": answer["took_ms"]})
+            if args.verbose:
+                print(f"[{question['id']}] {question['query']!r} {metrics}")
+                for r in answer["results"][:5]:
+                    mark = "+" if any(i in grades for i in [r["id"], *r.get("members", [])]) else "-"
+                    print(f"   {mark} {r['published'][:10]} {r['kind']:<13} {r['title'][:90]}")
+        print(table(f"{name} ({path.name})", rows) + "\n")
+    if args.json_out:
+        args.json_out.write_text("\n".join(json.dumps(d) for d in dump) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
