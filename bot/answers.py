@@ -143,11 +143,25 @@ def list_answer(
     return "\n".join(lines)
 
 
-def none_answer(query: StructuredQuery, zone: ZoneInfo, now: datetime, latest: ReplyItem | None) -> str:
-    """Says there is none, in the window, and names the latest earlier match: "No Exchange outages today (…)"."""
+def none_answer(
+    query: StructuredQuery,
+    zone: ZoneInfo,
+    now: datetime,
+    latest: ReplyItem | None,
+    mentions: Sequence[ReplyItem] = (),
+) -> str:
+    """Says there is none, in the window, and names the latest earlier match: "No Exchange outages today (…)".
+
+    ``mentions``: stories that name the subject without being what was asked ("2 stories mention Cloudflare
+    (…)"), so an honest "nothing" does not hide what the analyst may have seen elsewhere.
+    """
     what = subject(query, 0)
     window = window_phrase(query, zone, now)
-    if window is not None:
+    if query.catalogue == "kev":
+        named = ", ".join([*query.cves, *(query.products or query.vendors)]) or what
+        head = f"{named}: not in the CISA KEV catalogue as of {moment_label(now, zone, now)} ({zone.key})"
+        head += f", {window_words(query)}." if window is not None else "."
+    elif window is not None:
         head = f"No {what} {window_words(query)} ({window.split('(', 1)[1]}."
     else:
         head = f"No {what} in the records."
@@ -161,8 +175,13 @@ def none_answer(query: StructuredQuery, zone: ZoneInfo, now: datetime, latest: R
         if record.url:
             head += f"\n   {record.url}"
         head += f"\n   id `{record.id}`"
-    elif window is not None:
+    elif window is not None and query.catalogue != "kev":
         head += " None earlier in the records either."
+    if mentions:
+        named = ", ".join(_entity_text(e) for e in [*(query.products or query.vendors), *query.cves][:2])
+        count = len(mentions)
+        titles = "; ".join(f"“{_clip(m.record.title, 90)}”" for m in mentions)
+        head += f"\n{count} {'story mentions' if count == 1 else 'stories mention'} {named} ({titles})."
     return head
 
 

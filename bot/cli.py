@@ -139,6 +139,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         sources = f" (+{len(result.members)} more)" if result.members else ""
         print(terminal_safe(f"{number:>2}. [{record.severity.value}/{record.kind.value}] {record.title}"))
         print(terminal_safe(f"    {published} · {record.source}{sources} · {record.url} · id {record.id}"))
+    if response.query.catalogue == "kev" and not response.results:
+        print(f"not in the CISA KEV catalogue as of {response.query.until.isoformat(timespec='minutes')}")
+    for mention in response.mentions:  # an empty answer says what was found instead
+        record = mention.record
+        print(terminal_safe(f"  mentioned in: {record.title} · {record.url} · id {record.id}"))
     return 0
 
 

@@ -354,10 +354,11 @@ class _Turn:
         if not results:
             latest = self.core.searcher.latest_before_window(query) if query.window else None
             latest_item = self.items([latest])[0] if latest else None
+            mention_items = self.items(self.core.searcher.mentions(query))
             # "is it exploited?" after "none today; the last one: …" is about that last one.
             state.focus_id = latest.record.id if latest else None
             return self.reply(
-                answers.none_answer(query, self.tz, self.now, latest_item),
+                answers.none_answer(query, self.tz, self.now, latest_item, mention_items),
                 ReplyKind.NONE_FOUND,
                 latest_before=latest_item,
                 filters=filters,

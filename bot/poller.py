@@ -393,11 +393,8 @@ class DeliveryPlanner:
 
     def backfill(self, subscription: Subscription, since: datetime) -> PlanReport:
         """Queue what ``subscription`` would have received for stories published since ``since`` (explicit only)."""
-        rows = self.store.db.query(
-            "SELECT id FROM records WHERE published >= ? ORDER BY published", (since.timestamp(),)
-        )
-        report = PlanReport(records=len(rows))
-        ids = [r["id"] for r in rows]
+        ids = self.store.ids_published_since(since.timestamp())
+        report = PlanReport(records=len(ids))
         records = list(self.store.get_many(ids).values())
         moment = subscription.created_at.timestamp()
         matches = self.matcher.match([subscription], records, arrived=dict.fromkeys(ids, moment))

@@ -214,15 +214,23 @@ class _MemoEmbedder:
 
 class _BatchView:
     """The store as ``Searcher`` sees it during one matching pass: the batch's records already parsed,
-    query vectors cached. Everything else is the store's own (``db``, ``index``, ``vectors_for``)."""
+    query vectors cached. The rest is delegated by name, so what the view offers is spelt out here."""
 
     def __init__(self, store: RecordStore) -> None:
         self._store = store
         self.embedder = _MemoEmbedder(store)
         self.batch: dict[str, ThreatRecord] = {}
+        self.candidate_rows = store.candidate_rows
+        self.count_matching = store.count_matching
+        self.text_scores = store.text_scores
+        self.vectors_for = store.vectors_for
+        self.count_cached = store.count_cached
+        self.document_frequencies = store.document_frequencies
+        self.warm_up = store.warm_up
 
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)
+    @property
+    def index(self):
+        return self._store.index
 
     def get_many(self, ids: Sequence[str]) -> dict[str, ThreatRecord]:
         found = {i: self.batch[i] for i in ids if i in self.batch}

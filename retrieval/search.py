@@ -20,6 +20,7 @@ The pipeline, each step for a reason:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -30,9 +31,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from retrieval.aboutness import TermWeights, kind_fits, only_mentioned, related_kinds
 from retrieval.query import StructuredQuery, parse_query
-from retrieval.records import Severity, ThreatRecord
-from retrieval.store import RecordStore
+from retrieval.records import Kind, Severity, ThreatRecord
+from retrieval.store import RecordFilter, RecordStore
 from retrieval.vendors import VendorDictionary
 
 #: At or below this many filtered records, score them all directly instead of asking Chroma.
@@ -80,12 +82,15 @@ class SearchResponse:
     query: StructuredQuery
     results: list[SearchResult]
     took_ms: float
+    #: When nothing answers: stories that name the question's subject without being what it asked for.
+    mentions: list[SearchResult] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {
             "query": self.query.text,
             "filters": self.query.to_filters(),
             "results": [r.to_json() for r in self.results],
+            "mentions": [m.to_json() for m in self.mentions],
             "took_ms": round(self.took_ms, 2),
         }
 
@@ -94,6 +99,7 @@ class SearchResponse:
 class _GateContext:
     generic: frozenset[str] = frozenset()
     semantic_gate: float = SEMANTIC_GATE
+    weights: TermWeights = field(default_factory=lambda: TermWeights({}))
 
 
 @dataclass
@@ -108,6 +114,7 @@ class _Candidate:
     dense_rank: int | None = None
     bm25_rank: int | None = None
     record: ThreatRecord | None = None
+    coverage: float = 0.0
 
 
 class Searcher:
@@ -116,6 +123,8 @@ class Searcher:
     def __init__(self, store: RecordStore, dictionary: VendorDictionary | None = None) -> None:
         self.store = store
         self.dictionary = dictionary or VendorDictionary.default()
+        self._frequencies: dict[str, int] = {}
+        self._frequency_total = 0
 
     # -- public ------------------------------------------------------------------------------
 
@@ -126,7 +135,8 @@ class Searcher:
             raise ValueError(f"limit must be at least 1, not {limit}")
         query = parse_query(text, now=now or datetime.now(UTC), tz=tz, dictionary=self.dictionary)
         results = self.run(query, limit=limit)
-        return SearchResponse(query, results, (time.perf_counter() - started) * 1000)
+        mentions = self.mentions(query) if not results else []
+        return SearchResponse(query, results, (time.perf_counter() - started) * 1000, mentions)
 
     def warm_up(self) -> None:
         """Load the model, the vector index and the database pages before the first real question.
@@ -136,14 +146,29 @@ class Searcher:
         """
         vector = self.store.embedder.embed_one("warm up")
         self.store.index.query(vector, 10)
-        self.store.db.query("SELECT count(*) FROM records_fts WHERE records_fts MATCH 'outage'")
-        self.store.db.query("SELECT count(*), max(length(data)) FROM records")
+        self.store.warm_up()
         self.dictionary.find("warm up")
 
     def run(self, query: StructuredQuery, *, limit: int = 10) -> list[SearchResult]:
         """Rank records for an already-understood query."""
         start, end = self._bounds(query)
         return self._rank(query, start, end, limit=limit)
+
+    def mentions(self, query: StructuredQuery, *, limit: int = 3) -> list[SearchResult]:
+        """Stories in the window that name the question's subject but are not what it asked for.
+
+        An empty answer says what was found: "No Cloudflare outage today; 2 stories mention Cloudflare".
+        Only for a question with a subject (vendor, product, CVE) and something more specific about it
+        (a kind, exploitation, severity, the KEV catalogue); the same search without those.
+        """
+        if not (query.vendors or query.products or query.cves):
+            return []
+        if not (query.kinds or query.exploited or query.min_severity or query.catalogue):
+            return []
+        relaxed = dataclasses.replace(
+            query, kinds=[], kinds_required=False, exploited=None, min_severity=None, catalogue=None
+        )
+        return self.run(relaxed, limit=limit)
 
     def latest_before_window(self, query: StructuredQuery) -> SearchResult | None:
         """The most recent match published before the query's window: "none today; the latest was …".
@@ -154,19 +179,13 @@ class Searcher:
         """
         if query.window is None:
             return None
-        where, params = self._filter_sql(query, None, query.window.start.timestamp())
-        expression = _fts_expression(query)
-        if expression:
-            where += " AND rowid IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)"
-            params = [*params, expression]
+        where = dataclasses.replace(
+            self._filter(query, None, query.window.start.timestamp()), text=_fts_expression(query) or None
+        )
         vector = self._query_vector(query)
         offset = 0
         while True:
-            rows = self.store.db.query(
-                f"SELECT rowid, id, cluster_id, published, severity, exploited FROM records WHERE {where} "
-                "ORDER BY published DESC LIMIT 200 OFFSET ?",
-                (*params, offset),
-            )
+            rows = self.store.candidate_rows(where, newest_first=True, limit=200, offset=offset)
             if not rows:
                 return None
             candidates = [_candidate(r) for r in rows]
@@ -187,29 +206,9 @@ class Searcher:
         records only, so a channel subscribed to "exchange outage" gets what search would show.
         """
         start, end = self._bounds(query)
-        rows = (
-            self.store.db.query(
-                f"SELECT rowid, id, cluster_id, published, severity, exploited FROM records WHERE "
-                f"id IN ({','.join('?' * len(records))})",
-                [r.id for r in records],
-            )
-            if records
-            else []
-        )
-        wanted = {r.id for r in records}
-        where, params = self._filter_sql(query, start, end)
-        allowed = (
-            {
-                r["id"]
-                for r in self.store.db.query(
-                    f"SELECT id FROM records WHERE {where} AND id IN ({','.join('?' * len(wanted))})",
-                    [*params, *wanted],
-                )
-            }
-            if wanted
-            else set()
-        )
-        candidates = [_candidate(r) for r in rows if r["id"] in allowed]
+        wanted = list(dict.fromkeys(r.id for r in records))
+        rows = self.store.candidate_rows(self._filter(query, start, end), any_of_ids=wanted) if wanted else []
+        candidates = [_candidate(r) for r in rows]
         if not candidates:
             return []
         self._score_dense_direct(candidates, self._query_vector(query))
@@ -232,44 +231,42 @@ class Searcher:
             end = min(end, query.window.end.timestamp())
         return start, end
 
-    def _filter_sql(self, query: StructuredQuery, start: float | None, end: float) -> tuple[str, list[object]]:
-        clauses = ["published < ?"]
-        params: list[object] = [end]
-        if start is not None:
-            clauses.append("published >= ?")
-            params.append(start)
+    @staticmethod
+    def _filter(query: StructuredQuery, start: float | None, end: float) -> RecordFilter:
+        """The records that exist for this question: its window, and the facets that exclude."""
+        kinds: tuple[str, ...] = ()
         if query.kinds:
-            clauses.append(f"kind IN ({','.join('?' * len(query.kinds))})")
-            params.extend(k.value for k in query.kinds)
-        if query.exploited:
-            clauses.append("exploited = 1")
-        if query.min_severity is not None and query.min_severity is not Severity.UNKNOWN:
-            clauses.append("severity >= ?")
-            params.append(query.min_severity.rank)
-        if query.cves:
-            marks = ",".join("?" * len(query.cves))
-            clauses.append(f"rowid IN (SELECT record_rowid FROM record_cves WHERE cve IN ({marks}))")
-            params.extend(query.cves)
-        elif getattr(query, "has_cve", False):
-            clauses.append("rowid IN (SELECT record_rowid FROM record_cves)")
-        return " AND ".join(clauses), params
+            # Written as ``kind:``, kinds exclude; read from words, they admit related kinds and records of
+            # unknown kind (the gate then asks their words), because sources file one event differently.
+            admitted = set(query.kinds) if query.kinds_required else related_kinds(query.kinds) | {Kind.OTHER}
+            kinds = tuple(sorted(k.value for k in admitted))
+        severity = query.min_severity
+        return RecordFilter(
+            end=end,
+            start=start,
+            kinds=kinds,
+            # A question about the KEV catalogue is answered by the catalogue's own entries.
+            source=KEV_SOURCE if query.catalogue == "kev" else None,
+            exploited=bool(query.exploited),
+            min_severity_rank=severity.rank if severity is not None and severity is not Severity.UNKNOWN else None,
+            cves=tuple(query.cves),
+            has_cve=bool(query.has_cve) and not query.cves,
+        )
 
     def _rank(self, query: StructuredQuery, start: float | None, end: float, *, limit: int) -> list[SearchResult]:
-        where, params = self._filter_sql(query, start, end)
-        total = self.store.db.query(f"SELECT count(*) FROM records WHERE {where}", params)[0][0]
+        where = self._filter(query, start, end)
+        total = self.store.count_matching(where)
         if total == 0:
             return []
         vector = self._query_vector(query)
         if total <= DIRECT_SCORING_LIMIT:
-            rows = self.store.db.query(
-                f"SELECT rowid, id, cluster_id, published, severity, exploited FROM records WHERE {where}", params
-            )
+            rows = self.store.candidate_rows(where)
             candidates = [_candidate(r) for r in rows]
             if vector is not None:
                 self._score_dense_direct(candidates, vector)
             self._score_bm25(query, candidates)
         else:
-            candidates = self._wide_candidates(query, vector, where, params)
+            candidates = self._wide_candidates(query, vector, where)
         if not candidates:
             return []
         self._rank_dense(candidates)
@@ -297,34 +294,17 @@ class Searcher:
         return " ".join(dict.fromkeys(words))
 
     def _wide_candidates(
-        self, query: StructuredQuery, vector: np.ndarray | None, where: str, params: list[object]
+        self, query: StructuredQuery, vector: np.ndarray | None, where: RecordFilter
     ) -> list[_Candidate]:
         ids: dict[str, float] = {}
         if vector is not None:
             ids = dict(self.store.index.query(vector, WIDE_CANDIDATES))
         fts = self._fts_hits(query, limit=WIDE_CANDIDATES)
-        rowid_filter = ""
-        clauses: list[str] = []
-        args: list[object] = list(params)
-        if ids:
-            clauses.append(f"id IN ({','.join('?' * len(ids))})")
-            args.extend(ids)
-        if fts:
-            clauses.append(f"rowid IN ({','.join('?' * len(fts))})")
-            args.extend(fts)
-        if not clauses:
+        if not ids and not fts:
             # No topic at all ("anything new?"): the newest records are the answer.
-            rows = self.store.db.query(
-                f"SELECT rowid, id, cluster_id, published, severity, exploited FROM records WHERE {where} "
-                "ORDER BY published DESC LIMIT ?",
-                (*params, WIDE_CANDIDATES),
-            )
+            rows = self.store.candidate_rows(where, newest_first=True, limit=WIDE_CANDIDATES)
             return [_candidate(r) for r in rows]
-        rowid_filter = " OR ".join(clauses)
-        rows = self.store.db.query(
-            f"SELECT rowid, id, cluster_id, published, severity, exploited FROM records WHERE {where} AND ({rowid_filter})",
-            args,
-        )
+        rows = self.store.candidate_rows(where, any_of_ids=list(ids), any_of_rowids=list(fts))
         candidates = [_candidate(r) for r in rows]
         missing = [c for c in candidates if c.id not in ids]
         if vector is not None and missing:
@@ -359,12 +339,7 @@ class Searcher:
         expression = _fts_expression(query)
         if not expression:
             return {}
-        sql = "SELECT rowid, bm25(records_fts, 10.0, 4.0, 1.0, 6.0) AS score FROM records_fts WHERE records_fts MATCH ?"
-        args: list[object] = [expression]
-        if limit is not None:
-            sql += " ORDER BY score LIMIT ?"
-            args.append(limit)
-        return {r["rowid"]: r["score"] for r in self.store.db.query(sql, args)}
+        return self.store.text_scores(expression, limit=limit)
 
     def _score_bm25(self, query: StructuredQuery, candidates: list[_Candidate]) -> None:
         if not candidates:
@@ -410,6 +385,18 @@ class Searcher:
             why["cves"] = [c for c in record.cves if c in query.cves]
         if query.exploited:
             why["exploited"] = True
+        text_words = f"{record.title}\n{record.summary}"
+        if query.kinds and not query.kinds_required and not kind_fits(record.kind, query.kinds, text_words):
+            return None
+        if query.kinds and record.kind in query.kinds:
+            why["kind"] = record.kind.value
+        entity_names = {n.lower() for n in [*query.products, *query.vendors]}
+        if (
+            entity_names
+            and (query.kinds or query.exploited)
+            and only_mentioned(record.title, entity_names, self.dictionary)
+        ):
+            return None  # "DDoS stopped by X", "malware delivered via X": a story that mentions X is not about X
         names, aliases = self._entities(record)
         if query.products:
             hit = [p for p in query.products if p.lower() in names]
@@ -427,18 +414,21 @@ class Searcher:
                 # parser did not read it as that product (its context vetoed it: "crypto exchange").
                 # Same word, other meaning: no similarity of the rest can make this the answer.
                 return None
-            informative = [t for t in query.terms if t not in context.generic] or list(query.terms)
+            # Words common in the store (or in most candidates) neither gate nor rank; rarer words weigh more.
+            informative = [t for t in context.weights.informative(query.terms) if t not in context.generic]
             matched = [t for t in informative if _matches_term(text, t.lower())]
             if matched:
                 why["matched_terms"] = matched
+            coverage = context.weights.coverage(informative, matched) if informative else 1.0
+            candidate.coverage = coverage
             dense = candidate.dense if candidate.dense is not None else 0.0
-            if query.products or query.vendors or query.cves:
+            if not informative:
+                pass  # nothing but common words: the other filters and the ranking decide
+            elif query.products or query.vendors or query.cves:
                 # The entity already matched; extra words may be phrased differently, so ask for meaning.
                 if not matched and dense < 0.25:
                     return None
-            elif not (
-                len(matched) / len(informative) > 0.5 or (matched and dense >= 0.40) or dense >= context.semantic_gate
-            ):
+            elif not (coverage > 0.5 or (matched and dense >= 0.40) or dense >= context.semantic_gate):
                 return None
         if candidate.dense is not None:
             why["similarity"] = round(candidate.dense, 3)
@@ -460,8 +450,17 @@ class Searcher:
                 names.add(match.product.lower())
         return names, aliases
 
-    @staticmethod
-    def _gate_context(query: StructuredQuery, candidates: list[_Candidate]) -> _GateContext:
+    def _term_weights(self, terms: Sequence[str]) -> TermWeights:
+        """Each word's weight by its document frequency in the store (cached per process; refreshed as it grows)."""
+        total = self.store.count_cached()
+        if total > 1.1 * self._frequency_total or total < self._frequency_total:
+            self._frequencies, self._frequency_total = {}, total
+        missing = [t for t in terms if t not in self._frequencies]
+        if missing:
+            self._frequencies.update(self.store.document_frequencies(missing))
+        return TermWeights.from_frequencies({t: self._frequencies[t] for t in terms}, total)
+
+    def _gate_context(self, query: StructuredQuery, candidates: list[_Candidate]) -> _GateContext:
         """What the candidate pool says about the question's words, for the relevance gate.
 
         Words found in most candidates (every leak-site post says "victim") cannot tell a right
@@ -471,15 +470,18 @@ class Searcher:
         """
         if not query.terms:
             return _GateContext()
+        weights = self._term_weights(query.terms)
         texts = [f"{c.record.title}\n{c.record.summary}".lower() for c in candidates if c.record is not None]
         generic: frozenset[str] = frozenset()
         if len(query.terms) >= 2 and len(texts) >= 10:
             generic = frozenset(
                 t for t in query.terms if sum(_matches_term(x, t.lower()) for x in texts) > 0.5 * len(texts)
             )
-        informative = [t for t in query.terms if t not in generic] or list(query.terms)
-        lexical = any(sum(_matches_term(x, t.lower()) for t in informative) / len(informative) > 0.5 for x in texts)
-        return _GateContext(generic, STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE)
+        informative = [t for t in weights.informative(query.terms) if t not in generic]
+        lexical = bool(informative) and any(
+            weights.coverage(informative, [t for t in informative if _matches_term(x, t.lower())]) > 0.5 for x in texts
+        )
+        return _GateContext(generic, STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE, weights)
 
     def _collapse(
         self, query: StructuredQuery, kept: list[_Candidate], reasons: dict[str, dict[str, object]], *, limit: int
@@ -507,6 +509,12 @@ class Searcher:
             score += 1.0 / (RRF_K + c.bm25_rank)
         if query.products or query.vendors:
             score += 0.004
+        if query.kinds and c.record is not None:
+            if c.record.kind in query.kinds:
+                score += 0.008  # the kind asked for, not merely a related one
+            elif c.record.kind in related_kinds(query.kinds):
+                score += 0.004
+        score += 0.01 * c.coverage  # the rarer the question's words a record contains, the better
         score += _SEVERITY_BOOST.get(c.severity, 0.0)
         if c.exploited:
             score += 0.003
@@ -536,7 +544,10 @@ _WORD = re.compile(r"[\w.-]+")
 def _fts_expression(query: StructuredQuery) -> str:
     """An FTS5 OR-query over the topic words, each quoted so user input is never FTS syntax."""
     words: list[str] = []
-    for phrase in [*query.products, *query.vendors, *query.terms, *query.cves]:
+    topic = [*query.products, *query.vendors, *query.terms, *query.cves]
+    if not topic and query.kinds and not query.kinds_required:
+        topic = [k.value for k in query.kinds]  # "any outages?": the kind is the topic (records index their kind)
+    for phrase in topic:
         tokens = [t for t in re.findall(r"\w+", phrase.lower()) if len(t) > 1]
         if tokens:
             words.append('"' + " ".join(tokens) + '"')

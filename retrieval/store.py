@@ -156,6 +156,58 @@ class StoreConfig:
         return self.data_dir / "chroma"
 
 
+@dataclass(frozen=True)
+class RecordFilter:
+    """Which records exist for a question: published in ``[start, end)``, of these kinds, from this source…
+
+    Search decides what a question means; the store alone turns that into SQL over ``records``.
+    """
+
+    end: float
+    start: float | None = None
+    kinds: tuple[str, ...] = ()
+    source: str | None = None
+    exploited: bool = False
+    min_severity_rank: int | None = None
+    cves: tuple[str, ...] = ()
+    has_cve: bool = False
+    #: An FTS5 expression the record's text must match (already quoted by the caller).
+    text: str | None = None
+
+    def where(self) -> tuple[str, list[object]]:
+        clauses = ["published < ?"]
+        params: list[object] = [self.end]
+        if self.start is not None:
+            clauses.append("published >= ?")
+            params.append(self.start)
+        if self.kinds:
+            clauses.append(f"kind IN ({','.join('?' * len(self.kinds))})")
+            params.extend(self.kinds)
+        if self.source is not None:
+            clauses.append("source = ?")
+            params.append(self.source)
+        if self.exploited:
+            clauses.append("exploited = 1")
+        if self.min_severity_rank is not None:
+            clauses.append("severity >= ?")
+            params.append(self.min_severity_rank)
+        if self.cves:
+            clauses.append(
+                f"rowid IN (SELECT record_rowid FROM record_cves WHERE cve IN ({','.join('?' * len(self.cves))}))"
+            )
+            params.extend(self.cves)
+        elif self.has_cve:
+            clauses.append("rowid IN (SELECT record_rowid FROM record_cves)")
+        if self.text:
+            clauses.append("rowid IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)")
+            params.append(self.text)
+        return " AND ".join(clauses), params
+
+
+#: The columns ranking reads before it loads a record (all in the covering index ``records_filter``).
+_CANDIDATE_COLUMNS = "rowid, id, cluster_id, published, severity, exploited"
+
+
 class RecordStore:
     """Threat records on disk, searchable by text, vector, time, CVE and cluster."""
 
@@ -282,6 +334,16 @@ class RecordStore:
         to_write = self._assign_clusters(to_write, vector_of)
         report.changes = [self._with_cluster(c, to_write) for c in report.changes]
         return _Plan(report, to_write, vector_of)
+
+    def load_prepared(self, records: Sequence[ThreatRecord], vectors: Sequence[np.ndarray]) -> None:
+        """Write new records whose vectors and clusters are already known, skipping dedupe and clustering.
+
+        For bulk loads of records that are known to be new (restoring an export, building a benchmark
+        store from copies): the caller vouches that no id or URL is stored yet.
+        """
+        if len(records) != len(vectors):
+            raise ValueError("one vector per record")
+        self._write([(r, None, True) for r in records], {r.id: v for r, v in zip(records, vectors, strict=True)})
 
     def _fold_batch(self, records: Iterable[ThreatRecord]) -> list[ThreatRecord]:
         """One record per id and per canonical URL within the batch, in first-seen order."""
@@ -612,6 +674,66 @@ class RecordStore:
     def count(self) -> int:
         return self.db.query("SELECT count(*) FROM records")[0][0]
 
+    # -- what ranking reads ---------------------------------------------------------------------
+
+    def count_matching(self, where: RecordFilter) -> int:
+        sql, params = where.where()
+        return self.db.query(f"SELECT count(*) FROM records WHERE {sql}", params)[0][0]
+
+    def candidate_rows(
+        self,
+        where: RecordFilter,
+        *,
+        any_of_ids: Sequence[str] = (),
+        any_of_rowids: Sequence[int] = (),
+        newest_first: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list:
+        """Rows (``rowid, id, cluster_id, published, severity, exploited``) of the records ``where`` admits.
+
+        ``any_of_ids``/``any_of_rowids``: only these (either list), e.g. a vector index's or a text index's hits.
+        """
+        sql, params = where.where()
+        alternatives: list[str] = []
+        if any_of_ids:
+            alternatives.append(f"id IN ({','.join('?' * len(any_of_ids))})")
+            params.extend(any_of_ids)
+        if any_of_rowids:
+            alternatives.append(f"rowid IN ({','.join('?' * len(any_of_rowids))})")
+            params.extend(any_of_rowids)
+        if alternatives:
+            sql += f" AND ({' OR '.join(alternatives)})"
+        if newest_first:
+            sql += " ORDER BY published DESC"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params.extend([limit, offset])
+        return self.db.query(f"SELECT {_CANDIDATE_COLUMNS} FROM records WHERE {sql}", params)
+
+    def text_scores(self, expression: str, *, limit: int | None = None) -> dict[int, float]:
+        """BM25 scores (lower is better, as FTS5 gives them) by rowid of the records matching ``expression``.
+
+        Title weighs most, then the entities (CVEs, vendors, products), the summary, the body.
+        """
+        sql = "SELECT rowid, bm25(records_fts, 10.0, 4.0, 1.0, 6.0) AS score FROM records_fts WHERE records_fts MATCH ?"
+        args: list[object] = [expression]
+        if limit is not None:
+            sql += " ORDER BY score LIMIT ?"
+            args.append(limit)
+        return {r["rowid"]: r["score"] for r in self.db.query(sql, args)}
+
+    def warm_up(self) -> None:
+        """Read the text index and the records' pages once, so a first question does not pay for it."""
+        self.db.query("SELECT count(*) FROM records_fts WHERE records_fts MATCH 'outage'")
+        self.db.query("SELECT count(*), max(length(data)) FROM records")
+
+    def ids_published_since(self, since: float) -> list[str]:
+        """Ids of records published at or after ``since`` (POSIX seconds), oldest first."""
+        return [
+            r["id"] for r in self.db.query("SELECT id FROM records WHERE published >= ? ORDER BY published", (since,))
+        ]
+
     def count_cached(self, max_age: float = 60.0) -> int:
         """:meth:`count`, at most ``max_age`` seconds old: ranking needs the store's size, not to the record."""
         now = time.monotonic()
@@ -733,4 +855,13 @@ def _chunks(items: Sequence, size: int) -> Iterator[list]:
         yield list(items[start : start + size])
 
 
-__all__ = ["Change", "Kind", "RecordChange", "RecordStore", "StoreConfig", "UpsertReport", "canonical_url"]
+__all__ = [
+    "Change",
+    "Kind",
+    "RecordChange",
+    "RecordFilter",
+    "RecordStore",
+    "StoreConfig",
+    "UpsertReport",
+    "canonical_url",
+]

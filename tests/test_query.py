@@ -314,7 +314,40 @@ CASES = [
         vendors=["Microsoft"],
         products=["SharePoint"],
     ),
-    case("microsoft 365 outage right now", kinds=[OUTAGE], vendors=["Microsoft"], products=["Microsoft 365"]),
+    case(
+        "microsoft 365 outage right now",  # "now" words mean the present: an outage of last year is no answer
+        window=("2024-06-03T11:30:00+02:00", WED_LOCAL, "right now (past 48 hours)"),
+        kinds=[OUTAGE],
+        vendors=["Microsoft"],
+        products=["Microsoft 365"],
+    ),
+    case(
+        "is Fortinet currently exploited",
+        window=("2024-06-03T11:30:00+02:00", WED_LOCAL, "right now (past 48 hours)"),
+        exploited=True,
+        vendors=["Fortinet"],
+    ),
+    case(
+        "ongoing ransomware attacks on hospitals",
+        window=("2024-06-03T11:30:00+02:00", WED_LOCAL, "right now (past 48 hours)"),
+        kinds=[RANSOM],
+        terms=["hospitals"],
+    ),
+    case(
+        "is GitHub still down at the moment?",  # "at the moment" wins over "still"
+        window=("2024-06-03T11:30:00+02:00", WED_LOCAL, "right now (past 48 hours)"),
+        kinds=[OUTAGE],
+        vendors=["GitHub"],
+    ),
+    case(
+        "ATM malware rn",
+        window=("2024-06-03T11:30:00+02:00", WED_LOCAL, "right now (past 48 hours)"),
+        kinds=[MALWARE],
+        terms=["atm"],
+    ),
+    case("CVE\u20112024\u20113400 exploited", exploited=True, cves=["CVE-2024-3400"]),  # a chat client's dash
+    case("cve\u20142023\u201534362", cves=["CVE-2023-34362"]),
+    case("CVE 2024 21887", cves=["CVE-2024-21887"]),
     case(
         "lockbit leak site posts this week",
         window=("2024-06-03T00:00:00+02:00", WED_LOCAL, "this week"),
@@ -563,7 +596,36 @@ def test_to_filters_is_json_ready() -> None:
         "products": ["Exchange"],
         "terms": [],
         "exclude_terms": ["crypto"],
+        "kinds_required": False,
+        "catalogue": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "window"),
+    [
+        ("is CVE-2024-3400 in KEV yet?", None),  # membership is a state: no "now" window
+        ("did CISA add any Cisco bugs to the KEV catalog today?", "today"),
+        ("is it on the known exploited vulnerabilities list", None),
+        ("KEV additions this week", "this week"),
+    ],
+)
+def test_questions_about_the_kev_catalogue(text: str, window: str | None) -> None:
+    q = parse_query(text, now=datetime.fromisoformat(WED), tz=BER)
+    assert q.catalogue == "kev" and q.exploited is True
+    assert (q.window.label if q.window else None) == window
+    assert "kev" not in q.terms and "catalog" not in q.terms
+
+
+def test_news_about_exploitation_is_not_a_catalogue_question() -> None:
+    q = parse_query("Ivanti zero-day exploited in the wild", now=datetime.fromisoformat(WED), tz=BER)
+    assert q.catalogue is None and q.exploited is True
+
+
+def test_only_a_kind_operator_makes_kinds_required() -> None:
+    now = datetime.fromisoformat(WED)
+    assert parse_query("kind:advisory siemens", now=now).kinds_required
+    assert not parse_query("siemens advisories", now=now).kinds_required
 
 
 def test_a_given_dictionary_is_used() -> None:

@@ -50,6 +50,12 @@ class StructuredQuery:
     products: list[str] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)
     exclude_terms: list[str] = field(default_factory=list)
+    #: True when the kinds were written as an operator (``kind:outage``): then they exclude. Kinds read
+    #: from words ("outage", "advisories") only rank, because sources file the same event differently.
+    kinds_required: bool = False
+    #: ``"kev"`` when the question is about the KEV catalogue itself ("is CVE-… in KEV yet?"): only the
+    #: catalogue's entries answer it, and an empty answer means "not in KEV as of now".
+    catalogue: str | None = None
 
     def to_filters(self) -> dict[str, Any]:
         """A JSON-ready dict of every filter (enums as their values, datetimes as ISO strings)."""
@@ -65,6 +71,8 @@ class StructuredQuery:
             "products": list(self.products),
             "terms": list(self.terms),
             "exclude_terms": list(self.exclude_terms),
+            "kinds_required": self.kinds_required,
+            "catalogue": self.catalogue,
         }
 
 
@@ -100,6 +108,9 @@ def merge_queries(base: StructuredQuery, change: StructuredQuery, *, narrow: boo
         updates["exploited"] = change.exploited
     if change.kinds:
         updates["kinds"] = list(change.kinds)
+        updates["kinds_required"] = change.kinds_required
+    if change.catalogue:
+        updates["catalogue"] = change.catalogue
     if change.cves or change.has_cve:
         updates["has_cve"] = change.has_cve or base.has_cve
     if has_topic(change):

@@ -6,7 +6,7 @@ import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,11 +17,13 @@ from retrieval.query.time_grammar import _POINT_RE, _Clock, _parse_time, _point,
 from retrieval.query.vocabulary import (
     _EXCLUDE,
     _EXPLOITED,
+    _KEV_CATALOGUE,
     _KIND_PATTERNS,
     _KIND_WORDS,
     _NOT_A_DAY,
     _NOT_EXPLOITED,
     _NOW_WORDS,
+    _ONGOING_WORDS,
     _OPERATOR,
     _PHRASE_TERMS,
     _QUOTED,
@@ -66,6 +68,10 @@ class _Found:
     exploited: bool | None = None
     has_cve: bool = False
     span: _Span | None = None
+    kinds_required: bool = False
+    catalogue: str | None = None
+    #: "now" ("right now", "currently") or "ongoing" ("still", "so far"): the present, when no time is named.
+    present: str | None = None
 
 
 def _read_operators(buf: _Text, found: _Found, vd: VendorDictionary, clock: _Clock) -> None:
@@ -88,6 +94,7 @@ def _read_operators(buf: _Text, found: _Found, vd: VendorDictionary, clock: _Clo
                 kind = _KIND_WORDS.get(part) or next((k for k in Kind if k.value == part), None)
                 if kind:
                     found.kinds.append(kind)
+                    found.kinds_required = True  # written as an operator: the user means it as a filter
         elif key in {"severity", "sev"} and value:
             level = _SEVERITY_WORDS.get(value.lower())
             if level and op in {">", "<", "<="}:
@@ -129,7 +136,13 @@ def _read_vendors(buf: _Text, found: _Found, vd: VendorDictionary) -> None:
 
 def _read_signals(buf: _Text, found: _Found) -> None:
     """Exploitation, severity and kind words, and multi-word topics that must stay one term."""
-    buf.drop(_NOW_WORDS)  # "right now": the moment of asking is already the upper bound (``until``)
+    for _ in buf.take(_KEV_CATALOGUE):  # before "kev" is read as a mere exploitation word
+        found.catalogue = "kev"
+        found.exploited = True
+    for _ in buf.take(_NOW_WORDS):
+        found.present = "now"
+    for _ in buf.take(_ONGOING_WORDS):
+        found.present = found.present or "ongoing"
     for m in buf.take(_TAKEDOWN):  # law-enforcement takedowns are not outages
         found.terms.append((m.start(), "takedown"))
     for _ in buf.take(_NOT_EXPLOITED):
@@ -208,6 +221,8 @@ def parse_query(
     parsed = _parse_time(buf, clock)
     span = found.span or parsed
     _read_signals(buf, found)
+    if span is None and found.present and not found.catalogue:
+        span = _present_span(found, clock)
     for m in _WORD.finditer(buf.current):  # what is left: meaningful words
         word = m.group(0).lower().strip("'.")
         if word and word not in _STOPWORDS and not word.isdigit() and len(word) >= 2:
@@ -227,7 +242,23 @@ def parse_query(
         products=_dedupe(found.products),
         terms=[t for t in terms if t not in found.excludes][:MAX_TERMS],
         exclude_terms=_dedupe(found.excludes)[:MAX_TERMS],
+        kinds_required=found.kinds_required,
+        catalogue=found.catalogue,
     )
+
+
+#: How far back "right now", "currently", "still", "ongoing" reach: a story about the present is a day or
+#: two old by the time it is written and read, and an incident that is still going on began recently.
+PRESENT = timedelta(hours=48)
+
+
+def _present_span(found: _Found, clock: _Clock) -> _Span:
+    """The recent window "right now", "currently", "still", "ongoing" stand for when no time is named.
+
+    Catalogue membership ("is it in KEV yet?") is a state, not an event, and keeps no window.
+    """
+    start = (clock.now.astimezone(UTC) - PRESENT).astimezone(clock.tz)
+    return _Span(start, clock.now, "right now (past 48 hours)")
 
 
 def without_time_phrases(text: str, *, now: datetime, tz: str | ZoneInfo = "UTC") -> str:

@@ -221,7 +221,24 @@ _STOPWORDS = frozenset(
 )
 #: Names that contain a weekday but are no date; taken before time parsing.
 _NOT_A_DAY = re.compile(r"(?<![\w-])(?:(?P<pt>patch\s+tuesday)|black\s+friday|cyber\s+monday)(?![\w-])", re.I)
-_NOW_WORDS = re.compile(r"(?<![\w-])(?:right\s+now|at\s+the\s+moment|currently|as\s+of\s+now)(?![\w-])", re.I)
+#: "Now" words: the question is about the present, so old records cannot answer it ("is X down right now?").
+#: Chat shorthand counts ("rn"; "atm" only in lower case and not as the cash machine).
+_NOW_WORDS = re.compile(
+    r"(?<![\w-])(?:right\s+now|at\s+the\s+moment|at\s+present|currently|as\s+of\s+(?:now|today)|as\s+we\s+speak|"
+    r"(?-i:rn)|(?-i:atm)(?!\s+(?:malware|jackpot\w*|machines?|cash\w*|skimm\w*)))(?![\w-])",
+    re.I,
+)
+#: Words of something continuing: the present too ("is it still down?", "ongoing outage").
+_ONGOING_WORDS = re.compile(r"(?<![\w-])(?:still|ongoing|on-going|continu(?:es|ing)|lingering)(?![\w-])", re.I)
+#: Questions about the KEV catalogue itself, not about news of exploitation ("is CVE-… in KEV yet?").
+_KEV_CATALOGUE = re.compile(
+    r"(?<![\w-])(?:(?:in|to|into|on|from|onto)\s+(?:the\s+)?(?:cisa(?:'s)?\s+)?(?:kev|known\s+exploited\s+vulnerabilities)"
+    r"(?:\s+(?:catalog(?:ue)?|list|database))?"
+    r"|kev\s+(?:catalog(?:ue)?|list|entr(?:y|ies)|additions?|listings?|updates?)"
+    r"|(?:cisa(?:'s)?\s+)?known\s+exploited\s+vulnerabilities\s+(?:catalog(?:ue)?|list)"
+    r"|cisa\s+(?:add(?:s|ed|ing)?|list(?:s|ed)?)(?=\s))(?![\w-])",
+    re.I,
+)
 _TAKEDOWN = re.compile(r"(?<![\w-])(?:take[sn]?|taking|took)\s+down(?![\w-])", re.IGNORECASE)
 _PHRASE_TERMS = re.compile(
     r"(?<![\w-])(?:critical\s+infrastructure|supply[\s-]chain|zero\s+trust|social\s+engineering|"

@@ -1,0 +1,145 @@
+"""Whether a record is *about* what a question asks, beyond containing its words.
+
+Three judgements the relevance gate makes, each general (no rule names an entity):
+
+* **Kinds overlap.** A KEV entry is a vulnerability and an advisory; a ransomware attack on a hospital is
+  also a breach; sources file the same event under different kinds. A kind read from a question's
+  words therefore accepts its related kinds (:data:`RELATED_KINDS`), and a record whose kind nobody
+  could tell (``other``) when its own words say it ("cyberattack", "outage"). A record whose kind is
+  specific and unrelated (a botnet story for an outage question) does not answer.
+* **Subject, not mention.** "Record DDoS stopped by X", "botnet used the X outage", "malware delivered
+  via X" mention X; they are not reports about X. A name whose every occurrence in a headline follows
+  such a marker (:data:`_MENTION_BEFORE`) is a mention.
+* **Rare words carry the topic.** A question's words are weighed by how rare they are in the store
+  (inverse document frequency): a rare name must match, a common word ("how bad", "reported", "list")
+  neither gates nor ranks. No hand-kept list decides which words count.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from retrieval.records import Kind
+from retrieval.vendors import VendorDictionary
+
+#: Kinds that answer a question asking for the key kind (the key itself included).
+RELATED_KINDS: dict[Kind, frozenset[Kind]] = {
+    Kind.OUTAGE: frozenset({Kind.OUTAGE}),
+    Kind.VULNERABILITY: frozenset({Kind.VULNERABILITY, Kind.ADVISORY}),
+    Kind.ADVISORY: frozenset({Kind.ADVISORY, Kind.VULNERABILITY}),
+    Kind.RANSOMWARE: frozenset({Kind.RANSOMWARE, Kind.BREACH}),
+    Kind.BREACH: frozenset({Kind.BREACH, Kind.RANSOMWARE}),
+    Kind.MALWARE: frozenset({Kind.MALWARE, Kind.RANSOMWARE}),
+    Kind.OTHER: frozenset({Kind.OTHER}),
+}
+
+_ATTACK = (
+    r"cyber[\s-]?attack(?:s|ed)?|(?:attack|hit|struck)\s+by\s+(?:hackers|a\s+gang|criminals)|extort\w*|data\s+theft"
+)
+#: Words in a record's title or summary that say it is of a kind although no kind was assigned.
+_KIND_EVIDENCE: dict[Kind, re.Pattern[str]] = {
+    Kind.OUTAGE: re.compile(
+        r"\b(?:outages?|downtime|down\s+for|went\s+down|is\s+down|are\s+down|service\s+disruptions?|disrupted|"
+        r"degraded|degradation|unavailable|unreachable|offline|not\s+working|elevated\s+error)\b",
+        re.I,
+    ),
+    Kind.RANSOMWARE: re.compile(
+        rf"\b(?:ransom\w*|{_ATTACK}|encrypt(?:ed|ion)\s+(?:systems|servers|files)|leak\s+sites?)\b", re.I
+    ),
+    Kind.BREACH: re.compile(
+        rf"\b(?:breach\w*|leak(?:s|ed)?|stolen|exfiltrat\w*|exposed|hack(?:s|ed)?|compromised|{_ATTACK})\b", re.I
+    ),
+    Kind.VULNERABILITY: re.compile(
+        r"\b(?:vulnerabilit\w*|flaws?|cve-\d|bugs?|patch\w*|zero[\s-]?days?|0[\s-]?days?|exploit\w*|advisor\w*|"
+        r"rce|remote\s+code|injection|overflow|bypass)\b",
+        re.I,
+    ),
+    Kind.ADVISORY: re.compile(r"\b(?:advisor\w*|bulletins?|icsa-|alerts?|vulnerabilit\w*|cve-\d)\b", re.I),
+    Kind.MALWARE: re.compile(
+        r"\b(?:malware|trojans?|\w*stealers?|botnets?|backdoors?|rats?|spyware|loaders?|wipers?|worms?|"
+        r"rootkits?|droppers?|ransomware)\b",
+        re.I,
+    ),
+}
+
+#: Words that, just before a name in a headline, make it an instrument or a bystander of the story.
+_MENTION_BEFORE = re.compile(
+    r"\b(?:by|via|using|used|uses|through|amid|during|abus(?:ing|ed|es)|leverag(?:ing|ed|es)|impersonat\w+|"
+    r"mimic\w*|posing\s+as|disguised\s+as|fake|spoofed|stopped|blocked|mitigated|thwarted|including|like)"
+    r"(?:\s+\S+){0,2}\s*$",
+    re.I,
+)
+
+
+def related_kinds(kinds: Iterable[Kind]) -> frozenset[Kind]:
+    """Every kind that answers a question asking for any of ``kinds``."""
+    out: set[Kind] = set()
+    for kind in kinds:
+        out |= RELATED_KINDS.get(kind, frozenset({kind}))
+    return frozenset(out)
+
+
+def says_kind(text: str, kinds: Iterable[Kind]) -> bool:
+    """Whether ``text`` itself says it is one of ``kinds`` (for records whose kind is ``other``)."""
+    return any(_KIND_EVIDENCE[k].search(text) for k in related_kinds(kinds) if k in _KIND_EVIDENCE)
+
+
+def kind_fits(record_kind: Kind, asked: Iterable[Kind], text: str) -> bool:
+    """A record of ``record_kind`` with ``text`` answers a question that asked for the ``asked`` kinds."""
+    family = related_kinds(asked)
+    if record_kind in family:
+        return True
+    return record_kind is Kind.OTHER and says_kind(text, asked)
+
+
+def only_mentioned(title: str, names: set[str], dictionary: VendorDictionary) -> bool:
+    """True when ``names`` (lower-case vendors/products) occur in ``title`` and every occurrence is a mention.
+
+    A title that does not name them at all is not judged here (the story may still be about them).
+    """
+    occurrences = [m for m in dictionary.find(title) if m.vendor.lower() in names or (m.product or "").lower() in names]
+    if not occurrences:
+        return False
+    return all(_MENTION_BEFORE.search(title[: m.start]) for m in occurrences)
+
+
+#: A word in more than this share of the store's records tells no answer from another…
+COMMON_SHARE = 0.02
+#: …once that share is more than a handful of records (in a small store every word is rare).
+COMMON_FLOOR = 50
+
+
+@dataclass(frozen=True)
+class TermWeights:
+    """Each question word's weight from its document frequency in the store: ``idf²``, zero when common."""
+
+    weights: Mapping[str, float]
+
+    @classmethod
+    def from_frequencies(cls, frequencies: Mapping[str, int], total: int) -> TermWeights:
+        total = max(total, 1)
+        weights: dict[str, float] = {}
+        for term, df in frequencies.items():
+            if df > max(COMMON_SHARE * total, COMMON_FLOOR):
+                weights[term] = 0.0
+            else:
+                weights[term] = math.log((total + 1) / (df + 1)) ** 2
+        return cls(weights)
+
+    def informative(self, terms: Iterable[str]) -> list[str]:
+        return [t for t in terms if self.weights.get(t, 1.0) > 0]
+
+    def common(self, terms: Iterable[str]) -> set[str]:
+        return {t for t in terms if self.weights.get(t, 1.0) == 0}
+
+    def coverage(self, terms: Iterable[str], matched: Iterable[str]) -> float:
+        """Share of the informative weight that ``matched`` carries (1.0 when no word is informative)."""
+        informative = self.informative(terms)
+        total = sum(self.weights.get(t, 1.0) for t in informative)
+        if total == 0:
+            return 1.0
+        hit = set(matched)
+        return sum(self.weights.get(t, 1.0) for t in informative if t in hit) / total

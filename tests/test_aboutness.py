@@ -1,0 +1,61 @@
+"""Kinds that overlap, subjects versus mentions, and word weights from the store's document frequencies."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.aboutness import COMMON_SHARE, TermWeights, kind_fits, only_mentioned, related_kinds
+from retrieval.records import Kind
+from retrieval.vendors import VendorDictionary
+
+
+def test_kinds_read_from_words_admit_their_related_kinds() -> None:
+    assert Kind.VULNERABILITY in related_kinds([Kind.ADVISORY])  # CSAF advisories are stored as vulnerabilities
+    assert Kind.BREACH in related_kinds([Kind.RANSOMWARE])  # a ransomware attack is also a breach
+    assert Kind.MALWARE not in related_kinds([Kind.OUTAGE])
+
+
+@pytest.mark.parametrize(
+    ("kind", "asked", "text", "fits"),
+    [
+        (Kind.VULNERABILITY, [Kind.ADVISORY], "ICSA-24-100-01 Acme PLC", True),
+        (Kind.OTHER, [Kind.RANSOMWARE], "City council confirms cyberattack disrupted services", True),
+        (Kind.OTHER, [Kind.RANSOMWARE], "Hospital chain investigates data theft and extortion demand", True),
+        (Kind.OTHER, [Kind.RANSOMWARE], "Quarterly earnings beat expectations", False),
+        (Kind.MALWARE, [Kind.OUTAGE], "Botnet used the outage to spread", False),  # a specific, unrelated kind
+        (Kind.OTHER, [Kind.OUTAGE], "Service disruption hits payments", True),
+    ],
+)
+def test_kind_fits(kind: Kind, asked: list[Kind], text: str, fits: bool) -> None:
+    assert kind_fits(kind, asked, text) is fits
+
+
+@pytest.mark.parametrize(
+    ("title", "mention"),
+    [
+        ("Record 7 Tbps DDoS attack stopped by Cloudflare", True),
+        ("Botnet used the Cloudflare outage to hide its traffic", True),
+        ("Malware delivered via Chrome, Telegram and Teams updates", True),
+        ("Cloudflare outage takes down websites", False),
+        ("Chrome zero-day exploited in attacks", False),
+        ("Researchers detail new ransomware strain", False),  # names nothing: not judged here
+    ],
+)
+def test_a_story_that_mentions_a_service_is_not_about_it(title: str, mention: bool) -> None:
+    names = {"cloudflare", "google", "chrome"}
+    assert only_mentioned(title, names, VendorDictionary.default()) is mention
+
+
+def test_rare_words_weigh_more_and_common_words_do_not_count() -> None:
+    total = 10_000
+    weights = TermWeights.from_frequencies(
+        {"coupang": 3, "wrong": 150, "reported": int(total * COMMON_SHARE) + 1}, total
+    )
+    assert weights.common(["coupang", "wrong", "reported"]) == {"reported"}
+    assert weights.informative(["coupang", "wrong", "reported"]) == ["coupang", "wrong"]
+    # the rare name alone carries most of the question; the ordinary word alone does not
+    assert weights.coverage(["coupang", "wrong"], ["coupang"]) > 0.5
+    assert weights.coverage(["coupang", "wrong"], ["wrong"]) < 0.5
+    assert weights.coverage(["reported"], []) == 1.0  # nothing informative: words do not gate
+    small = TermWeights.from_frequencies({"outage": 3}, 20)  # in a tiny store no word is common
+    assert small.informative(["outage"]) == ["outage"]
