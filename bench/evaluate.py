@@ -75,6 +75,8 @@ class Judge:
         self.canonical_url = canonical_url
         self.db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
         self.db.row_factory = sqlite3.Row
+        self.references = 0  # labelled URLs/ids looked up…
+        self.unresolved = 0  # …and how many the store does not hold (a store built from other data)
 
     def graded_ids(self, question: dict) -> dict[str, int]:
         """Record id → grade for every stored record the label points to."""
@@ -107,6 +109,12 @@ class Judge:
         }
 
     def _by_reference(self, item: dict) -> set[str]:
+        self.references += 1
+        found = self._lookup(item)
+        self.unresolved += not found
+        return found
+
+    def _lookup(self, item: dict) -> set[str]:
         found: set[str] = set()
         if item.get("id"):
             found |= {r["id"] for r in self.db.execute("SELECT id FROM records WHERE id = ?", (item["id"],))}
@@ -240,7 +248,11 @@ def main() -> int:
                 for r in answer["results"][:5]:
                     mark = "+" if any(i in grades for i in [r["id"], *r.get("members", [])]) else "-"
                     print(f"   {mark} {r['published'][:10]} {r['kind']:<13} {r['title'][:90]}")
-        print(table(f"{name} ({path.name})", rows) + "\n")
+        print(table(f"{name} ({path.name})", rows))
+        if judge.references:
+            print(f"  labelled records not in this store: {judge.unresolved} of {judge.references}")
+        judge.references = judge.unresolved = 0
+        print()
     if args.json_out:
         args.json_out.write_text("\n".join(json.dumps(d) for d in dump) + "\n")
     return 0

@@ -343,7 +343,11 @@ class RecordStore:
         """
         if len(records) != len(vectors):
             raise ValueError("one vector per record")
-        self._write([(r, None, True) for r in records], {r.id: v for r, v in zip(records, vectors, strict=True)})
+        with self.db.transaction():
+            self._write_rows(
+                [(r, None, True) for r in records], dict(zip((r.id for r in records), vectors, strict=True))
+            )
+        self._index_pending()
 
     def _fold_batch(self, records: Iterable[ThreatRecord]) -> list[ThreatRecord]:
         """One record per id and per canonical URL within the batch, in first-seen order."""
