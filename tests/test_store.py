@@ -236,3 +236,23 @@ def test_the_same_store_works_against_a_chroma_server(tmp_path, chroma_server, s
     assert server_store.reindex() == 2
     assert server_store.index.count() == 2
     server_store.close()
+
+
+def test_load_prepared_writes_known_records_with_their_vectors_and_clusters(store):
+    """Bulk loads (benchmark copies, restores) skip dedupe and clustering but stay searchable everywhere."""
+    from retrieval.store import RecordFilter
+
+    records = [
+        _record(id=f"bulk-{n}", title=f"Bulk story {n}", url=f"https://example.com/{n}", cluster_id="bulk-0")
+        for n in range(3)
+    ]
+    vectors = list(store.embedder.embed([r.text_for_embedding() for r in records]))
+    store.load_prepared(records, vectors)
+    assert store.count() == 3
+    assert {r.id for r in store.cluster_members("bulk-0")} == {"bulk-0", "bulk-1", "bulk-2"}
+    assert set(store.vectors_for(["bulk-1"])) == {"bulk-1"}
+    assert store.index.count() == 3
+    rows = store.candidate_rows(RecordFilter(end=time.time() + 1e9, text='"bulk"'))
+    assert {r["id"] for r in rows} == {"bulk-0", "bulk-1", "bulk-2"}
+    with pytest.raises(ValueError):
+        store.load_prepared(records[:1], [])
