@@ -409,13 +409,16 @@ class Searcher:
                 return None
             why["vendors"] = hit
         if query.terms:
-            if any(t.lower() in aliases for t in query.terms):
-                # The question used a word that this record uses as a product name, and the query
-                # parser did not read it as that product (its context vetoed it: "crypto exchange").
-                # Same word, other meaning: no similarity of the rest can make this the answer.
-                return None
             # Words common in the store (or in most candidates) neither gate nor rank; rarer words weigh more.
             informative = [t for t in context.weights.informative(query.terms) if t not in context.generic]
+            names_here = [t for t in query.terms if t.lower() in aliases]
+            if names_here:
+                # The question used a word that this record uses as a vendor or product name, and the query
+                # parser did not read it as that name ("crypto exchange"). Same word, other meaning — unless
+                # the question's other rare words are in the record too ("Delta DIAEnergie advisories").
+                others = [t for t in informative if t not in names_here]
+                if others and not any(_matches_term(text, t.lower()) for t in others):
+                    return None
             matched = [t for t in informative if _matches_term(text, t.lower())]
             if matched:
                 why["matched_terms"] = matched
