@@ -82,17 +82,28 @@ def related_kinds(kinds: Iterable[Kind]) -> frozenset[Kind]:
     return frozenset(out)
 
 
+#: Kinds that are one thing filed two ways: an advisory is about vulnerabilities, and a KEV or CSAF entry is both.
+_SAME_THING: dict[Kind, frozenset[Kind]] = {
+    Kind.ADVISORY: frozenset({Kind.VULNERABILITY}),
+    Kind.VULNERABILITY: frozenset({Kind.ADVISORY}),
+}
+
+
 def says_kind(text: str, kinds: Iterable[Kind]) -> bool:
-    """Whether ``text`` itself says it is one of ``kinds`` (for records whose kind is ``other``)."""
-    return any(_KIND_EVIDENCE[k].search(text) for k in related_kinds(kinds) if k in _KIND_EVIDENCE)
+    """Whether ``text`` itself says it is one of ``kinds`` ("cyberattack", "extortion" for ransomware)."""
+    return any(_KIND_EVIDENCE[k].search(text) for k in kinds if k in _KIND_EVIDENCE)
 
 
 def kind_fits(record_kind: Kind, asked: Iterable[Kind], text: str) -> bool:
-    """A record of ``record_kind`` with ``text`` answers a question that asked for the ``asked`` kinds."""
-    family = related_kinds(asked)
-    if record_kind in family:
+    """A record of ``record_kind`` with ``text`` answers a question that asked for the ``asked`` kinds.
+
+    The asked kind, or one filed the other way (advisory/vulnerability), fits outright; a related kind
+    (a breach for a ransomware question) or an unknown one fits when its own words say the asked kind.
+    """
+    asked = list(asked)
+    if record_kind in asked or any(record_kind in _SAME_THING.get(k, ()) for k in asked):
         return True
-    return record_kind is Kind.OTHER and says_kind(text, asked)
+    return (record_kind in related_kinds(asked) or record_kind is Kind.OTHER) and says_kind(text, asked)
 
 
 def only_mentioned(title: str, names: set[str], dictionary: VendorDictionary) -> bool:
