@@ -100,12 +100,12 @@ def _base(source: Path):
     return records, vectors
 
 
-def _copy(record, k: int, *, keep_cluster: bool = False):
+def _copy(record, k: int, *, keep_cluster: bool = False, shift_years: int | None = None):
     """Replica ``k`` of a record: dates shifted back ``k`` years (364 days, so weekdays stay), new id and URL.
 
     ``keep_cluster``: the copy joins the copy of its original's cluster (for bulk fills that skip clustering).
     """
-    shift = timedelta(days=364 * k)
+    shift = timedelta(days=364 * (k if shift_years is None else shift_years))
     separator = "&" if "?" in record.url else "?"
     cluster = f"{record.cluster_id or record.id}~r{k}" if keep_cluster else None
     return record.model_copy(
@@ -170,7 +170,8 @@ def phase_ingest(args: argparse.Namespace) -> dict[str, object]:
     from retrieval.ingest import Ingestor
 
     records, vectors = _base(args.source)
-    slice_records = [_copy(r, 99) for r in records[: args.slice]]
+    # New ids and URLs, original dates: ingest refuses dates far outside the plausible range.
+    slice_records = [_copy(r, 99, shift_years=0) for r in records[: args.slice]]
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as out:
         for r in slice_records:
             out.write(json.dumps(r.to_json_dict()) + "\n")
@@ -185,6 +186,8 @@ def phase_ingest(args: argparse.Namespace) -> dict[str, object]:
     finally:
         os.unlink(out.name)
     seconds = time.perf_counter() - started
+    if report.error:
+        raise SystemExit(f"slice ingest failed: {report.error}")
     return {
         "store_before": before,
         "new": report.new,
@@ -257,6 +260,7 @@ def main() -> int:
     parser.add_argument("--target", type=int, default=100_000)
     parser.add_argument("--slice", type=int, default=5_000, help="records ingested through the full path")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    parser.add_argument("--skip-fill", action="store_true", help="reuse a store an earlier run filled")
     args = parser.parse_args()
     if args.phase:
         print(json.dumps(PHASES[args.phase](args)), flush=True)
@@ -265,8 +269,8 @@ def main() -> int:
         print(f"needs the evaluation store in {args.source} (python bench/evaluate.py builds it)", file=sys.stderr)
         return 2
     print(f"scale bench: {args.target} records from {args.source} (copies reuse their originals' vectors)\n")
-    fill = _run_phase("fill", args, args.data_dir)
-    print(f"fill    {fill}")
+    if not args.skip_fill:
+        print(f"fill    {_run_phase('fill', args, args.data_dir)}")
     with tempfile.TemporaryDirectory() as empty:
         small = _run_phase("ingest", args, Path(empty))
     print(f"ingest into an empty store: {small}")
