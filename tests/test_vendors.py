@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import time
 from pathlib import Path
 from types import ModuleType
 
@@ -455,7 +454,8 @@ def test_committed_data_file_is_up_to_date() -> None:
     assert _builder().main(["--kev", str(KEV), "--check"]) == 0
 
 
-def test_matching_15k_records_is_fast(vd: VendorDictionary) -> None:
+def test_matching_finds_vendors_across_15k_real_records(vd: VendorDictionary) -> None:
+    """Speed is measured by bench/vendor_matching.py, not asserted here: this checks the whole corpus goes through."""
     corpus = FIXTURES / "corpus-2025" / "corpus.jsonl"
     if not corpus.is_file():
         pytest.skip("shared fixtures not available")
@@ -466,8 +466,5 @@ def test_matching_15k_records_is_fast(vd: VendorDictionary) -> None:
             texts.append(record["title"] + "\n" + (record.get("summary") or ""))
             if len(texts) == 15_000:
                 break
-    started = time.perf_counter()
     found = sum(len(vd.find(t)) for t in texts)
-    elapsed = time.perf_counter() - started
     assert found > 10_000
-    assert elapsed < 2.0, f"{elapsed:.2f}s for 15k records"
