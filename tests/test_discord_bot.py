@@ -46,6 +46,7 @@ from tests.fakes.discord_api import (
     MESSAGE_CONTENT_INTENT,
     FakeDiscord,
     InteractionRecord,
+    serving_discord,
 )
 
 pytestmark = needs_model
@@ -78,12 +79,8 @@ def core(seeded, tmp_path) -> Iterator[Conversation]:
 
 @pytest.fixture
 def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord() as server:
-        previous = point_discord_at(server.api_url, server.gateway_url)
-        try:
-            yield server
-        finally:
-            point_discord_at(previous.api_url, previous.gateway_url)
+    with serving_discord() as server:
+        yield server
 
 
 def run_bot(

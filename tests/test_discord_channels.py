@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.discord.delivery import DiscordTarget
-from adapters.discord.endpoints import point_discord_at
 from adapters.discord.webhook import DiscordWebhookTarget
 from bot.delivery.base import (
     ChannelUnavailable,
@@ -47,6 +46,7 @@ from tests.fakes.discord_api import (
     SEND_MESSAGES_IN_THREADS,
     VIEW_CHANNEL,
     FakeDiscord,
+    serving_discord,
 )
 
 NOW = datetime(2026, 6, 2, 16, 0, tzinfo=UTC)
@@ -77,12 +77,8 @@ def update_of(incident: IncidentPost, key: str = "u1") -> IncidentUpdate:
 
 @pytest.fixture
 def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord() as server:
-        previous = point_discord_at(server.api_url, server.gateway_url)
-        try:
-            yield server
-        finally:
-            point_discord_at(previous.api_url, previous.gateway_url)
+    with serving_discord() as server:
+        yield server
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from adapters.discord.bot import DiscordBot
 from adapters.discord.component import DiscordComponent, DiscordPlatform, platform
 from adapters.discord.config import DiscordSettings
 from adapters.discord.delivery import DiscordTarget
-from adapters.discord.endpoints import DiscordEndpoints, point_discord_at
+from adapters.discord.endpoints import DiscordEndpoints
 from adapters.discord.render import render_reply
 from adapters.discord.webhook import DiscordWebhookTarget
 from bot.config import Settings
@@ -48,6 +48,7 @@ from tests.fakes.discord_api import (
     SEND_MESSAGES_IN_THREADS,
     FakeDiscord,
     InteractionRecord,
+    serving_discord,
 )
 from tests.test_discord_channels import raw
 
@@ -111,12 +112,8 @@ def core(seeded, tmp_path) -> Iterator[Conversation]:
 
 @pytest.fixture
 def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord() as server:
-        previous = point_discord_at(server.api_url, server.gateway_url)
-        try:
-            yield server
-        finally:
-            point_discord_at(previous.api_url, previous.gateway_url)
+    with serving_discord() as server:
+        yield server
 
 
 def run_bot(

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.discord.delivery import DiscordTarget, nonce_for
-from adapters.discord.endpoints import point_discord_at
 from bot.delivery.base import (
     DeliveryRejected,
     Digest,
@@ -20,7 +19,7 @@ from bot.delivery.base import (
     RateLimited,
 )
 from retrieval.records import Severity, ThreatRecord
-from tests.fakes.discord_api import BOT_TOKEN, CHANNEL_ID, FakeDiscord
+from tests.fakes.discord_api import BOT_TOKEN, CHANNEL_ID, FakeDiscord, serving_discord
 
 NOW = datetime(2026, 6, 2, 16, 0, tzinfo=UTC)
 
@@ -43,12 +42,8 @@ def post(n: int, channel: int = CHANNEL_ID) -> IncidentPost:
 
 @pytest.fixture
 def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord() as server:
-        previous = point_discord_at(server.api_url, server.gateway_url)
-        try:
-            yield server
-        finally:
-            point_discord_at(previous.api_url, previous.gateway_url)
+    with serving_discord() as server:
+        yield server
 
 
 @pytest.fixture

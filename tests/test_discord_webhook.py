@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.discord.config import DiscordSettings
-from adapters.discord.endpoints import point_discord_at
 from adapters.discord.webhook import DiscordWebhookTarget, parse_webhook_url
 from bot.delivery.base import DeliveryRejected, Digest, FieldChange, IncidentPost, IncidentUpdate
 from retrieval.records import Severity, ThreatRecord
-from tests.fakes.discord_api import CHANNEL_ID, GUILD_ID, OTHER_CHANNEL_ID, FakeDiscord
+from tests.fakes.discord_api import CHANNEL_ID, GUILD_ID, OTHER_CHANNEL_ID, FakeDiscord, serving_discord
 
 NOW = datetime(2026, 6, 2, 16, 0, tzinfo=UTC)
 TOKEN = "aB3_" + "x" * 64
@@ -34,12 +33,8 @@ def incident(n: int) -> IncidentPost:
 
 @pytest.fixture
 def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord() as server:
-        previous = point_discord_at(server.api_url, server.gateway_url)
-        try:
-            yield server
-        finally:
-            point_discord_at(previous.api_url, previous.gateway_url)
+    with serving_discord() as server:
+        yield server
 
 
 # -- URLs ---------------------------------------------------------------------------------------------------

@@ -47,13 +47,14 @@ Every REST call is kept in :attr:`FakeDiscord.calls` for assertions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -1320,3 +1321,16 @@ class FakeDiscord:
             with self._lock:
                 self.messages.setdefault(record.channel_id, []).append(message)
         return _json(message)
+
+
+@contextlib.contextmanager
+def serving_discord() -> Iterator[FakeDiscord]:
+    """A running fake with discord.py pointed at it, pointed back wherever it was afterwards."""
+    from adapters.discord.endpoints import point_discord_at
+
+    with FakeDiscord() as server:
+        previous = point_discord_at(server.api_url, server.gateway_url)
+        try:
+            yield server
+        finally:
+            point_discord_at(previous.api_url, previous.gateway_url)
