@@ -6,6 +6,7 @@ leak-site posts (11,039), ingested once into a data dir that later runs reuse.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -39,3 +40,22 @@ def build_store(data_dir: Path) -> None:
         check=True,
         cwd=REPO,
     )
+
+
+def search_batch(data_dir: Path, questions: list[dict], env: dict[str, str], *, code: Path = REPO) -> list[dict]:
+    """Ask every question through ``threatbot search --batch --json`` of the checkout at ``code``: one answer each."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as batch:
+        for q in questions:
+            batch.write(json.dumps({"query": q["query"], "now": q["now"], "tz": q["tz"]}) + "\n")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "search", "--batch", batch.name, "--json", "--data-dir", str(data_dir)],
+            env=env | {"PYTHONPATH": str(code)},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=code,
+        )
+    finally:
+        os.unlink(batch.name)
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]

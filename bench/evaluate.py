@@ -38,9 +38,8 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-MODEL_DIR = SHARED / "models" / "all-MiniLM-L6-v2" / "onnx"
+from benchstore import MODEL_DIR, REPO, SHARED, search_batch
+
 SOURCES = [
     SHARED / "fixtures" / "corpus-2025" / "corpus.jsonl",
     SHARED / "fixtures" / "news-2023" / "security_feeds_2023_entries.jsonl",
@@ -166,24 +165,6 @@ def score(returned: list[list[str]], grades: dict[str, int], cluster_of: dict[st
     }
 
 
-def run_search(code: Path, data_dir: Path, questions: list[dict], env: dict[str, str]) -> list[dict]:
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as batch:
-        for q in questions:
-            batch.write(json.dumps({"query": q["query"], "now": q["now"], "tz": q["tz"]}) + "\n")
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "search", "--batch", batch.name, "--json", "--data-dir", str(data_dir)],
-            env=env | {"PYTHONPATH": str(code)},
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=code,
-        )
-    finally:
-        os.unlink(batch.name)
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
-
 def table(name: str, rows: list[tuple[dict, dict[str, float], float]]) -> str:
     by_category: dict[str, list[tuple[dict[str, float], float]]] = defaultdict(list)
     for question, metrics, took in rows:
@@ -234,7 +215,7 @@ def main() -> int:
     for name in args.sets.split(","):
         path = SETS.get(name, Path(name))
         questions = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        answers = run_search(args.code.resolve(), args.data_dir, questions, env)
+        answers = search_batch(args.data_dir, questions, env, code=args.code.resolve())
         rows = []
         for question, answer in zip(questions, answers, strict=True):
             grades = judge.graded_ids(question)

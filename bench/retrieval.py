@@ -26,14 +26,12 @@ import math
 import os
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchstore import DEFAULT_DATA_DIR, MODEL_DIR, REPO, build_store, data_available
+from benchstore import DEFAULT_DATA_DIR, MODEL_DIR, REPO, build_store, data_available, search_batch
 
 
 class Judge:
@@ -92,24 +90,6 @@ def summarise(name: str, rows: list[dict[str, float]], latencies: list[float]) -
     )
 
 
-def run_threatbot(data_dir: Path, questions: list[dict], env: dict[str, str]) -> list[dict]:
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as batch:
-        for q in questions:
-            batch.write(json.dumps({"query": q["query"], "now": q["now"], "tz": q["tz"]}) + "\n")
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "search", "--batch", batch.name, "--json", "--data-dir", str(data_dir)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=REPO,
-        )
-    finally:
-        os.unlink(batch.name)
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
@@ -130,7 +110,7 @@ def main() -> int:
 
     store = RecordStore(Settings.from_env(args.data_dir))
     judge = Judge(store)
-    answers = run_threatbot(args.data_dir, questions, env)
+    answers = search_batch(args.data_dir, questions, env)
 
     ours, dense, bm25 = [], [], []
     ours_ms, dense_ms, bm25_ms = [], [], []
