@@ -46,9 +46,13 @@ lock: $(VENV)/.installed
 		--custom-compile-command "make lock" -o $(LOCK)
 
 # The benchmarks on the full data in ../shared (minutes each; they print their figures beside a baseline).
+# bench/scale.py (a 100k-record store, about an hour) runs alone: `nice -n 10 .venv/bin/python bench/scale.py`.
 bench: $(VENV)/.installed
 	nice -n 10 $(BIN)/python bench/ingest.py
 	nice -n 10 $(BIN)/python bench/retrieval.py
 	nice -n 10 $(BIN)/python bench/conversation.py
 	nice -n 10 $(BIN)/python bench/slack.py
 	nice -n 10 $(BIN)/python bench/delivery.py
+	nice -n 10 $(BIN)/python bench/evaluate.py
+	nice -n 10 $(BIN)/python bench/stack_import.py
+	nice -n 10 $(BIN)/python bench/vendor_matching.py
