@@ -4,8 +4,9 @@ The pipeline, each step for a reason:
 
 1. **Understand** the question (``retrieval.query``): window, kinds, CVEs, vendors, terms.
 2. **Hard filters** in SQLite: published before ``now`` and inside the window, the kinds,
-   CVE ids, ``exploited`` and severity asked for. A record outside them does not exist for
-   this question — that is what makes "none today" possible.
+   CVE ids, ``exploited`` and severity asked for. (A CVE id is the one soft filter: records about
+   the same bug that never print its id follow those that do; see ``_cve_relatives``.) A record
+   outside them does not exist for this question — that is what makes "none today" possible.
 3. **Candidates**: when the filters leave few records (a narrow window), all of them are
    scored directly from the vectors kept in SQLite — exact, and far faster than Chroma's
    filtered query. Otherwise Chroma's nearest neighbours and the BM25 (FTS5) matches are
@@ -27,7 +28,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -46,6 +47,15 @@ SEMANTIC_GATE = 0.55
 #: …and when other candidates do contain the words, so the words are how this topic is written.
 STRICT_SEMANTIC_GATE = 0.65
 RRF_K = 60
+#: A record that does not print the asked CVE id still answers when it is this close in meaning to one that does…
+CVE_RELATIVE_SIMILARITY = 0.60
+#: …and was published within this span around the records that print it (news follows a disclosure).
+CVE_RELATIVE_BEFORE = timedelta(days=7)
+CVE_RELATIVE_AFTER = timedelta(days=60)
+#: Records naming more CVEs than this are round-ups; as in clustering, they do not say what one CVE is.
+MAX_LINKING_CVES = 3
+#: A word used by at most this share of the store's records can name a bug ("n8n", "ni8mare", "fortiweb").
+CHARACTERISTIC_SHARE = 0.01
 KEV_SOURCE = "CISA KEV"
 _MENTIONS_KEV = re.compile(r"\bkev\b|known[\s-]+exploited", re.IGNORECASE)
 
@@ -280,7 +290,91 @@ class Searcher:
             if why is not None:
                 reasons[candidate.id] = why
                 kept.append(candidate)
-        return self._collapse(query, kept, reasons, limit=limit)
+        results = self._collapse(query, kept, reasons, limit=limit)
+        if query.cves and len(results) < limit:
+            results += self._cve_relatives(query, start, end, results, limit=limit - len(results))
+        return results
+
+    def _cve_relatives(
+        self, query: StructuredQuery, start: float | None, end: float, shown: list[SearchResult], *, limit: int
+    ) -> list[SearchResult]:
+        """Records about the asked vulnerability that do not print its id, ranked after those that do.
+
+        A write-up calls the bug by its product and its own words ("critical n8n flaw"), not by its id.
+        What the bug is comes from the records that name the CVE, whenever published (the KEV entry,
+        the advisory): a record counts when it tells the same incident (their cluster), or names their
+        product (or vendor) and is close in meaning to one of them, was published around them, and
+        names no other CVE instead (then it is about another bug).
+        """
+        subject_rows = self.store.candidate_rows(RecordFilter(end=end, cves=tuple(query.cves)))
+        if not subject_rows:
+            return []
+        subjects = [_candidate(r) for r in subject_rows]
+        self._load_records(subjects)
+        # Round-ups ("the week's vulnerabilities") name many CVEs: they say little about this one.
+        focused = [s for s in subjects if s.record is not None and len(s.record.cves) <= MAX_LINKING_CVES]
+        about = focused or [s for s in subjects if s.record is not None]
+        records = [s.record for s in about if s.record is not None]
+        vectors = self.store.vectors_for([r.id for r in records])
+        if not records or not vectors:
+            return []
+        matrix = np.stack(list(vectors.values()))
+        clusters = {s.cluster_id for s in subjects}
+        names = _subject_names(records)
+        words = self._characteristic_words(records)
+        first = min(s.published for s in about) - CVE_RELATIVE_BEFORE.total_seconds()
+        last = max(s.published for s in about) + CVE_RELATIVE_AFTER.total_seconds()
+        span_start = first if start is None else max(start, first)
+        span_end = min(end, last)
+        related = dataclasses.replace(self._filter(query, start, end), cves=())
+        member_ids = [m.id for c in clusters for m in self.store.cluster_members(c)]
+        rows = self.store.candidate_rows(related, any_of_ids=member_ids) if member_ids else []
+        if (names or words) and span_start < span_end:
+            phrases = [" ".join(re.findall(r"\w+", n)) for n in sorted(names | words)]
+            expression = " OR ".join(f'"{p}"' for p in phrases if p)  # quoted: never FTS syntax
+            if expression:
+                around = dataclasses.replace(related, start=span_start, end=span_end, text=expression)
+                rows += self.store.candidate_rows(around)
+        seen = {r.record.id for r in shown} | {m for r in shown for m in r.members} | {s.id for s in subjects}
+        shown_clusters = {r.record.cluster_id or r.record.id for r in shown}
+        candidates = list({c.id: c for c in map(_candidate, rows) if c.id not in seen}.values())
+        self._load_records(candidates)
+        candidate_vectors = self.store.vectors_for([c.id for c in candidates])
+        reasons: dict[str, dict[str, object]] = {}
+        kept: list[_Candidate] = []
+        for c in candidates:
+            record, vector = c.record, candidate_vectors.get(c.id)
+            if record is None or vector is None or (record.cves and not set(record.cves) & set(query.cves)):
+                continue
+            text = f"{record.title}\n{record.summary}"
+            if query.exclude_terms and _exclusions(tuple(query.exclude_terms)).search(text.lower()):
+                continue
+            if query.kinds and not query.kinds_required and not kind_fits(record.kind, query.kinds, text):
+                continue
+            similarity = float(np.max(matrix @ vector))
+            same_incident = c.cluster_id in clusters
+            if not same_incident and (
+                similarity < CVE_RELATIVE_SIMILARITY
+                or not (names & self._entities(record)[0] or any(_contains_word(text.lower(), w) for w in words))
+            ):
+                continue
+            c.dense = similarity
+            reasons[c.id] = {"cves": [], "same_vulnerability_as": query.cves, "similarity": round(similarity, 3)}
+            kept.append(c)
+        kept.sort(key=lambda c: (c.cluster_id not in clusters, -(c.dense or 0.0)))
+        results: list[SearchResult] = []
+        by_cluster: dict[str, SearchResult] = {}
+        for c in kept:
+            assert c.record is not None
+            if c.cluster_id in shown_clusters:
+                continue  # its incident is already in the answer
+            if c.cluster_id in by_cluster:
+                by_cluster[c.cluster_id].members.append(c.id)
+                continue
+            result = SearchResult(c.record, (c.dense or 0.0) * 1e-3, [], reasons[c.id])
+            by_cluster[c.cluster_id] = result
+            results.append(result)
+        return results[:limit]
 
     def _query_vector(self, query: StructuredQuery) -> np.ndarray | None:
         topic = self._topic_text(query)
@@ -453,6 +547,25 @@ class Searcher:
                 names.add(match.product.lower())
         return names, aliases
 
+    def _characteristic_words(self, records: Sequence[ThreatRecord]) -> set[str]:
+        """Words that the titles naming a CVE share and the store seldom uses: how the bug is called ("n8n").
+
+        A word counts when at least a third of those titles (and two, when there are several) use it and
+        at most :data:`CHARACTERISTIC_SHARE` of the store's records do.
+        """
+        counts: dict[str, int] = {}
+        for record in records:
+            for word in set(re.findall(r"\w+", record.title.lower())):
+                if len(word) >= 3 and not word.isdigit() and "cve" not in word:
+                    counts[word] = counts.get(word, 0) + 1
+        needed = max(2 if len(records) > 1 else 1, math.ceil(len(records) / 3))
+        shared = [w for w, n in counts.items() if n >= needed]
+        if not shared:
+            return set()
+        frequencies = self.store.document_frequencies(shared)
+        total = max(1, self.store.count_cached())
+        return {w for w in shared if frequencies.get(w, 0) <= CHARACTERISTIC_SHARE * total}
+
     def _term_weights(self, terms: Sequence[str]) -> TermWeights:
         """Each word's weight by its document frequency in the store (cached per process; refreshed as it grows)."""
         total = self.store.count_cached()
@@ -542,6 +655,12 @@ def _candidate(row) -> _Candidate:
 
 
 _WORD = re.compile(r"[\w.-]+")
+
+
+def _subject_names(records: Sequence[ThreatRecord]) -> set[str]:
+    """The products the records naming a CVE are about (their vendors when none names a product), lowercased."""
+    products = {p.lower() for r in records for p in r.products}
+    return products or {v.lower() for r in records for v in r.vendors}
 
 
 def _fts_expression(query: StructuredQuery) -> str:

@@ -1,0 +1,75 @@
+"""A CVE question also gets the stories about that bug which never print its id, ranked after those that do.
+
+Real data: a week of the 2023 news around the MOVEit mass exploitation (CVE-2023-34362), plus the KEV
+entries of that summer. Many write-ups say "MOVEit Transfer zero-day" and no id; they tell the same
+incident, so they answer the question, but below the records that name the CVE.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.conftest import FIXTURES, needs_fixtures, needs_model
+
+pytestmark = [needs_fixtures, needs_model]
+
+CVE = "CVE-2023-34362"
+DAYS = ("2023-05-31", "2023-06-07")
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    from bot.config import Settings
+    from retrieval.enrich import enrich
+    from retrieval.formats import parse_source
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    news = []
+    with (FIXTURES / "news-2023" / "security_feeds_2023_entries.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            if DAYS[0] <= json.loads(line)["date_published"][:10] <= DAYS[1]:
+                news.append(line)
+    records = parse_source("".join(news).encode(), origin="news-2023 slice").records
+    kev = parse_source((FIXTURES / "kev" / "known_exploited_vulnerabilities.json").read_bytes(), origin="kev")
+    records += [r for r in kev.records if "2023-05-25" <= r.published.date().isoformat() <= "2023-06-30"]
+    store = RecordStore(Settings.from_env(tmp_path_factory.mktemp("cve-relatives") / "data"))
+    store.upsert([enrich(r) for r in records])
+    yield Searcher(store)
+    store.close()
+
+
+def _ask(searcher, text, now="2023-06-08T12:00:00+00:00"):
+    return searcher.search(text, now=datetime.fromisoformat(now).astimezone(UTC))
+
+
+def test_stories_about_the_bug_without_its_id_follow_those_that_print_it(searcher):
+    results = _ask(searcher, f"what do we know about {CVE}?").results
+    printing = [CVE in r.record.cves for r in results]
+    assert printing[0], "a record naming the CVE comes first"
+    assert not all(printing), "stories about the same bug that do not print the id are eligible"
+    first_relative = printing.index(False)
+    assert all(not p for p in printing[first_relative:]), "every record naming the CVE ranks above every relative"
+    for r in results[first_relative:]:
+        assert r.why["same_vulnerability_as"] == [CVE]
+        assert "moveit" in f"{r.record.title} {r.record.summary}".lower(), r.record.title
+        assert not r.record.cves, "a record naming only other CVEs is about another bug"
+
+
+def test_a_cve_nobody_names_still_gets_the_honest_nothing(searcher):
+    assert _ask(searcher, "anything on CVE-2023-39999?").results == []
+
+
+def test_relatives_need_a_record_that_names_the_cve_by_then(searcher):
+    # Before any record printed the id, nothing says which stories are about it.
+    first = min(r.published for r in searcher.store.iter_records() if CVE in r.cves)
+    before = _ask(searcher, f"{CVE}?", now=(first - timedelta(seconds=1)).isoformat())
+    assert before.results == []
+
+
+def test_kind_operator_still_excludes_relatives(searcher):
+    results = _ask(searcher, f"{CVE} kind:ransomware").results
+    assert all(r.record.kind.value == "ransomware" for r in results)
