@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,11 +86,28 @@ def connect(path: Path | str) -> sqlite3.Connection:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
+    _use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     migrate(conn)
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection, *, patience: float = 30.0) -> None:
+    """Switch a new file to WAL. The switch takes an exclusive lock, and when another process opening the
+    same new file holds a shared one SQLite answers "locked" at once rather than waiting (it would
+    deadlock), so the busy timeout does not cover it: try again for up to ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    delay = 0.01
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -97,12 +115,17 @@ def migrate(conn: sqlite3.Connection) -> int:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise SchemaTooNew(f"database schema v{version} is newer than this threatbot (v{SCHEMA_VERSION}); upgrade it")
-    for step in range(version, SCHEMA_VERSION):
+    while version < SCHEMA_VERSION:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(MIGRATIONS[step]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {step + 1}")
+            # Read again under the write lock: another process opening the same new folder may have
+            # migrated while this one waited, and running its step twice would fail ("already exists").
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                for statement in _statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -132,16 +155,20 @@ def apply_component_migrations(conn: sqlite3.Connection, component: str, steps: 
     version = row[0] if row else 0
     if version > len(steps):
         raise SchemaTooNew(f"{component} tables are v{version}, newer than this threatbot (v{len(steps)}); upgrade it")
-    for step in range(version, len(steps)):
+    while version < len(steps):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(steps[step]):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO component_versions (component, version) VALUES (?, ?) "
-                "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-                (component, step + 1),
-            )
+            row = conn.execute("SELECT version FROM component_versions WHERE component = ?", (component,)).fetchone()
+            version = row[0] if row else 0  # again under the write lock, as in :func:`migrate`
+            if version < len(steps):
+                for statement in _statements(steps[version]):
+                    conn.execute(statement)
+                version += 1
+                conn.execute(
+                    "INSERT INTO component_versions (component, version) VALUES (?, ?) "
+                    "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                    (component, version),
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
