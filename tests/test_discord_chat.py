@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,6 +50,7 @@ from tests.fakes.discord_api import (
     InteractionRecord,
     serving_discord,
 )
+from tests.test_discord_bot import answered, run_bot
 from tests.test_discord_channels import raw
 
 NOW = datetime(2026, 6, 2, 16, 0, tzinfo=UTC)
@@ -114,31 +115,6 @@ def core(seeded, tmp_path) -> Iterator[Conversation]:
 def fake() -> Iterator[FakeDiscord]:
     with serving_discord() as server:
         yield server
-
-
-def run_bot(
-    fake: FakeDiscord, core: Conversation, scenario: Callable[[DiscordBot], Awaitable[None]], **settings_changes
-) -> None:
-    settings = DiscordSettings(token=BOT_TOKEN, tz="Europe/Berlin", **settings_changes)
-
-    async def main() -> None:
-        bot = DiscordBot(core, settings, clock=lambda: NOW, guild_ready_timeout=0.05)
-        task = asyncio.create_task(bot.start(BOT_TOKEN))
-        try:
-            await fake.until(lambda: bot.is_ready() or task.done())
-            assert not task.done(), task.exception()
-            await scenario(bot)
-        finally:
-            await bot.close()
-            await asyncio.wait_for(task, 10)
-
-    asyncio.run(main())
-
-
-async def answered(fake: FakeDiscord, record: InteractionRecord, count: int = 1) -> list[dict]:
-    await fake.until(lambda: len(record.followups) >= count)
-    await asyncio.sleep(0.1)  # a thread may be opened right after the follow-up
-    return record.followups
 
 
 def admin(fake: FakeDiscord, sub: str, options: dict | None = None, **where) -> InteractionRecord:
