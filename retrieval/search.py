@@ -4,8 +4,9 @@ The pipeline, each step for a reason:
 
 1. **Understand** the question (``retrieval.query``): window, kinds, CVEs, vendors, terms.
 2. **Hard filters** in SQLite: published before ``now`` and inside the window, the kinds,
-   CVE ids, ``exploited`` and severity asked for. (A CVE id is the one soft filter: records about
-   the same bug that never print its id follow those that do; see ``_cve_relatives``.) A record
+   CVE ids, ``exploited`` and severity asked for. (A CVE id read from the question is the one soft
+   filter: records about the same bug that never print its id follow those that do; see
+   ``_cve_relatives``. Typed as ``cve:CVE-…`` it is hard, like ``kind:``.) A record
    outside them does not exist for this question — that is what makes "none today" possible.
 3. **Candidates**: when the filters leave few records (a narrow window), all of them are
    scored directly from the vectors kept in SQLite — exact, and far faster than Chroma's
@@ -291,7 +292,7 @@ class Searcher:
                 reasons[candidate.id] = why
                 kept.append(candidate)
         results = self._collapse(query, kept, reasons, limit=limit)
-        if query.cves and len(results) < limit:
+        if query.cves and not query.cves_required and len(results) < limit:
             results += self._cve_relatives(query, start, end, results, limit=limit - len(results))
         return results
 

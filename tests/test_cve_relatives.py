@@ -73,3 +73,16 @@ def test_relatives_need_a_record_that_names_the_cve_by_then(searcher):
 def test_kind_operator_still_excludes_relatives(searcher):
     results = _ask(searcher, f"{CVE} kind:ransomware").results
     assert all(r.record.kind.value == "ransomware" for r in results)
+
+
+@pytest.mark.parametrize("text", [f"cve:{CVE}", f"what do we know about cve:{CVE}?", f"CVE:{CVE.lower()} MOVEit"])
+def test_a_typed_cve_operator_is_a_hard_filter(searcher, text):
+    # Typed as an operator, the id is a filter the user means: stories that never print it are left out,
+    # while the plain question about the same id (above) also gets them.
+    results = _ask(searcher, text).results
+    assert results, "records naming the CVE answer the operator"
+    for r in results:
+        assert CVE in r.record.cves, r.record.title
+        assert "same_vulnerability_as" not in r.why
+    members = searcher.store.get_many([m for r in results for m in r.members])
+    assert all(CVE in m.cves for m in members.values())

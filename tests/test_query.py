@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from retrieval.query import StructuredQuery, TimeWindow, parse_query
+from retrieval.query import StructuredQuery, TimeWindow, merge_queries, parse_query
 from retrieval.records import Kind, Severity
 from retrieval.vendors import VendorDictionary
 
@@ -597,6 +597,7 @@ def test_to_filters_is_json_ready() -> None:
         "terms": [],
         "exclude_terms": ["crypto"],
         "kinds_required": False,
+        "cves_required": False,
         "catalogue": None,
     }
 
@@ -626,6 +627,24 @@ def test_only_a_kind_operator_makes_kinds_required() -> None:
     now = datetime.fromisoformat(WED)
     assert parse_query("kind:advisory siemens", now=now).kinds_required
     assert not parse_query("siemens advisories", now=now).kinds_required
+
+
+def test_only_a_cve_operator_makes_cves_required() -> None:
+    now = datetime.fromisoformat(WED)
+    typed = parse_query("cve:CVE-2024-3400 exploited?", now=now)
+    assert typed.cves == ["CVE-2024-3400"] and typed.cves_required
+    plain = parse_query("CVE-2024-3400 exploited?", now=now)
+    assert plain.cves == ["CVE-2024-3400"] and not plain.cves_required
+    assert not parse_query("cve:any fortinet", now=now).cves_required  # any CVE: a filter of its own (has_cve)
+
+
+def test_a_refinement_keeps_or_drops_a_typed_cve_with_its_topic() -> None:
+    now = datetime.fromisoformat(WED)
+    typed = parse_query("cve:CVE-2024-3400", now=now)
+    assert merge_queries(typed, parse_query("only critical", now=now)).cves_required  # no new topic: kept
+    assert merge_queries(typed, parse_query("fortinet", now=now), narrow=True).cves_required  # narrowed: kept
+    moved_on = merge_queries(typed, parse_query("what about CVE-2024-21762?", now=now))
+    assert moved_on.cves == ["CVE-2024-21762"] and not moved_on.cves_required
 
 
 def test_a_given_dictionary_is_used() -> None:

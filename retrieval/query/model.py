@@ -53,6 +53,9 @@ class StructuredQuery:
     #: True when the kinds were written as an operator (``kind:outage``): then they exclude. Kinds read
     #: from words ("outage", "advisories") only rank, because sources file the same event differently.
     kinds_required: bool = False
+    #: True when a CVE id was written as an operator (``cve:CVE-2024-1234``): then only records that name it
+    #: answer. A plain id ("CVE-2024-1234 exploited?") also admits stories about the bug that never print it.
+    cves_required: bool = False
     #: ``"kev"`` when the question is about the KEV catalogue itself ("is CVE-… in KEV yet?"): only the
     #: catalogue's entries answer it, and an empty answer means "not in KEV as of now".
     catalogue: str | None = None
@@ -72,6 +75,7 @@ class StructuredQuery:
             "terms": list(self.terms),
             "exclude_terms": list(self.exclude_terms),
             "kinds_required": self.kinds_required,
+            "cves_required": self.cves_required,
             "catalogue": self.catalogue,
         }
 
@@ -117,6 +121,7 @@ def merge_queries(base: StructuredQuery, change: StructuredQuery, *, narrow: boo
         for name in ("vendors", "products", "terms", "cves"):
             value = list(getattr(change, name))
             updates[name] = list(dict.fromkeys([*getattr(base, name), *value])) if narrow else value
+        updates["cves_required"] = change.cves_required or (narrow and base.cves_required)
     if change.exclude_terms:
         updates["exclude_terms"] = list(dict.fromkeys([*base.exclude_terms, *change.exclude_terms]))
     return dataclasses.replace(base, **updates)

@@ -69,6 +69,7 @@ class _Found:
     has_cve: bool = False
     span: _Span | None = None
     kinds_required: bool = False
+    cves_required: bool = False
     catalogue: str | None = None
     #: "now" ("right now", "currently") or "ongoing" ("still", "so far"): the present, when no time is named.
     present: str | None = None
@@ -108,6 +109,7 @@ def _read_operators(buf: _Text, found: _Found, vd: VendorDictionary, clock: _Clo
             match = CVE_PATTERN.fullmatch(value) if value else None
             if match:
                 found.cves.append(normalise_cve(match))
+                found.cves_required = True  # written as an operator: only records that name it
             else:
                 found.has_cve = True  # "cve:", "cve:any", "cve:*": records that name any CVE
         elif key in {"has", "is"}:
@@ -243,6 +245,7 @@ def parse_query(
         terms=[t for t in terms if t not in found.excludes][:MAX_TERMS],
         exclude_terms=_dedupe(found.excludes)[:MAX_TERMS],
         kinds_required=found.kinds_required,
+        cves_required=found.cves_required,
         catalogue=found.catalogue,
     )
 
