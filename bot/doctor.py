@@ -144,6 +144,7 @@ def _has_table(conn: sqlite3.Connection, name: str) -> bool:
 
 def _database(settings: Settings, conn: sqlite3.Connection | None) -> Check:
     from retrieval.database import SCHEMA_VERSION
+    from retrieval.record_queries import count_records
 
     path = settings.database_path
     if conn is None:
@@ -168,7 +169,7 @@ def _database(settings: Settings, conn: sqlite3.Connection | None) -> Check:
     integrity = conn.execute("PRAGMA quick_check").fetchone()[0]
     if integrity != "ok":
         return Check("database", Verdict.FAIL, f"integrity check failed: {integrity}", "restore it from a backup")
-    records = conn.execute("SELECT count(*) FROM records").fetchone()[0] if _has_table(conn, "records") else 0
+    records = count_records(conn) if _has_table(conn, "records") else 0
     if version < SCHEMA_VERSION:
         return Check(
             "database",
@@ -181,12 +182,13 @@ def _database(settings: Settings, conn: sqlite3.Connection | None) -> Check:
 
 def _vector_index(settings: Settings, conn: sqlite3.Connection | None) -> Check:
     from retrieval.errors import ServiceUnavailable
+    from retrieval.record_queries import count_vectors
     from retrieval.vector_index import COLLECTION, open_chroma_client
 
     where = (
         f"Chroma server {settings.chroma_url}" if settings.chroma_url else f"embedded Chroma in {settings.chroma_path}"
     )
-    vectors = conn.execute("SELECT count(*) FROM vectors").fetchone()[0] if conn and _has_table(conn, "vectors") else 0
+    vectors = count_vectors(conn) if conn and _has_table(conn, "vectors") else 0
     if not settings.chroma_url and not settings.chroma_path.exists():
         if vectors:
             return Check("vector index", Verdict.FAIL, f"{where} is missing", "run `threatbot reindex`")

@@ -34,6 +34,7 @@ from bot import metrics
 from bot.delivery.base import PostRef
 from bot.messages import ThreadKey
 from retrieval.database import Database, apply_component_migrations
+from retrieval.record_queries import snapshot_states_statement, states_unlike_snapshot
 
 __all__ = [
     "CRASH_ENV",
@@ -49,9 +50,12 @@ __all__ = [
     "ensure_schema",
 ]
 
+#: Delivery's snapshot of each record's state as last planned for (``retrieval.record_queries``).
+SEEN_TABLE = "delivery_seen"
+
 #: The delivery component's schema; entry N upgrades version N to N+1 (``retrieval.database``).
 MIGRATIONS: list[str] = [
-    """
+    f"""
     CREATE TABLE delivery_sources (
         name TEXT PRIMARY KEY,
         url TEXT NOT NULL UNIQUE,
@@ -87,8 +91,7 @@ MIGRATIONS: list[str] = [
         exploited INTEGER NOT NULL
     );
     -- Records stored before delivery existed are the backlog: seen, never posted.
-    INSERT INTO delivery_seen (record_id, cluster_id, severity, exploited)
-        SELECT id, COALESCE(cluster_id, id), severity, exploited FROM records;
+    {snapshot_states_statement(SEEN_TABLE)}
     CREATE TABLE delivery_outbox (
         id INTEGER PRIMARY KEY,
         key TEXT NOT NULL UNIQUE,
@@ -257,24 +260,10 @@ class Outbox:
 
     def unseen(self, limit: int = 5000) -> list[tuple[SeenState, SeenState | None]]:
         """Records whose current state delivery has not planned for yet: (now, as last seen or None)."""
-        rows = self.db.query(
-            "SELECT r.id, COALESCE(r.cluster_id, r.id) AS cluster_id, r.severity, r.exploited, "
-            "s.record_id AS seen_id, s.cluster_id AS seen_cluster, s.severity AS seen_severity, "
-            "s.exploited AS seen_exploited FROM records r LEFT JOIN delivery_seen s ON s.record_id = r.id "
-            "WHERE s.record_id IS NULL OR s.severity != r.severity OR s.exploited != r.exploited "
-            "OR s.cluster_id != COALESCE(r.cluster_id, r.id) ORDER BY r.rowid LIMIT ?",
-            (limit,),
-        )
-        out: list[tuple[SeenState, SeenState | None]] = []
-        for row in rows:
-            current = SeenState(row["id"], row["cluster_id"], row["severity"], bool(row["exploited"]))
-            previous = (
-                SeenState(row["id"], row["seen_cluster"], row["seen_severity"], bool(row["seen_exploited"]))
-                if row["seen_id"] is not None
-                else None
-            )
-            out.append((current, previous))
-        return out
+        return [
+            (SeenState(*now), SeenState(*seen) if seen is not None else None)
+            for now, seen in states_unlike_snapshot(self.db, SEEN_TABLE, limit=limit)
+        ]
 
     def claims(self, cluster_ids: Iterable[str]) -> list[Claim]:
         """Every channel's claim on any of ``cluster_ids``."""

@@ -126,6 +126,27 @@ def stored(store):
     return {c.record.id: c.record for c in report.changes}
 
 
+def test_records_stored_before_delivery_are_backlog_and_later_changes_are_unseen(store) -> None:
+    # The delivery tables are created over a store that already holds records: those are seen, never posted.
+    old = store.upsert([_record(1), _record(2, url="https://example.org/other", title="Unrelated Chrome bug")])
+    outbox = Outbox(store.db, clock=Clock())
+    assert outbox.unseen() == []
+    assert outbox.seen_ids([c.record.id for c in old.changes]) == {c.record.id for c in old.changes}
+
+    new = store.upsert([_record(3, url="https://example.org/third", title="Ivanti gateway outage")]).changes[0].record
+    raised = store.upsert([_record(1, severity="critical")]).changes[0].record
+    changes = {now.record_id: (now, seen) for now, seen in outbox.unseen()}
+    assert set(changes) == {new.id, raised.id}
+    assert changes[new.id][1] is None, "never seen"
+    now, seen = changes[raised.id]
+    assert (seen.severity, now.severity) == (Severity.HIGH.rank, Severity.CRITICAL.rank)
+    assert now.cluster_id == raised.cluster_id and not now.exploited
+    assert len(outbox.unseen(limit=1)) == 1
+
+    outbox.commit_plan([], [now for now, _ in changes.values()])
+    assert outbox.unseen() == []
+
+
 def _deliverer(store, targets, clock=None, **policy) -> tuple[Outbox, Deliverer]:
     clock = clock or Clock()
     outbox = Outbox(store.db, clock=clock)

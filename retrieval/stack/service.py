@@ -1,6 +1,7 @@
 """The stack as the rest of threatbot uses it: add, remove, import, and the questions asked of it.
 
-Everything here reads the record store's database directly (records by window, by CVE, from KEV)
+Everything here reads the record store's database (records by window, by CVE, from KEV, through
+``retrieval.record_queries``)
 and keeps one :class:`~retrieval.stack.matching.StackMatcher` per scope, rebuilt only when that
 scope's stack changes, so marking every answer costs a few dictionary look-ups per story.
 """
@@ -15,6 +16,12 @@ from pathlib import Path
 
 from retrieval.database import Database
 from retrieval.formats.kev import KEV_SOURCE
+from retrieval.record_queries import (
+    records_from_source,
+    records_naming_cve,
+    records_published_between,
+    serious_records_between,
+)
 from retrieval.records import Severity, ThreatRecord
 from retrieval.stack.book import AddReport, StackBook
 from retrieval.stack.importers import parse_stack_file
@@ -174,39 +181,30 @@ class StackService:
 
     def in_window(self, scope: str, start: datetime, end: datetime) -> list[Exposure]:
         """ "Does anything today affect us?": records published in [start, end) that touch the stack."""
-        rows = self.db.query(
-            "SELECT data FROM records WHERE published >= ? AND published < ? ORDER BY published DESC",
-            (start.timestamp(), end.timestamp()),
-        )
-        return self.exposures(scope, [ThreatRecord.model_validate_json(r["data"]) for r in rows])
+        return self.exposures(scope, records_published_between(self.db, start.timestamp(), end.timestamp()))
 
     def for_cve(
         self, scope: str, cve: str, *, until: datetime | None = None
     ) -> tuple[list[ThreatRecord], list[Exposure]]:
         """Are we exposed to CVE-…? Every record about the CVE (published by ``until``), and those touching the stack."""
-        rows = self.db.query(
-            "SELECT r.data FROM records r JOIN record_cves c ON c.record_rowid = r.rowid WHERE c.cve = ? "
-            "AND r.published <= ? ORDER BY r.published DESC",
-            (cve.upper(), _until(until)),
-        )
-        records = [ThreatRecord.model_validate_json(r["data"]) for r in rows]
+        records = records_naming_cve(self.db, cve.upper(), until=_until(until))
         return records, self.exposures(scope, records)
 
     def in_kev(self, scope: str, *, until: datetime | None = None) -> list[Exposure]:
         """What in our stack is in KEV (as the catalog stood at ``until``, default now)?"""
-        rows = self.db.query(
-            "SELECT data FROM records WHERE source = ? AND published <= ?", (KEV_SOURCE, _until(until))
-        )
-        return self.exposures(scope, [ThreatRecord.model_validate_json(r["data"]) for r in rows])
+        return self.exposures(scope, records_from_source(self.db, KEV_SOURCE, until=_until(until)))
 
     def report(self, scope: str, *, now: datetime, days: int = REPORT_DAYS) -> ExposureReport:
         """KEV matches, and critical/high records of the last ``days`` days that touch the stack."""
         since = now - timedelta(days=days)
-        rows = self.db.query(
-            "SELECT data FROM records WHERE published >= ? AND published <= ? AND severity >= ? AND source != ?",
-            (since.timestamp(), now.timestamp(), Severity.HIGH.rank, KEV_SOURCE),
+        serious = serious_records_between(
+            self.db,
+            since.timestamp(),
+            now.timestamp(),
+            min_severity_rank=Severity.HIGH.rank,
+            excluding_source=KEV_SOURCE,
         )
-        advisories = self.exposures(scope, [ThreatRecord.model_validate_json(r["data"]) for r in rows])
+        advisories = self.exposures(scope, serious)
         return ExposureReport(scope, self.book.count(scope), self.in_kev(scope, until=now), advisories, since)
 
 
