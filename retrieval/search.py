@@ -43,6 +43,8 @@ from retrieval.vendors import VendorDictionary
 DIRECT_SCORING_LIMIT = 5000
 #: How many nearest neighbours / BM25 hits to take in the wide (unfiltered) path.
 WIDE_CANDIDATES = 400
+#: Texts whose dictionary matches a searcher remembers (a few MB; the same records come up question after question).
+ENTITY_CACHE_SIZE = 16_384
 #: Dense similarity that counts as "about this" when no topic word matches…
 SEMANTIC_GATE = 0.55
 #: …and when other candidates do contain the words, so the words are how this topic is written.
@@ -136,6 +138,8 @@ class Searcher:
         self.dictionary = dictionary or VendorDictionary.default()
         self._frequencies: dict[str, int] = {}
         self._frequency_total = 0
+        # What the dictionary finds in a text depends on nothing else: found once per process, not once per question.
+        self._text_entities = functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._find_entities)
 
     # -- public ------------------------------------------------------------------------------
 
@@ -266,12 +270,12 @@ class Searcher:
 
     def _rank(self, query: StructuredQuery, start: float | None, end: float, *, limit: int) -> list[SearchResult]:
         where = self._filter(query, start, end)
-        total = self.store.count_matching(where)
-        if total == 0:
+        # One read decides the path and, when few records pass, is the candidates: a count first would read them twice.
+        rows = self.store.candidate_rows(where, limit=DIRECT_SCORING_LIMIT + 1)
+        if not rows:
             return []
         vector = self._query_vector(query)
-        if total <= DIRECT_SCORING_LIMIT:
-            rows = self.store.candidate_rows(where)
+        if len(rows) <= DIRECT_SCORING_LIMIT:
             candidates = [_candidate(r) for r in rows]
             if vector is not None:
                 self._score_dense_direct(candidates, vector)
@@ -425,21 +429,24 @@ class Searcher:
         for rank, c in enumerate(scored):
             c.dense_rank = rank
 
-    def _fts_hits(self, query: StructuredQuery, *, limit: int | None = None) -> dict[int, float]:
+    def _fts_hits(
+        self, query: StructuredQuery, *, limit: int | None = None, among: Sequence[int] | None = None
+    ) -> dict[int, float]:
         """BM25 scores (lower is better, as FTS5 gives them) of the records containing the topic words.
 
-        Unrestricted and intersected in Python: FTS5 with a ``rowid IN (…)`` list is slower than
-        scoring every match, which takes milliseconds even for common words.
+        ``among``: only these rowids' scores are needed (the store reads just the spans they lie in).
         """
         expression = _fts_expression(query)
         if not expression:
             return {}
+        if among is not None:
+            return self.store.text_scores(expression, among=among)
         return self.store.text_scores(expression, limit=limit)
 
     def _score_bm25(self, query: StructuredQuery, candidates: list[_Candidate]) -> None:
         if not candidates:
             return
-        hits = self._fts_hits(query)
+        hits = self._fts_hits(query, among=[c.rowid for c in candidates])
         ordered = sorted((c for c in candidates if c.rowid in hits), key=lambda c: hits[c.rowid])
         for rank, c in enumerate(ordered):
             c.bm25_rank = rank
@@ -539,14 +546,19 @@ class Searcher:
         ambiguous names from context, so a crypto exchange's breach does not count as a
         Microsoft Exchange story although both say "exchange".
         """
-        names = {v.lower() for v in record.vendors} | {p.lower() for p in record.products}
+        found, aliases = self._text_entities(f"{record.title}\n{record.summary}")
+        return {v.lower() for v in record.vendors} | {p.lower() for p in record.products} | found, set(aliases)
+
+    def _find_entities(self, text: str) -> tuple[frozenset[str], frozenset[str]]:
+        """The vendors and products the dictionary finds in ``text``, and the words naming them there."""
+        names: set[str] = set()
         aliases: set[str] = set()
-        for match in self.dictionary.find(f"{record.title}\n{record.summary}"):
+        for match in self.dictionary.find(text):
             names.add(match.vendor.lower())
             aliases.update(re.findall(r"\w+", match.alias.lower()))
             if match.product:
                 names.add(match.product.lower())
-        return names, aliases
+        return frozenset(names), frozenset(aliases)
 
     def _characteristic_words(self, records: Sequence[ThreatRecord]) -> set[str]:
         """Words that the titles naming a CVE share and the store seldom uses: how the bug is called ("n8n").
@@ -682,7 +694,14 @@ def _matches_term(text: str, term: str) -> bool:
 
 
 def _contains_word(text: str, word: str) -> bool:
-    return re.search(r"(?<!\w)" + re.escape(word) + r"(?!\w)", text) is not None
+    # The substring test is a necessary condition and far cheaper than the regex: most texts fail it.
+    return word in text and _word_pattern(word).search(text) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _word_pattern(word: str) -> re.Pattern[str]:
+    """``word`` as a whole word, compiled once per process (the gate tests each word against hundreds of texts)."""
+    return re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)")
 
 
 @functools.lru_cache(maxsize=256)
@@ -696,7 +715,16 @@ def _exclusions(words: tuple[str, ...]) -> re.Pattern[str]:
 
 def _stem_in(text: str, word: str) -> bool:
     """A crude stem match (hospital/hospitals, attack/attacks/attacked) for the relevance gate."""
+    found = _stem_pattern(word)
+    return found is not None and found[0] in text and found[1].search(text) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _stem_pattern(word: str) -> tuple[str, re.Pattern[str]] | None:
+    """``word``'s stem and the pattern finding it at a word start, once per process; None when too short to use."""
     stem = word.rstrip("s")
     if len(stem) >= 5:
         stem = re.sub(r"(ing|ed|es|e)$", "", stem)
-    return len(stem) >= 4 and re.search(r"(?<!\w)" + re.escape(stem), text) is not None
+    if len(stem) < 4:
+        return None
+    return stem, re.compile(r"(?<!\w)" + re.escape(stem))

@@ -15,7 +15,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -203,6 +203,14 @@ class RecordFilter:
             params.append(self.text)
         return " AND ".join(clauses), params
 
+
+#: Candidate rowids this close together are scored by one text query over the span between them (another
+#: query costs about as much as scoring a thousand rows)…
+TEXT_SPAN_GAP = 1000
+#: …as long as there are at most this many spans, covering at most this share of the store; else one query
+#: over the whole index is cheaper.
+TEXT_SPAN_MAX = 24
+TEXT_SPAN_SHARE = 0.4
 
 #: The columns ranking reads before it loads a record (all in the covering index ``records_filter``).
 _CANDIDATE_COLUMNS = "rowid, id, cluster_id, published, severity, exploited"
@@ -720,17 +728,47 @@ class RecordStore:
             params.extend([limit, offset])
         return self.db.query(f"SELECT {_CANDIDATE_COLUMNS} FROM records WHERE {sql}", params)
 
-    def text_scores(self, expression: str, *, limit: int | None = None) -> dict[int, float]:
+    def text_scores(
+        self, expression: str, *, limit: int | None = None, among: Collection[int] | None = None
+    ) -> dict[int, float]:
         """BM25 scores (lower is better, as FTS5 gives them) by rowid of the records matching ``expression``.
 
         Title weighs most, then the entities (CVEs, vendors, products), the summary, the body.
+        ``among``: only these rowids' scores are wanted (a question's candidates); see :meth:`_text_scores_among`.
         """
         sql = "SELECT rowid, bm25(records_fts, 10.0, 4.0, 1.0, 6.0) AS score FROM records_fts WHERE records_fts MATCH ?"
         args: list[object] = [expression]
+        if among is not None:
+            if limit is not None:
+                raise ValueError("text_scores takes a limit or rowids, not both")
+            return self._text_scores_among(sql, expression, among)
         if limit is not None:
             sql += " ORDER BY score LIMIT ?"
             args.append(limit)
         return {r["rowid"]: r["score"] for r in self.db.query(sql, args)}
+
+    def _text_scores_among(self, sql: str, expression: str, among: Collection[int]) -> dict[int, float]:
+        """The scores of the rowids in ``among`` that match, reading only the rowid spans they lie in when few.
+
+        FTS5 scores every match of an expression, and common words match much of the store; but it seeks
+        to a rowid range cheaply, and a question's candidates (a time window) are mostly records ingested
+        together, so they lie in a few narrow spans. A score does not depend on the span read (BM25's
+        statistics are the whole index's), so the answer is the same as from the unrestricted query.
+        A list of rowids is no help: FTS5 seeks each one separately, slower than scoring every match.
+        """
+        wanted = set(among)
+        if not wanted:
+            return {}
+        spans = _rowid_spans(wanted, TEXT_SPAN_GAP)
+        covered = sum(last - first + 1 for first, last in spans)
+        extent = self.db.query("SELECT max(rowid) FROM records")[0][0] or 0
+        if len(spans) > TEXT_SPAN_MAX or covered > TEXT_SPAN_SHARE * extent:
+            rows = self.db.query(sql, [expression])
+        else:
+            rows = []
+            for first, last in spans:
+                rows += self.db.query(sql + " AND rowid >= ? AND rowid <= ?", [expression, first, last])
+        return {r["rowid"]: r["score"] for r in rows if r["rowid"] in wanted}
 
     def warm_up(self) -> None:
         """Read the text index and the records' pages once, so a first question does not pay for it."""
@@ -837,6 +875,17 @@ def _candidate(row) -> ClusterCandidate:
         source=data.get("source") or "",
         title_key=title_key(data.get("title") or ""),
     )
+
+
+def _rowid_spans(rowids: Iterable[int], gap: int) -> list[tuple[int, int]]:
+    """Sorted rowids grouped into ``(first, last)`` spans, a new span wherever the gap exceeds ``gap``."""
+    spans: list[tuple[int, int]] = []
+    for rowid in sorted(rowids):
+        if spans and rowid - spans[-1][1] <= gap:
+            spans[-1] = (spans[-1][0], rowid)
+        else:
+            spans.append((rowid, rowid))
+    return spans
 
 
 def _merged_windows(times: Sequence[float], reach: float) -> list[tuple[float, float]]:

@@ -53,6 +53,10 @@ class VectorIndex:
         self._collection = client.get_or_create_collection(
             COLLECTION, embedding_function=None, metadata={"hnsw:space": "cosine"}
         )
+        #: A size the collection has had: a query for at most that many neighbours need not ask the size again
+        #: (that costs as much as half a query). This object's delete/reset forget it; if another process
+        #: shrinks the collection meanwhile, Chroma returns the fewer neighbours it has.
+        self._known_size = 0
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, published: Sequence[float], kinds: Sequence[str]) -> None:
         for start in range(0, len(ids), ADD_BATCH):
@@ -67,15 +71,17 @@ class VectorIndex:
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
+            self._known_size = 0
             self._collection.delete(ids=list(ids))
 
     def query(self, vector: np.ndarray, limit: int, where: dict | None = None) -> list[tuple[str, float]]:
         """Ids and cosine similarities of the ``limit`` nearest records, best first."""
-        count = self.count()
-        if count == 0:
-            return []
+        if self._known_size < limit:
+            self._known_size = self.count()
+            if self._known_size == 0:
+                return []
         result = self._collection.query(
-            query_embeddings=[vector], n_results=min(limit, count), where=where, include=["distances"]
+            query_embeddings=[vector], n_results=min(limit, self._known_size), where=where, include=["distances"]
         )
         return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
 
@@ -93,6 +99,7 @@ class VectorIndex:
 
     def reset(self) -> None:
         """Drop and recreate the collection (before a full reindex)."""
+        self._known_size = 0
         self._client.delete_collection(COLLECTION)
         self._collection = self._client.get_or_create_collection(
             COLLECTION, embedding_function=None, metadata={"hnsw:space": "cosine"}
