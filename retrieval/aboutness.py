@@ -13,14 +13,21 @@ Three judgements the relevance gate makes, each general (no rule names an entity
 * **Rare words carry the topic.** A question's words are weighed by how rare they are in the store
   (inverse document frequency): a rare name must match, a common word ("how bad", "reported", "list")
   neither gates nor ranks. No hand-kept list decides which words count.
+* **Names and nouns say what the subject is.** A word English uses only as a verb, adjective or adverb
+  ("what *went* into KEV", "did CISA *publish*", "advisories that *include*") says what the asker wants
+  to know about the subject, however rare it is in the store; it ranks but does not gate. The parts of
+  speech come from an English lexicon (lemminflect), not from a list kept here.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from lemminflect import getAllLemmas
 
 from retrieval.records import Kind
 from retrieval.vendors import VendorDictionary
@@ -36,9 +43,7 @@ RELATED_KINDS: dict[Kind, frozenset[Kind]] = {
     Kind.OTHER: frozenset({Kind.OTHER}),
 }
 
-_ATTACK = (
-    r"cyber[\s-]?attack(?:s|ed)?|(?:attack|hit|struck)\s+by\s+(?:hackers|a\s+gang|criminals)|extort\w*|data\s+theft"
-)
+_ATTACK = r"cyber[\s-]?attack(?:s|ed)?|(?:cyber|security)[\s-]incidents?|(?:attack|hit|struck)\s+by\s+(?:hackers|a\s+gang|criminals)|extort\w*|data\s+theft"
 #: Words in a record's title or summary that say it is of a kind although no kind was assigned.
 _KIND_EVIDENCE: dict[Kind, re.Pattern[str]] = {
     Kind.OUTAGE: re.compile(
@@ -89,6 +94,10 @@ _SAME_THING: dict[Kind, frozenset[Kind]] = {
 }
 
 
+#: Security events: sources file them under any kind (an advisory about a gang, an attack reported as an outage).
+_SECURITY_EVENTS = frozenset({Kind.VULNERABILITY, Kind.ADVISORY, Kind.RANSOMWARE, Kind.BREACH, Kind.MALWARE})
+
+
 def says_kind(text: str, kinds: Iterable[Kind]) -> bool:
     """Whether ``text`` itself says it is one of ``kinds`` ("cyberattack", "extortion" for ransomware)."""
     return any(_KIND_EVIDENCE[k].search(text) for k in kinds if k in _KIND_EVIDENCE)
@@ -97,13 +106,18 @@ def says_kind(text: str, kinds: Iterable[Kind]) -> bool:
 def kind_fits(record_kind: Kind, asked: Iterable[Kind], text: str) -> bool:
     """A record of ``record_kind`` with ``text`` answers a question that asked for the ``asked`` kinds.
 
-    The asked kind, or one filed the other way (advisory/vulnerability), fits outright; a related kind
-    (a breach for a ransomware question) or an unknown one fits when its own words say the asked kind.
+    The asked kind, or one filed the other way (advisory/vulnerability), fits outright. Any other kind fits
+    when its own words say the asked kind: a ransomware attack filed as a breach or an outage, a joint
+    advisory about a gang filed as ransomware news, a cyberattack that took a service down.
     """
     asked = list(asked)
     if record_kind in asked or any(record_kind in _SAME_THING.get(k, ()) for k in asked):
         return True
-    return (record_kind in related_kinds(asked) or record_kind is Kind.OTHER) and says_kind(text, asked)
+    if says_kind(text, [k for k in asked if k in _SECURITY_EVENTS]):
+        return True
+    # An attack that takes a service down is an outage report too; a malware story is not, however often it
+    # says "outage" (a botnet that "used the outage", malware "delivered during the downtime").
+    return Kind.OUTAGE in asked and record_kind is not Kind.MALWARE and says_kind(text, [Kind.OUTAGE])
 
 
 def only_mentioned(title: str, names: set[str], dictionary: VendorDictionary) -> bool:
@@ -115,6 +129,26 @@ def only_mentioned(title: str, names: set[str], dictionary: VendorDictionary) ->
     if not occurrences:
         return False
     return all(_MENTION_BEFORE.search(title[: m.start]) for m in occurrences)
+
+
+#: Parts of speech that can name a subject; a word with none of them (but some reading) cannot.
+_SUBJECT_TAGS = frozenset({"NOUN", "PROPN"})
+
+
+@functools.lru_cache(maxsize=4096)
+def names_a_subject(term: str) -> bool:
+    """Whether ``term`` can name what a question is about: a noun, a name, or a word English does not know.
+
+    Unknown words are names ("rockwell", "react2shell", "icsma"); a phrase counts when any of its words does.
+    """
+    words = re.findall(r"[a-z]+", term.lower())
+    if not words or re.search(r"\d", term):
+        return True  # "cve-2025-1234", "5g", "sd-wan" parts: identifiers are names
+    for word in words:
+        readings = getAllLemmas(word)
+        if not readings or _SUBJECT_TAGS & set(readings):
+            return True
+    return False
 
 
 #: A word in more than this share of the store's records tells no answer from another…

@@ -33,9 +33,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from retrieval.aboutness import TermWeights, kind_fits, only_mentioned, related_kinds
+from retrieval.aboutness import TermWeights, kind_fits, names_a_subject, only_mentioned, related_kinds
 from retrieval.query import StructuredQuery, parse_query
-from retrieval.records import Kind, Severity, ThreatRecord
+from retrieval.records import Severity, ThreatRecord
 from retrieval.store import RecordFilter, RecordStore
 from retrieval.vendors import VendorDictionary
 
@@ -250,11 +250,10 @@ class Searcher:
     def _filter(query: StructuredQuery, start: float | None, end: float) -> RecordFilter:
         """The records that exist for this question: its window, and the facets that exclude."""
         kinds: tuple[str, ...] = ()
-        if query.kinds:
-            # Written as ``kind:``, kinds exclude; read from words, they admit related kinds and records of
-            # unknown kind (the gate then asks their words), because sources file one event differently.
-            admitted = set(query.kinds) if query.kinds_required else related_kinds(query.kinds) | {Kind.OTHER}
-            kinds = tuple(sorted(k.value for k in admitted))
+        if query.kinds and query.kinds_required:
+            # Written as ``kind:``, kinds exclude. Read from words, they only rank: sources file one event
+            # under different kinds, so the relevance gate asks each record's own words (``kind_fits``).
+            kinds = tuple(sorted(k.value for k in query.kinds))
         severity = query.min_severity
         return RecordFilter(
             end=end,
@@ -458,9 +457,10 @@ class Searcher:
         Vendor, product and topic words all go into the text query, and a record's canonical
         vendors and products are indexed with it, so a record about them has a BM25 hit.
         """
-        if not (query.products or query.vendors or query.terms or query.cves):
-            return True
-        if query.cves and not (query.products or query.vendors or query.terms):
+        subject_terms = [t for t in query.terms if names_a_subject(t)]
+        if not (query.products or query.vendors or subject_terms or query.cves):
+            return True  # "what went into KEV last week?": the filters chose them
+        if query.cves and not (query.products or query.vendors or subject_terms):
             return True  # the CVE filter already chose them
         return candidate.bm25_rank is not None or (candidate.dense or 0.0) >= SEMANTIC_GATE
 
@@ -487,7 +487,7 @@ class Searcher:
             why["cves"] = [c for c in record.cves if c in query.cves]
         if query.exploited:
             why["exploited"] = True
-        text_words = f"{record.title}\n{record.summary}"
+        text_words = f"{record.title}\n{record.summary}\n{' '.join(record.tags)}"
         if query.kinds and not query.kinds_required and not kind_fits(record.kind, query.kinds, text_words):
             return None
         if query.kinds and record.kind in query.kinds:
@@ -500,8 +500,10 @@ class Searcher:
         ):
             return None  # "DDoS stopped by X", "malware delivered via X": a story that mentions X is not about X
         names, aliases = self._entities(record)
-        if query.products:
-            hit = [p for p in query.products if p.lower() in names]
+        if query.cves and set(record.cves) & set(query.cves):
+            pass  # the CVE says which bug; a vendor or product named beside it adds nothing ("the OpenSSL bug CVE-…")
+        elif query.products:
+            hit = [p for p in query.products if p.lower() in names or self._product_named(p, query, names, text)]
             if not hit:
                 return None
             why["products"] = hit
@@ -512,7 +514,7 @@ class Searcher:
             why["vendors"] = hit
         if query.terms:
             # Words common in the store (or in most candidates) neither gate nor rank; rarer words weigh more.
-            informative = [t for t in context.weights.informative(query.terms) if t not in context.generic]
+            informative = _subject_terms(context.weights.informative(query.terms), context.generic)
             names_here = [t for t in query.terms if t.lower() in aliases]
             if names_here:
                 # The question used a word that this record uses as a vendor or product name, and the query
@@ -538,6 +540,24 @@ class Searcher:
         if candidate.dense is not None:
             why["similarity"] = round(candidate.dense, 3)
         return why
+
+    def _product_named(self, product: str, query: StructuredQuery, names: set[str], text: str) -> bool:
+        """A record of the product's vendor that names the product its own way ("Copilot" for "GitHub Copilot").
+
+        Sources name one product several ways (with or without the vendor, by a family or a feature), so
+        an exact name match misses reports. The vendor plus the product's name without it counts, and so
+        does the vendor plus a word of that name that is rare in the store ("Outlook", not "Cloud").
+        """
+        vendor_words = {w for v in query.vendors for w in re.findall(r"\w+", v.lower())}
+        if not vendor_words or not any(v.lower() in names for v in query.vendors):
+            return False
+        own = [w for w in re.findall(r"\w+", product.lower()) if w not in vendor_words and len(w) >= 3]
+        if not own:
+            return False
+        if " ".join(own) in names:
+            return True
+        rare = self._term_weights(own).informative(own)
+        return any(_contains_word(text, w) for w in rare)
 
     def _entities(self, record: ThreatRecord) -> tuple[set[str], set[str]]:
         """Vendors and products a record is about, and the words its text names them by.
@@ -606,7 +626,7 @@ class Searcher:
             generic = frozenset(
                 t for t in query.terms if sum(_matches_term(x, t.lower()) for x in texts) > 0.5 * len(texts)
             )
-        informative = [t for t in weights.informative(query.terms) if t not in generic]
+        informative = _subject_terms(weights.informative(query.terms), generic)
         lexical = bool(informative) and any(
             weights.coverage(informative, [t for t in informative if _matches_term(x, t.lower())]) > 0.5 for x in texts
         )
@@ -674,6 +694,11 @@ def _subject_names(records: Sequence[ThreatRecord]) -> set[str]:
     """The products the records naming a CVE are about (their vendors when none names a product), lowercased."""
     products = {p.lower() for r in records for p in r.products}
     return products or {v.lower() for r in records for v in r.vendors}
+
+
+def _subject_terms(terms: Sequence[str], generic: frozenset[str]) -> list[str]:
+    """The words that gate: rare in the store, not in most candidates, and able to name a subject."""
+    return [t for t in terms if t not in generic and names_a_subject(t)]
 
 
 def _fts_expression(query: StructuredQuery) -> str:
