@@ -104,20 +104,25 @@ def says_kind(text: str, kinds: Iterable[Kind]) -> bool:
 
 
 def kind_fits(record_kind: Kind, asked: Iterable[Kind], text: str) -> bool:
-    """A record of ``record_kind`` with ``text`` answers a question that asked for the ``asked`` kinds.
+    """A record of ``record_kind`` with ``text`` (its title on the first line) answers a question for ``asked``.
 
-    The asked kind, or one filed the other way (advisory/vulnerability), fits outright. Any other kind fits
-    when its own words say the asked kind: a ransomware attack filed as a breach or an outage, a joint
-    advisory about a gang filed as ransomware news, a cyberattack that took a service down.
+    The asked kind, or one filed the other way (advisory/vulnerability), fits outright; a related or unknown
+    kind fits when its words say the asked kind. A record of another kind fits when its headline says so:
+    a ransomware attack filed as an outage ("platform shut down after cyberattack"), a joint advisory filed
+    as ransomware news. Its summary is not enough there: an outage report that mentions "a bug" is still
+    no vulnerability report.
     """
     asked = list(asked)
     if record_kind in asked or any(record_kind in _SAME_THING.get(k, ()) for k in asked):
         return True
-    if says_kind(text, [k for k in asked if k in _SECURITY_EVENTS]):
+    if record_kind is Kind.OTHER or record_kind in related_kinds(asked):
+        return says_kind(text, asked)
+    headline = text.split("\n", 1)[0]
+    if says_kind(headline, [k for k in asked if k in _SECURITY_EVENTS]):
         return True
     # An attack that takes a service down is an outage report too; a malware story is not, however often it
     # says "outage" (a botnet that "used the outage", malware "delivered during the downtime").
-    return Kind.OUTAGE in asked and record_kind is not Kind.MALWARE and says_kind(text, [Kind.OUTAGE])
+    return Kind.OUTAGE in asked and record_kind is not Kind.MALWARE and says_kind(headline, [Kind.OUTAGE])
 
 
 def only_mentioned(title: str, names: set[str], dictionary: VendorDictionary) -> bool:

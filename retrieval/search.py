@@ -57,6 +57,10 @@ CVE_RELATIVE_BEFORE = timedelta(days=7)
 CVE_RELATIVE_AFTER = timedelta(days=60)
 #: Records naming more CVEs than this are round-ups; as in clustering, they do not say what one CVE is.
 MAX_LINKING_CVES = 3
+#: A catalogue question's nickname for a bug resolves to a CVE printed by at least this share of the focused
+#: records that use the name (of at most :data:`NAME_RESOLUTION_RECORDS`, newest first).
+NAME_RESOLUTION_AGREEMENT = 0.5
+NAME_RESOLUTION_RECORDS = 200
 #: A word used by at most this share of the store's records can name a bug ("n8n", "ni8mare", "fortiweb").
 CHARACTERISTIC_SHARE = 0.01
 KEV_SOURCE = "CISA KEV"
@@ -166,8 +170,42 @@ class Searcher:
 
     def run(self, query: StructuredQuery, *, limit: int = 10) -> list[SearchResult]:
         """Rank records for an already-understood query."""
+        query = self.resolve_catalogue_names(query)
         start, end = self._bounds(query)
         return self._rank(query, start, end, limit=limit)
+
+    def resolve_catalogue_names(self, query: StructuredQuery) -> StructuredQuery:
+        """A bug named by its nickname in a catalogue question becomes its CVE ("is react2shell in KEV?").
+
+        The catalogue entry carries only the CVE and the vendor's product name, never the name the
+        press gave the bug; the stories that use that name print its CVE. A CVE counts when the records
+        containing every rare word of the question (focused ones, naming few CVEs) agree on it; the
+        words it resolves no longer gate. When the catalogue uses the words itself, or the records do
+        not agree, the query is left as it is.
+        """
+        if query.catalogue is None or query.cves or not query.terms:
+            return query
+        weights = self._term_weights(query.terms)
+        used = [t for t in weights.informative(query.terms) if self._frequencies.get(t, 0) > 0]
+        names = _subject_terms(used, frozenset())  # words no record uses resolve nothing
+        if not names:
+            return query
+        expression = " AND ".join('"' + " ".join(re.findall(r"\w+", n.lower())) + '"' for n in names)
+        where = RecordFilter(end=query.until.timestamp() + 0.001, text=expression)
+        catalogue = dataclasses.replace(where, source=KEV_SOURCE)
+        if self.store.candidate_rows(catalogue, limit=1):
+            return query  # the catalogue uses the name itself ("Notepad++"): no nickname to resolve
+        rows = self.store.candidate_rows(where, newest_first=True, limit=NAME_RESOLUTION_RECORDS)
+        records = self.store.get_many([r["id"] for r in rows]).values()
+        focused = [r for r in records if 0 < len(r.cves) <= MAX_LINKING_CVES]
+        counts: dict[str, int] = {}
+        for record in focused:
+            for cve in record.cves:
+                counts[cve] = counts.get(cve, 0) + 1
+        agreed = [c for c, n in counts.items() if n >= max(2, NAME_RESOLUTION_AGREEMENT * len(focused))]
+        if not agreed:
+            return query
+        return dataclasses.replace(query, cves=sorted(agreed), terms=[t for t in query.terms if t not in names])
 
     def mentions(self, query: StructuredQuery, *, limit: int = 3) -> list[SearchResult]:
         """Stories in the window that name the question's subject but are not what it asked for.

@@ -1,0 +1,197 @@
+"""The relevance gate's general mechanisms, each on a few records shaped like the real sources.
+
+Every case pairs a record that answers with one that must not, so a gate that lets everything through
+fails as surely as one that lets nothing through.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from retrieval.aboutness import names_a_subject
+from tests.conftest import needs_model
+
+NOW = datetime(2025, 11, 20, 15, 0, tzinfo=UTC)
+
+
+def _record(title: str, *, hours_ago: float = 3, summary: str = "", **fields: Any):
+    from retrieval.records import ThreatRecord
+
+    slug = "".join(c if c.isalnum() else "-" for c in title.lower())[:60]
+    return ThreatRecord(
+        title=title,
+        summary=summary or title,
+        published=NOW - timedelta(hours=hours_ago),
+        url=f"https://news.example/{slug}",
+        source=fields.pop("source", "Example News"),
+        **fields,
+    )
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    from bot.config import Settings
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    store = RecordStore(Settings.from_env(tmp_path_factory.mktemp("gate") / "data"))
+    kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True}
+    store.upsert(
+        [
+            # KEV entries of the last days, and one long ago.
+            _record(
+                "Acme Gateway Path Traversal Vulnerability (CVE-2025-61001)",
+                hours_ago=30,
+                cves=["CVE-2025-61001"],
+                vendors=["Acme"],
+                products=["Gateway"],
+                **kev,
+            ),
+            _record(
+                "Globex Router Command Injection Vulnerability (CVE-2025-61002)",
+                hours_ago=50,
+                cves=["CVE-2025-61002"],
+                vendors=["Globex"],
+                products=["Router"],
+                **kev,
+            ),
+            _record(
+                "Initech Portal Missing Authorization Vulnerability (CVE-2025-61003)",
+                hours_ago=24 * 60,
+                cves=["CVE-2025-61003"],
+                vendors=["Initech"],
+                products=["Portal"],
+                **kev,
+            ),
+            # A bug the press calls "GlassBleed"; the catalogue only knows its CVE and product name.
+            _record(
+                "Critical GlassBleed flaw in Umbrella Cache exploited (CVE-2025-62010)",
+                hours_ago=60,
+                cves=["CVE-2025-62010"],
+                kind="vulnerability",
+            ),
+            _record(
+                "GlassBleed: attackers leak memory from Umbrella Cache servers, CVE-2025-62010",
+                hours_ago=55,
+                cves=["CVE-2025-62010"],
+                kind="vulnerability",
+            ),
+            _record(
+                "Umbrella Cache Out-of-Bounds Read Vulnerability (CVE-2025-62010)",
+                hours_ago=20,
+                cves=["CVE-2025-62010"],
+                vendors=["Umbrella"],
+                products=["Cache"],
+                **kev,
+            ),
+            # A nickname whose bug is not (yet) in the catalogue.
+            _record(
+                "PaperCut-style TinLizard bug hits Hooli Print (CVE-2025-62020)",
+                hours_ago=40,
+                cves=["CVE-2025-62020"],
+                kind="vulnerability",
+            ),
+            _record(
+                "TinLizard exploitation spreads to Hooli Print servers, CVE-2025-62020",
+                hours_ago=30,
+                cves=["CVE-2025-62020"],
+                kind="vulnerability",
+            ),
+            # A vendor's status page names its product without the vendor.
+            _record(
+                "Copilot's model has degraded performance",
+                hours_ago=5,
+                kind="outage",
+                vendors=["GitHub"],
+                products=["Copilot"],
+                source="GitHub Status",
+            ),
+            _record(
+                "Incident with Pages",
+                hours_ago=4,
+                kind="outage",
+                vendors=["GitHub"],
+                products=["Pages"],
+                source="GitHub Status",
+            ),
+            # An ICS advisory that lists a third-party library's CVE.
+            _record(
+                "Siemens SINEC NMS",
+                hours_ago=6,
+                kind="vulnerability",
+                vendors=["Siemens"],
+                cves=["CVE-2023-0286", "CVE-2022-4304"],
+                source="CISA CSAF",
+            ),
+            _record(
+                "Siemens SCALANCE W700",
+                hours_ago=6,
+                kind="vulnerability",
+                vendors=["Siemens"],
+                cves=["CVE-2024-1111"],
+                source="CISA CSAF",
+            ),
+            # An attack filed as an outage, and a botnet story that only says "outage".
+            _record(
+                "Emergency alert platform shut down following cyberattack on its vendor", hours_ago=8, kind="outage"
+            ),
+            _record("Botnet used the outage to spread to exposed routers", hours_ago=8, kind="malware"),
+        ]
+    )
+    yield Searcher(store)
+    store.close()
+
+
+def _titles(searcher, text: str) -> list[str]:
+    return [r.record.title for r in searcher.search(text, now=NOW).results]
+
+
+@pytest.mark.parametrize(
+    ("word", "subject"),
+    [("went", False), ("publish", False), ("include", False), ("hosted", False), ("water", True),
+     ("hospital", True), ("rockwell", True), ("react2shell", True), ("cve-2025-1234", True), ("cyber incident", True)],
+)  # fmt: skip
+def test_only_words_that_can_name_something_name_the_subject(word: str, subject: bool) -> None:
+    assert names_a_subject(word) is subject
+
+
+@needs_model
+def test_a_verb_in_the_question_does_not_gate(searcher) -> None:
+    titles = _titles(searcher, "what went into KEV this week?")
+    assert any("CVE-2025-61001" in t for t in titles) and any("CVE-2025-61002" in t for t in titles)
+    assert not any("CVE-2025-61003" in t for t in titles), "the window still holds"
+
+
+@needs_model
+def test_a_catalogue_question_resolves_a_nickname_to_its_cve(searcher) -> None:
+    response = searcher.search("did glassbleed make it into the KEV catalog?", now=NOW)
+    assert [r.record.title for r in response.results] == [
+        "Umbrella Cache Out-of-Bounds Read Vulnerability (CVE-2025-62010)"
+    ]
+    assert response.query.to_filters()["catalogue"] == "kev"
+    not_listed = searcher.search("is tinlizard in KEV yet?", now=NOW)
+    assert not_listed.results == [], "its CVE is not in the catalogue: the honest answer is no"
+
+
+@needs_model
+def test_a_product_matches_its_vendors_own_naming(searcher) -> None:
+    titles = _titles(searcher, "github copilot having problems today?")
+    assert "Copilot's model has degraded performance" in titles
+    assert "Incident with Pages" not in titles, "another product of the same vendor is not this one"
+
+
+@needs_model
+def test_a_named_cve_is_enough_beside_another_vendors_name(searcher) -> None:
+    titles = _titles(searcher, "ICS advisories this week that include the OpenSSL bug CVE-2023-0286")
+    assert titles == ["Siemens SINEC NMS"]
+
+
+@needs_model
+def test_an_inferred_kind_admits_an_attack_filed_as_an_outage_but_not_a_botnet_story(searcher) -> None:
+    assert "Emergency alert platform shut down following cyberattack on its vendor" in _titles(
+        searcher, "emergency alert platform ransomware attack?"
+    )
+    assert "Botnet used the outage to spread to exposed routers" not in _titles(searcher, "router outage today?")
