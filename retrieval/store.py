@@ -174,7 +174,8 @@ class RecordFilter:
     #: An FTS5 expression the record's text must match (already quoted by the caller).
     text: str | None = None
 
-    def where(self) -> tuple[str, list[object]]:
+    def where(self, *, narrowed: bool = False) -> tuple[str, list[object]]:
+        """SQL and parameters; ``narrowed``: the caller adds a narrower condition of its own (a list of ids)."""
         clauses = ["published < ?"]
         params: list[object] = [self.end]
         if self.start is not None:
@@ -184,7 +185,11 @@ class RecordFilter:
             clauses.append(f"kind IN ({','.join('?' * len(self.kinds))})")
             params.extend(self.kinds)
         if self.source is not None:
-            clauses.append("source = ?")
+            # The source index serves a question about one source (the KEV catalogue), where SQLite would
+            # otherwise read every record's row to check its source. Where a narrower condition exists (CVE
+            # ids, words, a list of ids), ``+`` keeps SQLite from taking the index instead: the plan, and so
+            # the order of equally ranked candidates, stays the one it was.
+            clauses.append("source = ?" if not (narrowed or self.cves or self.has_cve or self.text) else "+source = ?")
             params.append(self.source)
         if self.exploited:
             clauses.append("exploited = 1")
@@ -711,7 +716,7 @@ class RecordStore:
 
         ``any_of_ids``/``any_of_rowids``: only these (either list), e.g. a vector index's or a text index's hits.
         """
-        sql, params = where.where()
+        sql, params = where.where(narrowed=bool(any_of_ids or any_of_rowids))
         alternatives: list[str] = []
         if any_of_ids:
             alternatives.append(f"id IN ({','.join('?' * len(any_of_ids))})")

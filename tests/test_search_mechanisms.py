@@ -1,9 +1,12 @@
 """What makes search fast must not change what it finds: span-limited BM25, one capped candidate read,
-the Chroma size memo, precompiled word matching and the per-searcher entity cache, each against the plain way."""
+the source index, the Chroma size memo, precompiled word matching and the per-searcher entity cache, each against the plain way."""
 
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -13,8 +16,9 @@ from hypothesis import strategies as st
 
 import retrieval.store as store_module
 from retrieval import search
+from retrieval.database import MIGRATIONS, SCHEMA_VERSION, connect
 from retrieval.records import Kind, ThreatRecord
-from retrieval.store import RecordStore, StoreConfig
+from retrieval.store import RecordFilter, RecordStore, StoreConfig
 from retrieval.vector_index import VectorIndex, open_chroma_client
 
 WORDS = ["exchange", "outage", "ransomware", "fortinet", "patch", "hospital", "breach", "cloud"]
@@ -35,9 +39,9 @@ def filled(tmp_path):
             id=f"r{n}",
             title=f"{WORDS[n % len(WORDS)]} story {n} {WORDS[(n * 3) % len(WORDS)]}",
             summary=" ".join(WORDS[: n % len(WORDS)]),
-            published=start + timedelta(hours=n),
+            published=start + timedelta(hours=n // 3),  # ties, as KEV entries added on one day have
             url=f"https://example.com/{n}",
-            source="CISA KEV" if n % 5 == 0 else "News",
+            source="CISA KEV" if n % 5 < 3 else "News",
             kind=Kind.VULNERABILITY if n % 2 else Kind.OUTAGE,
         )
         for n in range(120)
@@ -91,6 +95,51 @@ def test_the_direct_path_serves_up_to_its_limit_and_the_wide_path_beyond(filled,
     assert answers[0] and answers[1]
     none = parse_query("exchange outage", now=datetime(2000, 1, 1, tzinfo=UTC), dictionary=searcher.dictionary)
     assert searcher.run(none, limit=5) == []  # nothing published yet: no candidates, no vector asked
+
+
+def _plan(conn, sql: str, params) -> str:
+    return " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+
+
+def test_an_older_database_gains_the_source_index_and_only_one_source_questions_read_it(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path, isolation_level=None)
+    for version, script in enumerate(MIGRATIONS[:3]):  # a file written before the source index existed
+        old.executescript(script)
+        old.execute(f"PRAGMA user_version = {version + 1}")
+    old.execute(
+        "INSERT INTO records (id, published, kind, severity, exploited, source, content_hash, data) "
+        "VALUES ('a', 1.0, 'vulnerability', 0, 1, 'CISA KEV', 'h', '{}')"
+    )
+    old.close()
+    conn = connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("SELECT count(*) FROM records").fetchone()[0] == 1  # nothing lost
+    kev = RecordFilter(end=2.0, kinds=("vulnerability",), source="CISA KEV", exploited=True)
+    sql, params = kev.where()
+    assert "records_source" in _plan(conn, f"SELECT count(*) FROM records WHERE {sql}", params)
+    narrower = [replace(kev, cves=("CVE-2024-1",)), replace(kev, has_cve=True), replace(kev, text='"ivanti"')]
+    for where in narrower:  # the plans these had before the index: it must not reorder their candidates
+        sql, params = where.where()
+        assert "records_source" not in _plan(conn, f"SELECT rowid FROM records WHERE {sql}", params)
+    sql, params = kev.where(narrowed=True)
+    assert "records_source" not in _plan(conn, f"SELECT rowid FROM records WHERE {sql} AND rowid IN (1, 2)", params)
+    conn.close()
+
+
+def test_one_source_rows_come_in_the_order_of_the_date_index_they_came_in_before(filled):
+    """Ties in ranking keep the candidates' order, so the index must not change it: (published, rowid)."""
+    where = RecordFilter(end=time.time(), source="CISA KEV", kinds=("outage", "vulnerability"))
+    sql, params = where.where()
+    assert "records_source" in _plan(filled.db.conn, f"SELECT rowid FROM records WHERE {sql}", params)
+    before = filled.db.query(f"SELECT rowid FROM records INDEXED BY records_published WHERE {sql}", params)
+    assert [r["rowid"] for r in filled.candidate_rows(where)] == [r["rowid"] for r in before]
+    newest = filled.candidate_rows(where, newest_first=True, limit=7, offset=3)
+    newest_before = filled.db.query(
+        f"SELECT rowid FROM records INDEXED BY records_published WHERE {sql} ORDER BY published DESC LIMIT 7 OFFSET 3",
+        params,
+    )
+    assert [r["rowid"] for r in newest] == [r["rowid"] for r in newest_before]
 
 
 def test_the_vector_index_asks_its_size_again_only_when_it_may_be_too_small(tmp_path, monkeypatch):
