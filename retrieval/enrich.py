@@ -69,6 +69,10 @@ __all__ = [
 SHORT_BODY_CHARS = 1500
 LEAD_CHARS = 1500
 
+#: CISA's advisory identifiers: ICS (ICSA-24-284-01), ICS medical (ICSMA-…), joint advisories (AA23-352A).
+_ADVISORY_ID = re.compile(r"(?<![\w-])(?:icsm?a-\d{2}-\d{3}-\d{2}[a-z]?|aa\d{2}-\d{3}[a-z])(?![\w-])", re.IGNORECASE)
+#: The catalogue's own flag, as the KEV parser (and CISA's CSV) words it.
+_KEV_RANSOMWARE_USE = re.compile(r"known ransomware campaign use:\s*known\b", re.IGNORECASE)
 _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)  # "…/new-high-severity-vulnerability-…" is no claim
 
 
@@ -315,6 +319,7 @@ def enrich(record: ThreatRecord, dictionary: VendorDictionary | None = None) -> 
         "cves": [*record.cves, *find_cves(record.title, record.summary, body)],
         "vendors": vendors,
         "products": products,
+        "tags": list(dict.fromkeys([*record.tags, *catalogue_tags(record)])),
     }
     if record.kind == Kind.OTHER:
         update["kind"] = infer_kind(_URL.sub(" ", record.title), rest, source=record.source)
@@ -323,6 +328,20 @@ def enrich(record: ThreatRecord, dictionary: VendorDictionary | None = None) -> 
     if record.severity == Severity.UNKNOWN:
         update["severity"] = infer_severity(lead)
     return ThreatRecord.model_validate({**record.model_dump(), **update}, context=STORED)
+
+
+def catalogue_tags(record: ThreatRecord) -> list[str]:
+    """Facts a catalogue states in its own fields, as searchable tags.
+
+    * The advisory's identifier ("ICSMA-24-023-01"): analysts ask for "ICSMA advisories" or by number,
+      and a CSAF record carries it only in its id and URL.
+    * KEV's "known ransomware campaign use": "which KEV entries are used by ransomware?" asks for it.
+    """
+    ids = _ADVISORY_ID.findall(f"{record.id}\n{record.url or ''}\n{record.title}")
+    tags = [i.upper() for i in dict.fromkeys(i.lower() for i in ids)]
+    if record.source == KEV_SOURCE and _KEV_RANSOMWARE_USE.search(record.body or ""):
+        tags.append("ransomware")
+    return tags
 
 
 def infer_kind(title: str, text: str = "", *, source: str = "") -> Kind:

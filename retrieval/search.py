@@ -525,7 +525,7 @@ class Searcher:
             why["cves"] = [c for c in record.cves if c in query.cves]
         if query.exploited:
             why["exploited"] = True
-        text_words = f"{record.title}\n{record.summary}\n{' '.join(record.tags)}"
+        text_words = f"{record.title} {' '.join(record.tags)}\n{record.summary}"  # tags state facts, as a title does
         if query.kinds and not query.kinds_required and not kind_fits(record.kind, query.kinds, text_words):
             return None
         if query.kinds and record.kind in query.kinds:

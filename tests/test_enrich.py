@@ -291,6 +291,29 @@ def test_source_values_are_never_overwritten() -> None:
     assert not_exploited.exploited is True  # only ever False -> True
 
 
+def test_catalogue_facts_become_tags_advisory_ids_and_kev_ransomware_use() -> None:
+    csaf = record(
+        "Philips Vue PACS (Update B)",
+        id="csaf:ICSMA-21-187-01",
+        url="https://github.com/cisagov/CSAF/blob/develop/csaf_files/OT/white/2021/icsma-21-187-01.json",
+        source="CISA CSAF",
+        tags=["medical"],
+    )
+    assert enrich(csaf).tags == ["medical", "ICSMA-21-187-01"], "the source's tags stay first, the id once"
+    joint = record("#StopRansomware: Play Ransomware (AA23-352A)")
+    assert enrich(joint).tags == ["AA23-352A"]
+    kev_body = (
+        "Added to the CISA Known Exploited Vulnerabilities catalog on 2026-01-26. Known ransomware campaign use: {}."
+    )
+    used = record("SmarterTools SmarterMail Authentication Bypass", body=kev_body.format("Known"), source="CISA KEV")
+    unknown = record(
+        "SmarterTools SmarterMail Missing Authentication", body=kev_body.format("Unknown"), source="CISA KEV"
+    )
+    news = record("Ransomware gangs exploit SmarterMail", body=kev_body.format("Known"), source="Example News")
+    assert enrich(used).tags == ["ransomware"]
+    assert enrich(unknown).tags == [] and enrich(news).tags == [], "only the catalogue's own flag counts"
+
+
 def test_enrich_returns_a_new_record_and_leaves_the_input_alone() -> None:
     source = record("Fortinet FortiOS zero-day CVE-2024-21762 actively exploited (CVSS 9.6)")
     before = source.model_dump()

@@ -322,10 +322,21 @@ CASES = [
         products=["Microsoft 365"],
     ),
     case(
-        "is Fortinet currently exploited",
-        window=("2024-06-03T11:30:00+02:00", WED_LOCAL, "right now (past 48 hours)"),
+        "is Fortinet currently exploited",  # exploitation is a state that lasts weeks, not an event of a day
+        window=("2024-05-15T11:30:00+02:00", WED_LOCAL, "right now (past 3 weeks)"),
         exploited=True,
         vendors=["Fortinet"],
+    ),
+    case(
+        "siemens advisories from yesterdays patch tuesday",  # chat drops the possessive's apostrophe
+        window=("2024-06-04T00:00:00+02:00", WED_LOCAL, "since yesterday"),
+        kinds=[VULN, ADVISORY],
+        vendors=["Siemens"],
+    ),
+    case(
+        "this weeks breaches",
+        window=("2024-06-03T00:00:00+02:00", WED_LOCAL, "this week"),
+        kinds=[BREACH],
     ),
     case(
         "ongoing ransomware attacks on hospitals",

@@ -48,6 +48,7 @@ def searcher(tmp_path_factory):
                 cves=["CVE-2025-61001"],
                 vendors=["Acme"],
                 products=["Gateway"],
+                tags=["ransomware"],  # what enrichment reads from the catalogue's own flag
                 **kev,
             ),
             _record(
@@ -174,6 +175,12 @@ def test_a_catalogue_question_resolves_a_nickname_to_its_cve(searcher) -> None:
     assert response.query.to_filters()["catalogue"] == "kev"
     not_listed = searcher.search("is tinlizard in KEV yet?", now=NOW)
     assert not_listed.results == [], "its CVE is not in the catalogue: the honest answer is no"
+
+
+@needs_model
+def test_a_catalogue_entry_that_ransomware_uses_answers_a_ransomware_question(searcher) -> None:
+    titles = _titles(searcher, "any KEV additions this week used by ransomware?")
+    assert titles == ["Acme Gateway Path Traversal Vulnerability (CVE-2025-61001)"]
 
 
 @needs_model

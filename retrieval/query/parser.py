@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from retrieval.cve import CVE_PATTERN, normalise_cve
 from retrieval.query.model import StructuredQuery
 from retrieval.query.text import _Text
-from retrieval.query.time_grammar import _POINT_RE, _Clock, _parse_time, _point, _Span, _window
+from retrieval.query.time_grammar import _POINT_RE, _Clock, _parse_time, _point, _Span, _window, restore_possessives
 from retrieval.query.vocabulary import (
     _EXCLUDE,
     _EXPLOITED,
@@ -196,7 +196,8 @@ def parse_query(
     leftover terms never see it twice. Raises :class:`QuestionTooLong` past :data:`MAX_QUESTION_CHARS`.
     """
     check_question(text)
-    text = scrub_text(text)  # a lone surrogate would fail the tokenizer, SQLite and every chat platform
+    asked = text = scrub_text(text)  # a lone surrogate would fail the tokenizer, SQLite and every chat platform
+    text = restore_possessives(text)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     clock = _Clock(now, _zone(tz))
@@ -232,7 +233,7 @@ def parse_query(
 
     terms = _dedupe(term for _, term in sorted(found.terms, key=lambda item: item[0]))
     return StructuredQuery(
-        text=text,
+        text=asked,
         until=clock.now,
         window=_window(span, clock.now) if span else None,
         kinds=_dedupe(found.kinds),
@@ -253,13 +254,20 @@ def parse_query(
 #: How far back "right now", "currently", "still", "ongoing" reach: a story about the present is a day or
 #: two old by the time it is written and read, and an incident that is still going on began recently.
 PRESENT = timedelta(hours=48)
+#: How far back "being exploited right now" reaches: exploitation goes on for weeks after it is first
+#: reported (CISA gives agencies three weeks to fix a newly listed KEV entry).
+PRESENT_EXPLOITATION = timedelta(days=21)
 
 
 def _present_span(found: _Found, clock: _Clock) -> _Span:
     """The recent window "right now", "currently", "still", "ongoing" stand for when no time is named.
 
-    Catalogue membership ("is it in KEV yet?") is a state, not an event, and keeps no window.
+    Catalogue membership ("is it in KEV yet?") is a state, not an event, and keeps no window. Exploitation
+    is a state that lasts: "is X being exploited right now?" is answered by reports of the last weeks.
     """
+    if found.exploited:
+        start = (clock.now.astimezone(UTC) - PRESENT_EXPLOITATION).astimezone(clock.tz)
+        return _Span(start, clock.now, "right now (past 3 weeks)")
     start = (clock.now.astimezone(UTC) - PRESENT).astimezone(clock.tz)
     return _Span(start, clock.now, "right now (past 48 hours)")
 
@@ -272,6 +280,7 @@ def without_time_phrases(text: str, *, now: datetime, tz: str | ZoneInfo = "UTC"
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
+    text = restore_possessives(text)
     buf = _Text(text)
     for _ in buf.take(_NOT_A_DAY):
         pass
@@ -279,4 +288,5 @@ def without_time_phrases(text: str, *, now: datetime, tz: str | ZoneInfo = "UTC"
     _parse_time(buf, _Clock(now, _zone(tz)))
     after = buf.current
     kept = "".join(" " if b != a else o for o, b, a in zip(text, before, after, strict=True))
-    return " ".join(word for word in kept.split() if word.strip("?!.,;:"))  # "today?" leaves no lone "?"
+    # "today?" leaves no lone "?", and "today's" no lone "'s"
+    return " ".join(word for word in kept.split() if word.strip("?!.,;:") not in ("", "'s", "’s"))

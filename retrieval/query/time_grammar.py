@@ -95,6 +95,17 @@ _POINT = (
     rf"|(?P<month>(?P<mo>{_MONTH_RE}))"
     rf"|(?P<year>(?P<yr>{_YEAR}))"
 )
+#: Possessive time words typed without the apostrophe, as chat does ("yesterdays patch tuesday", "this weeks").
+_BARE_POSSESSIVE = re.compile(
+    r"(?<![\w'])(?P<word>today|yesterday|tonight|(?:this|last)\s+(?:week|month|year|quarter))s(?![\w'])", re.IGNORECASE
+)
+
+
+def restore_possessives(text: str) -> str:
+    """``text`` with "yesterdays"/"this weeks" read as "yesterday's"/"this week's", so they parse as time."""
+    return _BARE_POSSESSIVE.sub(lambda m: f"{m['word']}'s", text)
+
+
 #: The same grammar without group names, for embedding in larger patterns (a name may occur only once per regex).
 _POINT_ANON = re.sub(r"\(\?P<\w+>", "(?:", _POINT)
 _POINT_RE = re.compile(_POINT, re.IGNORECASE)
