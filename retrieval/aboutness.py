@@ -156,6 +156,19 @@ def names_a_subject(term: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=4096)
+def is_name(term: str) -> bool:
+    """Whether ``term`` is a name or an identifier rather than English: a word the lexicon does not know
+    ("boeing", "gainsight", "react2shell"), or one with digits ("europe-west4").
+
+    Meaning alone cannot stand in for a name: every ransomware story reads like "was Boeing hit by
+    ransomware?", and only the ones that say Boeing answer it.
+    """
+    if re.search(r"\d", term):
+        return True
+    return any(not getAllLemmas(word) for word in re.findall(r"[a-z]+", term.lower()))
+
+
 #: A word in more than this share of the store's records tells no answer from another…
 COMMON_SHARE = 0.02
 #: …once that share is more than a handful of records (in a small store every word is rare).

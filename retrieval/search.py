@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from retrieval.aboutness import TermWeights, kind_fits, names_a_subject, only_mentioned, related_kinds
+from retrieval.aboutness import TermWeights, is_name, kind_fits, names_a_subject, only_mentioned, related_kinds
 from retrieval.query import StructuredQuery, parse_query
 from retrieval.records import Severity, ThreatRecord
 from retrieval.store import RecordFilter, RecordStore
@@ -57,6 +57,12 @@ CVE_RELATIVE_BEFORE = timedelta(days=7)
 CVE_RELATIVE_AFTER = timedelta(days=60)
 #: Records naming more CVEs than this are round-ups; as in clustering, they do not say what one CVE is.
 MAX_LINKING_CVES = 3
+#: A rare word that carries at least this share of a question's informative weight must be in every answer.
+FOCUS_SHARE = 0.5
+#: …unless it reads like the best answer this closely: the same story told without the word (as for CVE relatives).
+SAME_STORY_SIMILARITY = CVE_RELATIVE_SIMILARITY
+#: A word the lexicon does not know is a name when the store writes it capitalised at least this often.
+NAME_CAPITALISED_SHARE = 0.6
 #: A catalogue question's nickname for a bug resolves to a CVE printed by at least this share of the focused
 #: records that use the name (of at most :data:`NAME_RESOLUTION_RECORDS`, newest first).
 NAME_RESOLUTION_AGREEMENT = 0.5
@@ -141,6 +147,7 @@ class Searcher:
         self.store = store
         self.dictionary = dictionary or VendorDictionary.default()
         self._frequencies: dict[str, int] = {}
+        self._names: dict[str, bool] = {}
         self._frequency_total = 0
         # What the dictionary finds in a text depends on nothing else: found once per process, not once per question.
         self._text_entities = functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._find_entities)
@@ -332,6 +339,7 @@ class Searcher:
             if why is not None:
                 reasons[candidate.id] = why
                 kept.append(candidate)
+        kept = self._focused(query, kept, reasons, context)
         results = self._collapse(query, kept, reasons, limit=limit)
         if query.cves and not query.cves_required and len(results) < limit:
             results += self._cve_relatives(query, start, end, results, limit=limit - len(results))
@@ -417,6 +425,52 @@ class Searcher:
             by_cluster[c.cluster_id] = result
             results.append(result)
         return results[:limit]
+
+    def _focused(
+        self,
+        query: StructuredQuery,
+        kept: list[_Candidate],
+        reasons: dict[str, dict[str, object]],
+        context: _GateContext,
+    ) -> list[_Candidate]:
+        """When one rare word carries the question, an answer without it is about something else.
+
+        "salesforce customers hacked through gainsight?": every weekly round-up naming Salesforce passes
+        the gate, but only the stories saying "Gainsight" answer. The word is the rarest subject word the
+        best candidate contains, and it counts when it carries at least :data:`FOCUS_SHARE` of the
+        question's informative weight; candidates without it go (the best one's incident stays whole).
+        """
+        if not query.terms or len(kept) < 2:
+            return kept
+        subject = _subject_terms(context.weights.informative(query.terms), context.generic)
+        weight = context.weights.weights
+        now = query.until.timestamp()
+        best = max(kept, key=lambda c: self._score(query, c, now))
+        matched = reasons[best.id].get("matched_terms")
+        carried = [t for t in matched if t in subject] if isinstance(matched, list) else []
+        if not carried:
+            return kept
+        anchor = max(carried, key=lambda t: weight.get(t, 1.0))
+        if weight.get(anchor, 1.0) < FOCUS_SHARE * sum(weight.get(t, 1.0) for t in subject):
+            return kept
+
+        def says_anchor(c: _Candidate) -> bool:
+            terms = reasons[c.id].get("matched_terms")
+            return isinstance(terms, list) and anchor in terms
+
+        # A story of the same event told without the word ("the Ivanti zero-day" for "…used against Norway")
+        # stays when it reads like the best one.
+        others = [c for c in kept if c.cluster_id != best.cluster_id and not says_anchor(c)]
+        vectors = self.store.vectors_for([best.id, *(c.id for c in others)]) if others else {}
+        anchor_vector = vectors.get(best.id)
+        close = {
+            c.id
+            for c in others
+            if anchor_vector is not None
+            and (v := vectors.get(c.id)) is not None
+            and float(v @ anchor_vector) >= SAME_STORY_SIMILARITY
+        }
+        return [c for c in kept if c.cluster_id == best.cluster_id or says_anchor(c) or c.id in close]
 
     def _query_vector(self, query: StructuredQuery) -> np.ndarray | None:
         topic = self._topic_text(query)
@@ -575,6 +629,10 @@ class Searcher:
                     return None
             elif not (coverage > 0.5 or (matched and dense >= 0.40) or dense >= context.semantic_gate):
                 return None
+            elif (
+                coverage <= 0.5 and (names := {t for t in informative if self._is_name(t)}) and not names & set(matched)
+            ):
+                return None  # "was Boeing hit by ransomware?": meaning alone cannot stand in for a name
         if candidate.dense is not None:
             why["similarity"] = round(candidate.dense, 3)
         return why
@@ -596,6 +654,16 @@ class Searcher:
             return True
         rare = self._term_weights(own).informative(own)
         return any(_contains_word(text, w) for w in rare)
+
+    def _is_name(self, term: str) -> bool:
+        """A name or an identifier, not a word: unknown to the English lexicon (or with digits), and written
+        capitalised where the store's summaries use it ("Boeing"; not "takedown", "ransomware")."""
+        known = self._names.get(term)
+        if known is None:
+            share = None if re.search(r"\d", term) or not is_name(term) else self.store.capitalised_share(term)
+            known = is_name(term) and (share is None or share >= NAME_CAPITALISED_SHARE)
+            self._names[term] = known
+        return known
 
     def _entities(self, record: ThreatRecord) -> tuple[set[str], set[str]]:
         """Vendors and products a record is about, and the words its text names them by.

@@ -805,6 +805,28 @@ class RecordStore:
             out[word] = self.db.query("SELECT count(*) FROM records_fts WHERE records_fts MATCH ?", (expression,))[0][0]
         return out
 
+    def capitalised_share(self, word: str, *, sample: int = 40) -> float | None:
+        """Of the word's occurrences in a sample of summaries, the share written capitalised mid-sentence,
+        as names are ("hit Boeing", not "a takedown"); None when no summary uses it. Summaries, not
+        titles: headlines capitalise every word."""
+        tokens = [t for t in re.findall(r"\w+", word.lower()) if t]
+        if not tokens:
+            return None
+        rows = self.db.query(
+            "SELECT summary FROM records_fts WHERE records_fts MATCH ? LIMIT ?",
+            ("summary : " + '"' + " ".join(tokens) + '"', sample),
+        )
+        occurrence = re.compile(r"(?<!\w)" + r"\W+".join(map(re.escape, tokens)) + r"(?!\w)", re.IGNORECASE)
+        capitalised = total = 0
+        for row in rows:
+            text = row["summary"] or ""
+            for m in occurrence.finditer(text):
+                if m.start() == 0 or _SENTENCE_END.search(text, 0, m.start()):
+                    continue  # a sentence's first word is capitalised whatever it is
+                total += 1
+                capitalised += m.group(0)[0].isupper()
+        return capitalised / total if total else None
+
     def vectors_for(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         for chunk in _chunks(list(ids), 500):
@@ -911,6 +933,9 @@ def _iso(timestamp: float | None) -> str | None:
         return datetime.fromtimestamp(timestamp, UTC).isoformat()
     except (OverflowError, OSError, ValueError):  # a record stored before dates were range-checked
         return f"(unrepresentable timestamp {timestamp!r})"
+
+
+_SENTENCE_END = re.compile(r"[.!?:]\s*$")
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[list]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from retrieval.aboutness import names_a_subject
+from retrieval.aboutness import is_name, names_a_subject
 from tests.conftest import needs_model
 
 NOW = datetime(2025, 11, 20, 15, 0, tzinfo=UTC)
@@ -159,6 +159,14 @@ def test_only_words_that_can_name_something_name_the_subject(word: str, subject:
     assert names_a_subject(word) is subject
 
 
+@pytest.mark.parametrize(
+    ("term", "name"),
+    [("boeing", True), ("gainsight", True), ("europe-west4", True), ("snake", False), ("hospitals", False)],
+)
+def test_words_the_lexicon_does_not_know_may_be_names(term: str, name: bool) -> None:
+    assert is_name(term) is name  # the search also asks the store how it capitalises them
+
+
 @needs_model
 def test_a_verb_in_the_question_does_not_gate(searcher) -> None:
     titles = _titles(searcher, "what went into KEV this week?")
@@ -202,3 +210,53 @@ def test_an_inferred_kind_admits_an_attack_filed_as_an_outage_but_not_a_botnet_s
         searcher, "emergency alert platform ransomware attack?"
     )
     assert "Botnet used the outage to spread to exposed routers" not in _titles(searcher, "router outage today?")
+
+
+@pytest.fixture(scope="module")
+def breach_searcher(tmp_path_factory):
+    """A vendor's breach through a third party, the weekly round-ups that name the vendor, other attacks."""
+    from bot.config import Settings
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    store = RecordStore(Settings.from_env(tmp_path_factory.mktemp("focus") / "data"))
+    breach = {"kind": "breach", "vendors": ["Salesforce"]}
+    store.upsert(
+        [
+            _record("Salesforce confirms new breach linked to Glimmerlink apps", hours_ago=20, **breach,
+                    summary="Attackers used stolen Glimmerlink OAuth tokens to reach Salesforce customer data."),
+            _record("Salesforce customers hacked again via Glimmerlink", hours_ago=18, **breach,
+                    summary="A second wave of data theft through the Glimmerlink integration hit Salesforce tenants."),
+            *[
+                _record(f"Week {n} breach round-up", hours_ago=24 * (7 * k + 1), **breach,
+                        summary=f"Week {n}: Salesforce data theft claims, a hospital leak, a telecom breach.")
+                for k, n in enumerate((47, 46, 45))
+            ],
+            _record("Ransomware gang hits regional hospital systems", hours_ago=30, kind="ransomware",
+                    summary="A ransomware attack encrypted systems at a regional hospital network this week."),
+        ]
+    )  # fmt: skip
+    yield Searcher(store)
+    store.close()
+
+
+@needs_model
+def test_a_rare_word_that_carries_the_question_is_in_every_answer(breach_searcher, monkeypatch) -> None:
+    from retrieval import search
+
+    question = "salesforce hacked through glimmerlink?"
+    focused = _titles(breach_searcher, question)
+    assert sorted(focused) == ["Salesforce confirms new breach linked to Glimmerlink apps",
+                               "Salesforce customers hacked again via Glimmerlink"]  # fmt: skip
+    monkeypatch.setattr(search, "FOCUS_SHARE", 2.0)  # the mechanism off: the round-ups naming Salesforce come back
+    assert any(t.startswith("Week") for t in _titles(breach_searcher, question))
+
+
+@needs_model
+def test_meaning_alone_does_not_stand_in_for_a_name(breach_searcher, monkeypatch) -> None:
+    from retrieval.search import Searcher
+
+    question = "was Hooli hit by ransomware this week?"
+    assert _titles(breach_searcher, question) == []
+    monkeypatch.setattr(Searcher, "_is_name", lambda self, term: False)  # the mechanism off
+    assert _titles(breach_searcher, question) == ["Ransomware gang hits regional hospital systems"]
