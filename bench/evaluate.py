@@ -45,7 +45,11 @@ SOURCES = [
     SHARED / "fixtures" / "news-2023" / "security_feeds_2023_entries.jsonl",
 ]
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "threatbot-eval-store"
-SETS = {"old": REPO / "bench" / "questions.jsonl", "heldout": REPO / "bench" / "heldout.jsonl"}
+SETS = {
+    "old": REPO / "bench" / "questions.jsonl",
+    "heldout": REPO / "bench" / "heldout.jsonl",
+    "heldout2": REPO / "bench" / "heldout2.jsonl",
+}
 
 
 # -- the store and the judge ---------------------------------------------------------------------

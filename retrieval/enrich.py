@@ -333,12 +333,21 @@ def enrich(record: ThreatRecord, dictionary: VendorDictionary | None = None) -> 
 def catalogue_tags(record: ThreatRecord) -> list[str]:
     """Facts a catalogue states in its own fields, as searchable tags.
 
-    * The advisory's identifier ("ICSMA-24-023-01"): analysts ask for "ICSMA advisories" or by number,
-      and a CSAF record carries it only in its id and URL.
+    * The advisory's identifier ("ICSMA-24-023-01") and what its family says ("ICS", "medical"): analysts
+      ask for "ICS advisories", "ICSMA advisories" or a number, and a CSAF record has them only in its id/URL.
     * KEV's "known ransomware campaign use": "which KEV entries are used by ransomware?" asks for it.
     """
-    ids = _ADVISORY_ID.findall(f"{record.id}\n{record.url or ''}\n{record.title}")
-    tags = [i.upper() for i in dict.fromkeys(i.lower() for i in ids)]
+    ids = [
+        i.upper()
+        for i in dict.fromkeys(
+            i.lower() for i in _ADVISORY_ID.findall(f"{record.id}\n{record.url or ''}\n{record.title}")
+        )
+    ]
+    tags = list(ids)
+    if any(i.startswith("ICS") for i in ids):
+        tags.append("ICS")  # the identifier's family says what it is: ICSA, an ICS advisory…
+    if any(i.startswith("ICSMA") for i in ids):
+        tags.append("medical")  # …ICSMA, an ICS medical advisory
     if record.source == KEV_SOURCE and _KEV_RANSOMWARE_USE.search(record.body or ""):
         tags.append("ransomware")
     return tags

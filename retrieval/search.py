@@ -629,9 +629,7 @@ class Searcher:
                     return None
             elif not (coverage > 0.5 or (matched and dense >= 0.40) or dense >= context.semantic_gate):
                 return None
-            elif (
-                coverage <= 0.5 and (names := {t for t in informative if self._is_name(t)}) and not names & set(matched)
-            ):
+            elif not matched and any(self._is_name(t) for t in informative):
                 return None  # "was Boeing hit by ransomware?": meaning alone cannot stand in for a name
         if candidate.dense is not None:
             why["similarity"] = round(candidate.dense, 3)

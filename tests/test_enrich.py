@@ -299,7 +299,7 @@ def test_catalogue_facts_become_tags_advisory_ids_and_kev_ransomware_use() -> No
         source="CISA CSAF",
         tags=["medical"],
     )
-    assert enrich(csaf).tags == ["medical", "ICSMA-21-187-01"], "the source's tags stay first, the id once"
+    assert enrich(csaf).tags == ["medical", "ICSMA-21-187-01", "ICS"], "the source's tags stay first, each once"
     joint = record("#StopRansomware: Play Ransomware (AA23-352A)")
     assert enrich(joint).tags == ["AA23-352A"]
     kev_body = (

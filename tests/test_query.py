@@ -427,7 +427,7 @@ CASES = [
         kinds=[VULN],
     ),
     case("Black Friday scams", terms=["black friday", "scams"]),
-    case("ICS advisories from CISA", kinds=[ADVISORY], terms=["cisa"]),
+    case("ICS advisories from CISA", kinds=[ADVISORY], terms=["ics", "cisa"]),  # "ICS" stays a topic word
     case("police take down botnet", kinds=[MALWARE], terms=["police", "takedown"]),
     case(
         "breaches and ransomware in May",

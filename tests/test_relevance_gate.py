@@ -126,6 +126,7 @@ def searcher(tmp_path_factory):
                 vendors=["Siemens"],
                 cves=["CVE-2023-0286", "CVE-2022-4304"],
                 source="CISA CSAF",
+                tags=["ICSA-24-044-01", "ICS"],  # as enrichment reads them from a CSAF id
             ),
             _record(
                 "Siemens SCALANCE W700",

@@ -64,6 +64,8 @@ _NUMBER_WORDS = {
     "twelve": 12,
     "fourteen": 14,
     "thirty": 30,
+    "couple": 2,
+    "a couple": 2,
     "couple of": 2,
     "a couple of": 2,
     "few": 3,
@@ -308,7 +310,7 @@ def _part_of_day(part: str, clock: _Clock) -> _Span:
 
 _NUM = (
     r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fourteen|thirty|"
-    r"(?:a\s+)?couple\s+of|(?:a\s+)?few)"
+    r"(?:a\s+)?couple(?:\s+of)?|(?:a\s+)?few)"
 )
 _LONG_UNIT = r"(?:hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?)"
 _ANY_UNIT = r"(?:hours?|hrs?|h|days?|d|weeks?|wks?|w|months?|mos?|years?|yrs?|y)"

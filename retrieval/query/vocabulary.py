@@ -109,7 +109,8 @@ _KIND_PATTERNS: list[tuple[Kind, re.Pattern[str]]] = [
     (
         Kind.ADVISORY,
         re.compile(
-            r"(?<![\w-])(?:(?:ics\s+|security\s+|cisa\s+)?advisor(?:y|ies)|(?:security\s+)?bulletins?)(?![\w-])",
+            # "ICS advisories": the kind is advisory, and "ICS" stays a topic word (ICS advisories carry it as a tag)
+            r"(?<![\w-])(?:(?:security\s+|cisa\s+)?advisor(?:y|ies)|(?:security\s+)?bulletins?)(?![\w-])",
             re.IGNORECASE,
         ),
     ),
@@ -214,7 +215,7 @@ _STOPWORDS = frozenset(
     add adds adding additions added addition entries entry items item reports reported report stories story articles
     article
     attack attacks attacked incidents incident issue issues problem problems alerts alert
-    happen happens got gotten yet still already ever may might must shall
+    happen happens got gotten yet still already ever may might must shall many much
     targeting targeted targets target hitting hit affecting affected impacting impacted involving related
     regarding using used via across against
     """.split()  # noqa: SIM905 - prose is easier to review than quoted strings
