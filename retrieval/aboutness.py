@@ -125,6 +125,22 @@ def kind_fits(record_kind: Kind, asked: Iterable[Kind], text: str) -> bool:
     return Kind.OUTAGE in asked and record_kind is not Kind.MALWARE and says_kind(headline, [Kind.OUTAGE])
 
 
+_ICS = re.compile(
+    r"\b(?:ics|icsm?a-\d|scada|plcs?|hmis?|industrial\s+control|operational\s+technology|ot\s+(?:devices?|networks?|"
+    r"systems?|security)|programmable\s+logic)\b",
+    re.IGNORECASE,
+)
+
+
+def about_ics(text: str) -> bool:
+    """Whether ``text`` (a record's title, tags and summary) is about industrial control systems.
+
+    CISA's ICS advisories carry the tag "ICS" (enrichment reads it from their identifier); news says so
+    in words.
+    """
+    return _ICS.search(text) is not None
+
+
 def only_mentioned(title: str, names: set[str], dictionary: VendorDictionary) -> bool:
     """True when ``names`` (lower-case vendors/products) occur in ``title`` and every occurrence is a mention.
 

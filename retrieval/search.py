@@ -33,7 +33,15 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from retrieval.aboutness import TermWeights, is_name, kind_fits, names_a_subject, only_mentioned, related_kinds
+from retrieval.aboutness import (
+    TermWeights,
+    about_ics,
+    is_name,
+    kind_fits,
+    names_a_subject,
+    only_mentioned,
+    related_kinds,
+)
 from retrieval.query import StructuredQuery, parse_query
 from retrieval.records import Severity, ThreatRecord
 from retrieval.store import RecordFilter, RecordStore
@@ -190,7 +198,7 @@ class Searcher:
         words it resolves no longer gate. When the catalogue uses the words itself, or the records do
         not agree, the query is left as it is.
         """
-        if query.catalogue is None or query.cves or not query.terms:
+        if query.catalogue != "kev" or query.cves or not query.terms:
             return query
         weights = self._term_weights(query.terms)
         used = [t for t in weights.informative(query.terms) if self._frequencies.get(t, 0) > 0]
@@ -580,6 +588,8 @@ class Searcher:
         if query.exploited:
             why["exploited"] = True
         text_words = f"{record.title} {' '.join(record.tags)}\n{record.summary}"  # tags state facts, as a title does
+        if query.catalogue == "ics" and not about_ics(text_words):
+            return None  # "any ICS advisories today?": a KEV story of the day is no ICS advisory
         if query.kinds and not query.kinds_required and not kind_fits(record.kind, query.kinds, text_words):
             return None
         if query.kinds and record.kind in query.kinds:

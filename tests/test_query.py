@@ -634,6 +634,23 @@ def test_news_about_exploitation_is_not_a_catalogue_question() -> None:
     assert q.catalogue is None and q.exploited is True
 
 
+@pytest.mark.parametrize(
+    ("text", "catalogue"),
+    [
+        ("any new CISA ICS advisories today?", "ics"),
+        ("ICSMA advisories this year", "ics"),
+        ("SCADA advisories from schneider", "ics"),
+        ("siemens advisories today", None),  # a vendor's advisories, ICS or not
+        ("ICS attack on a water utility", None),  # about ICS, but no advisory asked for
+    ],
+)
+def test_questions_for_ics_advisories(text: str, catalogue: str | None) -> None:
+    q = parse_query(text, now=datetime.fromisoformat(WED), tz=BER)
+    assert q.catalogue == catalogue
+    if catalogue:
+        assert Kind.ADVISORY in q.kinds or "icsma" in q.terms
+
+
 def test_only_a_kind_operator_makes_kinds_required() -> None:
     now = datetime.fromisoformat(WED)
     assert parse_query("kind:advisory siemens", now=now).kinds_required

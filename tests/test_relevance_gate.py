@@ -193,6 +193,13 @@ def test_a_catalogue_entry_that_ransomware_uses_answers_a_ransomware_question(se
 
 
 @needs_model
+def test_an_ics_advisory_question_wants_ics_advisories(searcher) -> None:
+    assert _titles(searcher, "any new ICS advisories today?") == ["Siemens SINEC NMS"]
+    kev_of_the_day = _titles(searcher, "any new advisories today?")
+    assert "Siemens SINEC NMS" in kev_of_the_day and len(kev_of_the_day) > 1, "without 'ICS' other advisories count"
+
+
+@needs_model
 def test_a_product_matches_its_vendors_own_naming(searcher) -> None:
     titles = _titles(searcher, "github copilot having problems today?")
     assert "Copilot's model has degraded performance" in titles

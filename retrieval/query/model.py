@@ -57,7 +57,9 @@ class StructuredQuery:
     #: answer. A plain id ("CVE-2024-1234 exploited?") also admits stories about the bug that never print it.
     cves_required: bool = False
     #: ``"kev"`` when the question is about the KEV catalogue itself ("is CVE-… in KEV yet?"): only the
-    #: catalogue's entries answer it, and an empty answer means "not in KEV as of now".
+    #: catalogue's entries answer it, and an empty answer means "not in KEV as of now". ``"ics"`` when it
+    #: asks for ICS advisories ("any new ICS advisories today?"): only records about industrial control
+    #: systems answer it.
     catalogue: str | None = None
 
     def to_filters(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from retrieval.query.time_grammar import _POINT_RE, _Clock, _parse_time, _point,
 from retrieval.query.vocabulary import (
     _EXCLUDE,
     _EXPLOITED,
+    _ICS_ADVISORIES,
     _KEV_CATALOGUE,
     _KIND_PATTERNS,
     _KIND_WORDS,
@@ -141,6 +142,8 @@ def _read_signals(buf: _Text, found: _Found) -> None:
     for _ in buf.take(_KEV_CATALOGUE):  # before "kev" is read as a mere exploitation word
         found.catalogue = "kev"
         found.exploited = True
+    if found.catalogue is None and _ICS_ADVISORIES.search(buf.current):  # not taken: "advisories" is a kind too
+        found.catalogue = "ics"
     for _ in buf.take(_NOW_WORDS):
         found.present = "now"
     for _ in buf.take(_ONGOING_WORDS):
@@ -224,7 +227,7 @@ def parse_query(
     parsed = _parse_time(buf, clock)
     span = found.span or parsed
     _read_signals(buf, found)
-    if span is None and found.present and not found.catalogue:
+    if span is None and found.present and found.catalogue != "kev":
         span = _present_span(found, clock)
     for m in _WORD.finditer(buf.current):  # what is left: meaningful words
         word = m.group(0).lower().strip("'.")

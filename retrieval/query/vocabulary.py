@@ -240,6 +240,12 @@ _KEV_CATALOGUE = re.compile(
     r"|cisa\s+(?:add(?:s|ed|ing)?|list(?:s|ed)?)(?=\s))(?![\w-])",
     re.I,
 )
+#: Questions for ICS advisories: CISA's ICSA/ICSMA series, or advisories about industrial control systems.
+_ICS_ADVISORIES = re.compile(
+    r"(?<![\w-])(?:(?:ics|ics/ot|ot|scada|industrial\s+control(?:\s+systems?)?)\s+(?:security\s+)?"
+    r"(?:advisor(?:y|ies)|bulletins?)|icsm?as?)(?![\w-])",
+    re.IGNORECASE,
+)
 _TAKEDOWN = re.compile(r"(?<![\w-])(?:take[sn]?|taking|took)\s+down(?![\w-])", re.IGNORECASE)
 _PHRASE_TERMS = re.compile(
     r"(?<![\w-])(?:critical\s+infrastructure|supply[\s-]chain|zero\s+trust|social\s+engineering|"
