@@ -224,6 +224,7 @@ class _BatchView:
         self.count_matching = store.count_matching
         self.text_scores = store.text_scores
         self.vectors_for = store.vectors_for
+        self.vectors_by_rowid = store.vectors_by_rowid
         self.count_cached = store.count_cached
         self.document_frequencies = store.document_frequencies
         self.warm_up = store.warm_up

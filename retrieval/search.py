@@ -322,13 +322,13 @@ class Searcher:
 
     def _rank(self, query: StructuredQuery, start: float | None, end: float, *, limit: int) -> list[SearchResult]:
         where = self._filter(query, start, end)
-        # One read decides the path and, when few records pass, is the candidates: a count first would read them twice.
-        rows = self.store.candidate_rows(where, limit=DIRECT_SCORING_LIMIT + 1)
-        if not rows:
+        # Only which path matters: a count that stops past the limit costs nothing when most records pass.
+        total = self.store.count_matching(where, at_most=DIRECT_SCORING_LIMIT + 1)
+        if total == 0:
             return []
         vector = self._query_vector(query)
-        if len(rows) <= DIRECT_SCORING_LIMIT:
-            candidates = [_candidate(r) for r in rows]
+        if total <= DIRECT_SCORING_LIMIT:
+            candidates = [_candidate(r) for r in self.store.candidate_rows(where)]
             if vector is not None:
                 self._score_dense_direct(candidates, vector)
             self._score_bm25(query, candidates)
@@ -517,9 +517,9 @@ class Searcher:
     def _score_dense_direct(self, candidates: list[_Candidate], vector: np.ndarray | None) -> None:
         if vector is None or not candidates:
             return
-        vectors = self.store.vectors_for([c.id for c in candidates])
+        vectors = self.store.vectors_by_rowid([c.rowid for c in candidates])
         for c in candidates:
-            v = vectors.get(c.id)
+            v = vectors.get(c.rowid)
             c.dense = float(v @ vector) if v is not None else None
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""What makes search fast must not change what it finds: span-limited BM25, one capped candidate read,
+"""What makes search fast must not change what it finds: span-limited BM25, a capped count,
 the source index, the Chroma size memo, precompiled word matching and the per-searcher entity cache, each against the plain way."""
 
 from __future__ import annotations
@@ -75,8 +75,17 @@ def test_rowid_spans_split_where_the_gap_is_wider_than_asked():
     assert store_module._rowid_spans([], gap=3) == []
 
 
+def test_a_capped_count_is_exact_below_the_cap_and_the_cap_above_it(filled):
+    everything = RecordFilter(end=time.time())
+    kev = RecordFilter(end=time.time(), source="CISA KEV")
+    assert filled.count_matching(everything) == 120
+    assert filled.count_matching(everything, at_most=50) == 50
+    assert filled.count_matching(kev, at_most=100) == filled.count_matching(kev) == 72
+    assert filled.count_matching(RecordFilter(end=0.0), at_most=50) == 0
+
+
 def test_the_direct_path_serves_up_to_its_limit_and_the_wide_path_beyond(filled, monkeypatch):
-    """One capped read of the candidates chooses the path, as the count it replaces did."""
+    """A count that stops past the limit chooses the path, as the full count did."""
     from retrieval.query import parse_query
 
     searcher = search.Searcher(filled)
@@ -208,3 +217,40 @@ def test_the_entity_cache_answers_as_the_dictionary_and_hands_out_copies(tmp_pat
     assert "tampered" not in again_names and "exchange" in again_aliases  # the cached sets were not touched
     assert "acme" in again_names  # the record's own fields still count, cache or not
     store.close()
+
+
+def test_parsed_records_are_kept_while_their_stored_text_is_unchanged(filled):
+    first = filled.get_many(["r1", "r2"])
+    again = filled.get_many(["r2", "r1"])
+    assert again["r1"] is first["r1"] and again["r2"] is first["r2"]  # parsed once
+    # Another process rewrites r1 (same id, new text): the next read parses the new row.
+    other = RecordStore(StoreConfig(filled.config.data_dir))
+    changed = first["r1"].model_copy(update={"summary": "rewritten elsewhere", "url": "https://example.com/new"})
+    other.delete(["r1"])
+    other.load_prepared([changed], [_unit(1)])
+    other.close()
+    fresh = filled.get_many(["r1", "r2"])
+    assert fresh["r1"].summary == "rewritten elsewhere" and fresh["r2"] is first["r2"]
+    stored = filled.db.query("SELECT data FROM records WHERE id = 'r1'")[0]["data"]
+    assert filled.get_many(["r1"])["r1"] == store_module._load(stored)  # what parsing the row gives
+
+
+def test_the_parsed_records_kept_are_bounded_least_recently_used_first(filled):
+    kept = store_module._ParsedRecords(3)
+    stored = {row["id"]: row["data"] for row in filled.db.query("SELECT id, data FROM records LIMIT 5")}
+    ids = list(stored)
+    parsed = {i: kept.get(i, stored[i]) for i in ids[:3]}
+    assert kept.get(ids[0], stored[ids[0]]) is parsed[ids[0]]  # used again: now the most recent
+    kept.get(ids[3], stored[ids[3]])  # a fourth: the least recently used (ids[1]) goes
+    assert kept.get(ids[0], stored[ids[0]]) is parsed[ids[0]]
+    assert kept.get(ids[1], stored[ids[1]]) is not parsed[ids[1]]
+    assert len(kept._kept) == 3
+
+
+def test_vectors_by_rowid_are_the_vectors_by_id(filled):
+    rows = filled.db.query("SELECT rowid, id FROM records WHERE rowid % 7 = 0")
+    by_id = filled.vectors_for([r["id"] for r in rows])
+    by_rowid = filled.vectors_by_rowid([r["rowid"] for r in rows] + [10_000])  # an unknown rowid is left out
+    assert set(by_rowid) == {r["rowid"] for r in rows}
+    for r in rows:
+        assert np.array_equal(by_rowid[r["rowid"]], by_id[r["id"]])
