@@ -418,6 +418,9 @@ CASES = [
         kinds=[BREACH],
     ),
     case("exposed databases", kinds=[BREACH], terms=["databases"]),
+    case(
+        "grafana bug - are we exposed?", kinds=[VULN], vendors=["Grafana Labs"], products=["Grafana"], terms=["exposed"]
+    ),
     case("Ticketmaster breach", kinds=[BREACH], vendors=["Ticketmaster"]),
     case("new infostealer malware targeting macOS", kinds=[MALWARE], vendors=["Apple"], products=["macOS"]),
     case("botnets and trojans", kinds=[MALWARE]),

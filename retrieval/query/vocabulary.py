@@ -102,7 +102,10 @@ _KIND_PATTERNS: list[tuple[Kind, re.Pattern[str]]] = [
         Kind.BREACH,
         re.compile(
             r"(?<![\w-])(?:(?:data\s+)?breach(?:es|ed)?|(?:data\s+)?leak(?:s|ed)?|stolen(?:\s+data)?|data\s+theft|"
-            r"exposed(?:\s+data)?|data\s+exposure|hack(?:s|ed)?|heists?|compromised\s+accounts?)(?![\w-])",
+            # "data exposed", not "are we exposed?" (to a bug: a vulnerability question)
+            r"exposed(?=\s+(?:data|records|information|credentials|databases?|details)\b)|"
+            r"(?:data|records|information|credentials|details)\s+(?:(?:was|were|got|been)\s+)?exposed|"
+            r"data\s+exposure|hack(?:s|ed)?|heists?|compromised\s+accounts?)(?![\w-])",
             re.IGNORECASE,
         ),
     ),
