@@ -1,5 +1,9 @@
-"""Retrieval quality on two question sets side by side, per category: the 34 written beside the code, and a
-held-out set written and labelled by someone who never read the ranking code.
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and three
+held-out sets, each written and labelled by someone who never read the ranking code.
+
+``heldout`` (166) and ``heldout2`` (87) were used to find what fails (classes of failure, never single
+questions); ``heldout3`` (87) was kept unmeasured until the end, as the honest figure for questions the
+ranking has never seen.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
 Every question is asked through ``threatbot search --batch --json`` (the same path a user's batch takes),
@@ -8,7 +12,8 @@ change) over the same store, so before/after figures come from one store and one
 
 Relevance:
 
-* held-out set (``bench/heldout.jsonl``, rules in ``bench/LABELLING.md``): each question lists records by
+* held-out sets (``bench/heldout*.jsonl``, rules in ``bench/LABELLING.md``, each labeller's notes beside
+  it): each question lists records by
   URL (canonicalised as the store does) and/or id, with a grade (2 = answers it, 1 = partly). A result
   counts when its record or any member of its cluster is listed; each relevant incident counts once.
 * the old set (``bench/questions.jsonl``): a title pattern within a date range and/or ids, as in
@@ -19,7 +24,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,heldout2,heldout3] [--verbose]
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ SETS = {
     "old": REPO / "bench" / "questions.jsonl",
     "heldout": REPO / "bench" / "heldout.jsonl",
     "heldout2": REPO / "bench" / "heldout2.jsonl",
+    "heldout3": REPO / "bench" / "heldout3.jsonl",
 }
 
 
