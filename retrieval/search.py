@@ -57,6 +57,9 @@ ENTITY_CACHE_SIZE = 16_384
 SEMANTIC_GATE = 0.55
 #: …and when other candidates do contain the words, so the words are how this topic is written.
 STRICT_SEMANTIC_GATE = 0.65
+#: A record about the asked vendor or product that contains none of the question's other words still
+#: answers at this similarity: they may be phrased differently.
+ENTITY_TOPIC_GATE = 0.25
 RRF_K = 60
 #: A record that does not print the asked CVE id still answers when it is this close in meaning to one that does…
 CVE_RELATIVE_SIMILARITY = 0.60
@@ -635,7 +638,7 @@ class Searcher:
                 pass  # nothing but common words: the other filters and the ranking decide
             elif query.products or query.vendors or query.cves:
                 # The entity already matched; extra words may be phrased differently, so ask for meaning.
-                if not matched and dense < 0.25:
+                if not matched and dense < ENTITY_TOPIC_GATE:
                     return None
             elif not (coverage > 0.5 or (matched and dense >= 0.40) or dense >= context.semantic_gate):
                 return None

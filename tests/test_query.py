@@ -419,6 +419,12 @@ CASES = [
     ),
     case("exposed databases", kinds=[BREACH], terms=["databases"]),
     case(
+        "users cant pull mail, outlook wont load",  # contractions typed without the apostrophe are stop words too
+        vendors=["Microsoft"],
+        products=["Outlook"],
+        terms=["users", "pull", "mail", "load"],
+    ),
+    case(
         "grafana bug - are we exposed?", kinds=[VULN], vendors=["Grafana Labs"], products=["Grafana"], terms=["exposed"]
     ),
     case("Ticketmaster breach", kinds=[BREACH], vendors=["Ticketmaster"]),
