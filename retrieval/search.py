@@ -382,7 +382,7 @@ class Searcher:
         matrix = np.stack(list(vectors.values()))
         clusters = {s.cluster_id for s in subjects}
         names = _subject_names(records)
-        words = self._characteristic_words(records)
+        words = self._characteristic_words(records) | self._product_words(records)
         first = min(s.published for s in about) - CVE_RELATIVE_BEFORE.total_seconds()
         last = max(s.published for s in about) + CVE_RELATIVE_AFTER.total_seconds()
         span_start = first if start is None else max(start, first)
@@ -715,6 +715,19 @@ class Searcher:
         frequencies = self.store.document_frequencies(shared)
         total = max(1, self.store.count_cached())
         return {w for w in shared if frequencies.get(w, 0) <= CHARACTERISTIC_SHARE * total}
+
+    def _product_words(self, records: Sequence[ThreatRecord]) -> set[str]:
+        """Rare words of the products the records naming a CVE are about, without their vendors' words:
+        stories call "ArrayOS AG" "ArrayOS", and "Chromium WebP" "WebP"."""
+        vendor_words = {w for r in records for v in r.vendors for w in re.findall(r"\w+", v.lower())}
+        own = {
+            w
+            for r in records
+            for p in r.products
+            for w in re.findall(r"\w+", p.lower())
+            if len(w) >= 4 and not w.isdigit() and w not in vendor_words
+        }
+        return set(self._term_weights(sorted(own)).informative(sorted(own))) if own else set()
 
     def _term_weights(self, terms: Sequence[str]) -> TermWeights:
         """Each word's weight by its document frequency in the store (cached per process; refreshed as it grows)."""

@@ -268,3 +268,32 @@ def test_meaning_alone_does_not_stand_in_for_a_name(breach_searcher, monkeypatch
     assert _titles(breach_searcher, question) == []
     monkeypatch.setattr(Searcher, "_is_name", lambda self, term: False)  # the mechanism off
     assert _titles(breach_searcher, question) == ["Ransomware gang hits regional hospital systems"]
+
+
+@needs_model
+def test_a_story_that_calls_the_product_by_its_own_word_is_a_cve_relative(tmp_path) -> None:
+    from bot.config import Settings
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    store = RecordStore(Settings.from_env(tmp_path / "data"))
+    store.upsert(
+        [
+            _record("Hooli ArrayGate AG OS Command Injection Vulnerability (CVE-2025-63001)", hours_ago=30,
+                    source="CISA KEV", kind="vulnerability", exploited=True, cves=["CVE-2025-63001"],
+                    vendors=["Hooli"], products=["ArrayGate AG"],
+                    summary="Hooli ArrayGate AG contains an OS command injection vulnerability that allows "
+                            "attackers to execute commands on the VPN gateway."),
+            _record("Hackers exploit ArrayGate VPN command injection flaw to plant webshells", hours_ago=20,
+                    kind="vulnerability", exploited=True,
+                    summary="Attackers are exploiting a command injection flaw in ArrayGate VPN gateways to "
+                            "execute commands and plant webshells."),
+            _record("Hooli reports record quarterly earnings", hours_ago=20, vendors=["Hooli"]),
+        ]
+    )  # fmt: skip
+    titles = [r.record.title for r in Searcher(store).search("CVE-2025-63001 exploited?", now=NOW).results]
+    store.close()
+    assert titles == [
+        "Hooli ArrayGate AG OS Command Injection Vulnerability (CVE-2025-63001)",
+        "Hackers exploit ArrayGate VPN command injection flaw to plant webshells",
+    ]
