@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -20,6 +22,7 @@ from retrieval.database import MIGRATIONS, SCHEMA_VERSION, connect
 from retrieval.records import Kind, ThreatRecord
 from retrieval.store import RecordFilter, RecordStore, StoreConfig
 from retrieval.vector_index import VectorIndex, open_chroma_client
+from tests.conftest import needs_model
 
 WORDS = ["exchange", "outage", "ransomware", "fortinet", "patch", "hospital", "breach", "cloud"]
 
@@ -254,3 +257,19 @@ def test_vectors_by_rowid_are_the_vectors_by_id(filled):
     assert set(by_rowid) == {r["rowid"] for r in rows}
     for r in rows:
         assert np.array_equal(by_rowid[r["rowid"]], by_id[r["id"]])
+
+
+@needs_model
+def test_warm_up_loads_what_the_first_question_would_otherwise_wait_for(tmp_path):
+    """The English lexicon the gate reads loads on first use (half a second): a fresh process's warm-up pays it."""
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from lemminflect.core.Lemmatizer import Lemmatizer\n"
+        "from retrieval.search import Searcher\n"
+        "from retrieval.store import RecordStore, StoreConfig\n"
+        "assert not hasattr(Lemmatizer(), 'lemma_dict')\n"
+        "Searcher(RecordStore(StoreConfig(Path(sys.argv[1])))).warm_up()\n"
+        "assert hasattr(Lemmatizer(), 'lemma_dict')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "data")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
