@@ -73,7 +73,7 @@ _KIND_EVIDENCE: dict[Kind, re.Pattern[str]] = {
 #: Words that, just before a name in a headline, make it an instrument or a bystander of the story.
 _MENTION_BEFORE = re.compile(
     r"\b(?:by|via|using|used|uses|through|amid|during|abus(?:ing|ed|es)|leverag(?:ing|ed|es)|impersonat\w+|"
-    r"mimic\w*|posing\s+as|disguised\s+as|fake|spoofed|stopped|blocked|mitigated|thwarted|including|like)"
+    r"mimic\w*|posing\s+as|disguised\s+as|fake|spoofed|including|like)"
     r"(?:\s+\S+){0,2}\s*$",
     re.I,
 )

@@ -300,7 +300,8 @@ class Searcher:
         start = None
         if query.window is not None:
             start = query.window.start.timestamp()
-            end = min(end, query.window.end.timestamp())
+            if query.window.end < query.until:  # a window that runs up to now ("since last night") keeps that moment
+                end = query.window.end.timestamp()
         return start, end
 
     @staticmethod

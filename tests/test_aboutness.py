@@ -37,12 +37,13 @@ def test_kind_fits(kind: Kind, asked: list[Kind], text: str, fits: bool) -> None
         ("Botnet used the Cloudflare outage to hide its traffic", True),
         ("Malware delivered via Chrome, Telegram and Teams updates", True),
         ("Cloudflare outage takes down websites", False),
+        ("Incident with blocked GitHub.com traffic", False),  # what was blocked is the story ("stopped by X" says by)
         ("Chrome zero-day exploited in attacks", False),
         ("Researchers detail new ransomware strain", False),  # names nothing: not judged here
     ],
 )
 def test_a_story_that_mentions_a_service_is_not_about_it(title: str, mention: bool) -> None:
-    names = {"cloudflare", "google", "chrome"}
+    names = {"cloudflare", "google", "chrome", "github"}
     assert only_mentioned(title, names, VendorDictionary.default()) is mention
 
 

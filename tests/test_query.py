@@ -137,6 +137,12 @@ CASES = [
     case("since 9am", window=("2024-06-05T09:00:00+02:00", WED_LOCAL, "since 09:00")),
     case("since 9pm", window=("2024-06-04T21:00:00+02:00", WED_LOCAL, "since 21:00")),
     case("this morning", window=("2024-06-05T00:00:00+02:00", WED_LOCAL, "this morning")),
+    # asked in the afternoon: reports of the morning's trouble are written later the same day
+    case(
+        "this morning",
+        now="2024-06-05T13:00:00+00:00",
+        window=("2024-06-05T00:00:00+02:00", "2024-06-05T15:00:00+02:00", "this morning"),
+    ),
     case(
         "any outages last night",
         window=("2024-06-04T18:00:00+02:00", "2024-06-05T06:00:00+02:00", "last night"),

@@ -297,3 +297,17 @@ def test_a_story_that_calls_the_product_by_its_own_word_is_a_cve_relative(tmp_pa
         "Hooli ArrayGate AG OS Command Injection Vulnerability (CVE-2025-63001)",
         "Hackers exploit ArrayGate VPN command injection flaw to plant webshells",
     ]
+
+
+@needs_model
+def test_a_report_published_at_the_moment_of_asking_is_in_a_window_that_runs_to_now(tmp_path) -> None:
+    from bot.config import Settings
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    store = RecordStore(Settings.from_env(tmp_path / "data"))
+    store.upsert([_record("Incident with blocked GitHub.com traffic", hours_ago=0, kind="outage", vendors=["GitHub"])])
+    searcher = Searcher(store)
+    for question in ("github outage since last night?", "github outage today?", "github outage?"):
+        assert _titles(searcher, question) == ["Incident with blocked GitHub.com traffic"], question
+    store.close()

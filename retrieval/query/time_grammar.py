@@ -297,12 +297,13 @@ def _calendar(which: str, unit: str, clock: _Clock) -> _Span:
 
 
 def _part_of_day(part: str, clock: _Clock) -> _Span:
+    """A part of today, up to now: reports of what broke this morning are written after it, the same day."""
     today = clock.today
     part = " ".join(part.lower().split())
     if part == "this morning":
-        return _Span(clock.at(today), clock.at(today, 12), part)
+        return _Span(clock.at(today), max(clock.at(today, 12), clock.now), part)
     if part == "this afternoon":
-        return _Span(clock.at(today, 12), clock.at(today, 18), part)
+        return _Span(clock.at(today, 12), max(clock.at(today, 18), clock.now), part)
     if part in {"this evening", "tonight"}:
         return _Span(clock.at(today, 18), clock.at(today + timedelta(days=1)), part)
     return _Span(clock.at(today - timedelta(days=1), 18), clock.at(today, 6), "last night")  # last night, overnight
