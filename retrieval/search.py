@@ -68,6 +68,8 @@ CVE_RELATIVE_BEFORE = timedelta(days=7)
 CVE_RELATIVE_AFTER = timedelta(days=60)
 #: Records naming more CVEs than this are round-ups; as in clustering, they do not say what one CVE is.
 MAX_LINKING_CVES = 3
+#: A catalogue window with more entries than this is no short list a word can be chatter beside.
+MAX_CATALOGUE_WINDOW = 200
 #: A rare word that carries at least this share of a question's informative weight must be in every answer.
 FOCUS_SHARE = 0.5
 #: …unless it reads like the best answer this closely: the same story told without the word (as for CVE relatives).
@@ -341,6 +343,8 @@ class Searcher:
             candidates = self._wide_candidates(query, vector, where)
         if not candidates:
             return []
+        if self._only_chatter(query, candidates):
+            query = dataclasses.replace(query, terms=[])
         self._rank_dense(candidates)
         candidates = [c for c in candidates if self._could_match(query, c)]
         self._load_records(candidates)
@@ -438,6 +442,24 @@ class Searcher:
             by_cluster[c.cluster_id] = result
             results.append(result)
         return results[:limit]
+
+    def _only_chatter(self, query: StructuredQuery, candidates: list[_Candidate]) -> bool:
+        """A catalogue question over a window whose words no entry of the window uses: they are chatter.
+
+        "what landed in KEV yesterday? morning catch-up": the window's catalogue entries are the answer, and
+        "catch-up" is not in any of them. Only plain English words are chatter; a name ("any Hooli bugs in KEV
+        today?") still has to match, so an honest "none" stays one.
+        """
+        if query.catalogue != "kev" or query.window is None or not query.terms:
+            return False
+        if query.vendors or query.products or query.cves or len(candidates) > MAX_CATALOGUE_WINDOW:
+            return False
+        subject = _subject_terms(self._term_weights(query.terms).informative(query.terms), frozenset())
+        if not subject or any(self._is_name(t) for t in subject):
+            return False
+        self._load_records(candidates)
+        texts = [f"{c.record.title}\n{c.record.summary}".lower() for c in candidates if c.record is not None]
+        return not any(_matches_term(text, t.lower()) for text in texts for t in subject)
 
     def _focused(
         self,

@@ -176,6 +176,13 @@ def test_a_verb_in_the_question_does_not_gate(searcher) -> None:
 
 
 @needs_model
+def test_words_no_catalogue_entry_of_the_window_uses_are_chatter_but_names_are_not(searcher) -> None:
+    titles = _titles(searcher, "what landed in KEV this week? morning catch-up")
+    assert any("CVE-2025-61001" in t for t in titles) and any("CVE-2025-61002" in t for t in titles)
+    assert _titles(searcher, "any hooli bugs in KEV this week?") == [], "a name still has to match"
+
+
+@needs_model
 def test_a_catalogue_question_resolves_a_nickname_to_its_cve(searcher) -> None:
     response = searcher.search("did glassbleed make it into the KEV catalog?", now=NOW)
     assert [r.record.title for r in response.results] == [
