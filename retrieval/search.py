@@ -632,7 +632,11 @@ class Searcher:
         if query.cves and set(record.cves) & set(query.cves):
             pass  # the CVE says which bug; a vendor or product named beside it adds nothing ("the OpenSSL bug CVE-…")
         elif query.products:
-            hit = [p for p in query.products if p.lower() in names or self._product_named(p, query, names, text)]
+            hit = [
+                p
+                for p in query.products
+                if p.lower() in names or self._product_named(p, query, names, text, record.source)
+            ]
             if not hit:
                 return None
             why["products"] = hit
@@ -672,7 +676,7 @@ class Searcher:
             why["similarity"] = round(candidate.dense, 3)
         return why
 
-    def _product_named(self, product: str, query: StructuredQuery, names: set[str], text: str) -> bool:
+    def _product_named(self, product: str, query: StructuredQuery, names: set[str], text: str, source: str) -> bool:
         """A record of the product's vendor that names the product its own way ("Copilot" for "GitHub Copilot").
 
         Sources name one product several ways (with or without the vendor, by a family or a feature), so
@@ -682,6 +686,8 @@ class Searcher:
         vendor_words = {w for v in query.vendors for w in re.findall(r"\w+", v.lower())}
         if not vendor_words or not any(v.lower() in names for v in query.vendors):
             return False
+        if _STATUS_PAGE.search(source) and _contains_word(source.lower(), product.lower()):
+            return True  # a status page's name says whose status it is ("Google Cloud Status")
         own = [w for w in re.findall(r"\w+", product.lower()) if w not in vendor_words and len(w) >= 3]
         if not own:
             return False
@@ -842,6 +848,7 @@ def _candidate(row) -> _Candidate:
 
 
 _WORD = re.compile(r"[\w.-]+")
+_STATUS_PAGE = re.compile(r"\b(?:status|statuspage|service\s+health|health\s+dashboard)\b", re.IGNORECASE)
 
 
 def _subject_names(records: Sequence[ThreatRecord]) -> set[str]:

@@ -318,3 +318,24 @@ def test_a_report_published_at_the_moment_of_asking_is_in_a_window_that_runs_to_
     for question in ("github outage since last night?", "github outage today?", "github outage?"):
         assert _titles(searcher, question) == ["Incident with blocked GitHub.com traffic"], question
     store.close()
+
+
+@needs_model
+def test_a_status_page_names_the_product_it_reports_on(tmp_path) -> None:
+    from bot.config import Settings
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    store = RecordStore(Settings.from_env(tmp_path / "data"))
+    store.upsert(
+        [
+            _record("Multiple services experiencing elevated latency in us-west1", hours_ago=3, kind="outage",
+                    vendors=["Google"], products=["Cloud Build", "BigQuery"], source="Google Cloud Status"),
+            _record("Multiple services experiencing elevated latency in us-east4", hours_ago=3, kind="outage",
+                    vendors=["Google"], products=["Cloud Build"], source="Google Workspace Updates"),
+        ]
+    )  # fmt: skip
+    assert _titles(Searcher(store), "google cloud having issues rn?") == [
+        "Multiple services experiencing elevated latency in us-west1"
+    ]
+    store.close()
