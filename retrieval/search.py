@@ -72,6 +72,10 @@ MAX_LINKING_CVES = 3
 MAX_CATALOGUE_WINDOW = 200
 #: A rare word that carries at least this share of a question's informative weight must be in every answer.
 FOCUS_SHARE = 0.5
+#: When the best answer says at least this share of the question's informative weight, an answer that says
+#: less than this fraction of what the best says is about something else…
+FOCUS_BEST_COVERAGE = 0.5
+FOCUS_RELATIVE = 0.5
 #: …unless it reads like the best answer this closely: the same story told without the word (as for CVE relatives).
 SAME_STORY_SIMILARITY = CVE_RELATIVE_SIMILARITY
 #: A word the lexicon does not know is a name when the store writes it capitalised at least this often.
@@ -468,12 +472,19 @@ class Searcher:
         reasons: dict[str, dict[str, object]],
         context: _GateContext,
     ) -> list[_Candidate]:
-        """When one rare word carries the question, an answer without it is about something else.
+        """Answers about what the best one is about: the question's words decide which words count.
 
-        "salesforce customers hacked through gainsight?": every weekly round-up naming Salesforce passes
-        the gate, but only the stories saying "Gainsight" answer. The word is the rarest subject word the
-        best candidate contains, and it counts when it carries at least :data:`FOCUS_SHARE` of the
-        question's informative weight; candidates without it go (the best one's incident stays whole).
+        Two signs that a candidate is about something else, measured against the best candidate:
+
+        * it lacks the rare word that carries the question ("salesforce customers hacked through gainsight?":
+          every weekly round-up naming Salesforce passes the gate, only the stories saying "Gainsight"
+          answer). The word is the rarest subject word the best contains, when it carries at least
+          :data:`FOCUS_SHARE` of the question's informative weight;
+        * the best says most of the question and it says little of it ("tulsa airport hit by qilin?": every
+          Qilin story says "qilin"): under :data:`FOCUS_RELATIVE` of the best's coverage, when the best
+          covers at least :data:`FOCUS_BEST_COVERAGE`.
+
+        Such a candidate still stays when it reads like the best one (the same story told in other words).
         """
         if not query.terms or len(kept) < 2:
             return kept
@@ -481,31 +492,31 @@ class Searcher:
         weight = context.weights.weights
         now = query.until.timestamp()
         best = max(kept, key=lambda c: self._score(query, c, now))
+        off: set[str] = set()
         matched = reasons[best.id].get("matched_terms")
         carried = [t for t in matched if t in subject] if isinstance(matched, list) else []
-        if not carried:
+        if carried:
+            anchor = max(carried, key=lambda t: weight.get(t, 1.0))
+            if weight.get(anchor, 1.0) >= FOCUS_SHARE * sum(weight.get(t, 1.0) for t in subject):
+                for c in kept:
+                    terms = reasons[c.id].get("matched_terms")
+                    if not (isinstance(terms, list) and anchor in terms):
+                        off.add(c.id)
+        if best.coverage >= FOCUS_BEST_COVERAGE:
+            off |= {c.id for c in kept if c.coverage < FOCUS_RELATIVE * best.coverage}
+        others = [c for c in kept if c.id in off and c.cluster_id != best.cluster_id]
+        if not others:
             return kept
-        anchor = max(carried, key=lambda t: weight.get(t, 1.0))
-        if weight.get(anchor, 1.0) < FOCUS_SHARE * sum(weight.get(t, 1.0) for t in subject):
-            return kept
-
-        def says_anchor(c: _Candidate) -> bool:
-            terms = reasons[c.id].get("matched_terms")
-            return isinstance(terms, list) and anchor in terms
-
-        # A story of the same event told without the word ("the Ivanti zero-day" for "…used against Norway")
-        # stays when it reads like the best one.
-        others = [c for c in kept if c.cluster_id != best.cluster_id and not says_anchor(c)]
-        vectors = self.store.vectors_for([best.id, *(c.id for c in others)]) if others else {}
-        anchor_vector = vectors.get(best.id)
+        vectors = self.store.vectors_for([best.id, *(c.id for c in others)])
+        best_vector = vectors.get(best.id)
         close = {
             c.id
             for c in others
-            if anchor_vector is not None
+            if best_vector is not None
             and (v := vectors.get(c.id)) is not None
-            and float(v @ anchor_vector) >= SAME_STORY_SIMILARITY
+            and float(v @ best_vector) >= SAME_STORY_SIMILARITY
         }
-        return [c for c in kept if c.cluster_id == best.cluster_id or says_anchor(c) or c.id in close]
+        return [c for c in kept if c.id not in off or c.cluster_id == best.cluster_id or c.id in close]
 
     def _query_vector(self, query: StructuredQuery) -> np.ndarray | None:
         topic = self._topic_text(query)

@@ -264,6 +264,7 @@ def test_a_rare_word_that_carries_the_question_is_in_every_answer(breach_searche
     assert sorted(focused) == ["Salesforce confirms new breach linked to Glimmerlink apps",
                                "Salesforce customers hacked again via Glimmerlink"]  # fmt: skip
     monkeypatch.setattr(search, "FOCUS_SHARE", 2.0)  # the mechanism off: the round-ups naming Salesforce come back
+    monkeypatch.setattr(search, "FOCUS_BEST_COVERAGE", 2.0)
     assert any(t.startswith("Week") for t in _titles(breach_searcher, question))
 
 
@@ -338,4 +339,33 @@ def test_a_status_page_names_the_product_it_reports_on(tmp_path) -> None:
     assert _titles(Searcher(store), "google cloud having issues rn?") == [
         "Multiple services experiencing elevated latency in us-west1"
     ]
+    store.close()
+
+
+@needs_model
+def test_an_answer_that_says_little_of_what_the_best_one_says_is_about_something_else(tmp_path, monkeypatch) -> None:
+    from bot.config import Settings
+    from retrieval import search
+    from retrieval.store import RecordStore
+
+    store = RecordStore(Settings.from_env(tmp_path / "data"))
+    ransomware = {"kind": "ransomware"}
+    store.upsert(
+        [
+            _record("Glimmerton International Airport purportedly compromised by Qilin ransomware", hours_ago=5,
+                    **ransomware),
+            _record("Qilin's Linux encryptor now targets VMware ESXi hosts", hours_ago=30, **ransomware),
+            _record("Qilin affiliates recruit pentesters on underground forums", hours_ago=50, **ransomware),
+            _record("Leaked Qilin panel shows how affiliates split payments", hours_ago=70, **ransomware),
+            *[_record(f"Patch round-up {n}: browser and office fixes", hours_ago=80 + n) for n in range(12)],
+        ]
+    )  # fmt: skip
+    searcher = search.Searcher(store)
+    question = "was glimmerton airport hit by qilin ransomware?"
+    assert _titles(searcher, question) == [
+        "Glimmerton International Airport purportedly compromised by Qilin ransomware"
+    ]
+    monkeypatch.setattr(search, "FOCUS_BEST_COVERAGE", 2.0)  # the mechanism off: other Qilin stories come back
+    monkeypatch.setattr(search, "FOCUS_SHARE", 2.0)
+    assert len(_titles(searcher, question)) > 1
     store.close()
