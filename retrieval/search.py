@@ -642,6 +642,8 @@ class Searcher:
         names, aliases = self._entities(record)
         if query.cves and set(record.cves) & set(query.cves):
             pass  # the CVE says which bug; a vendor or product named beside it adds nothing ("the OpenSSL bug CVE-…")
+        elif self._says_a_name(query, context, text):
+            pass  # "logofail - are our dell/lenovo fleets affected?": the name says what it is about, not the vendors
         elif query.products:
             hit = [
                 p
@@ -706,6 +708,11 @@ class Searcher:
             return True
         rare = self._term_weights(own).informative(own)
         return any(_contains_word(text, w) for w in rare)
+
+    def _says_a_name(self, query: StructuredQuery, context: _GateContext, text: str) -> bool:
+        """Whether ``text`` says one of the question's names (a rare word the lexicon does not know)."""
+        names = [t for t in context.weights.informative(query.terms) if self._is_name(t)]
+        return any(_matches_term(text, t.lower()) for t in names)
 
     def _is_name(self, term: str) -> bool:
         """A name or an identifier, not a word: unknown to the English lexicon (or with digits), and written

@@ -425,6 +425,9 @@ CASES = [
     ),
     case("exposed databases", kinds=[BREACH], terms=["databases"]),
     case(
+        "litellm on kev? we proxy our llm traffic thru it", exploited=True, terms=["litellm", "proxy", "llm", "traffic"]
+    ),
+    case(
         "users cant pull mail, outlook wont load",  # contractions typed without the apostrophe are stop words too
         vendors=["Microsoft"],
         products=["Outlook"],
@@ -635,6 +638,7 @@ def test_to_filters_is_json_ready() -> None:
         ("did CISA add any Cisco bugs to the KEV catalog today?", "today"),
         ("is it on the known exploited vulnerabilities list", None),
         ("KEV additions this week", "this week"),
+        ("what hit KEV this week so far?", "this week"),
     ],
 )
 def test_questions_about_the_kev_catalogue(text: str, window: str | None) -> None:

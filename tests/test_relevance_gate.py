@@ -369,3 +369,23 @@ def test_an_answer_that_says_little_of_what_the_best_one_says_is_about_something
     monkeypatch.setattr(search, "FOCUS_SHARE", 2.0)
     assert len(_titles(searcher, question)) > 1
     store.close()
+
+
+@needs_model
+def test_a_name_says_what_the_question_is_about_more_than_the_vendors_beside_it(tmp_path) -> None:
+    from bot.config import Settings
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    store = RecordStore(Settings.from_env(tmp_path / "data"))
+    store.upsert(
+        [
+            _record("GlassLogo flaws in UEFI image parsers let attackers plant bootkits", hours_ago=5,
+                    kind="vulnerability"),
+            _record("Dell ships new laptops with longer battery life", hours_ago=5, vendors=["Dell"]),
+            *[_record(f"Patch round-up {n}: browser and office fixes", hours_ago=80 + n) for n in range(12)],
+        ]
+    )  # fmt: skip
+    titles = _titles(Searcher(store), "glasslogo - are our dell/lenovo fleets affected?")
+    assert titles[0] == "GlassLogo flaws in UEFI image parsers let attackers plant bootkits", titles
+    store.close()

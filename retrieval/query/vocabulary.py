@@ -220,7 +220,7 @@ _STOPWORDS = frozenset(
     attack attacks attacked incidents incident issue issues problem problems alerts alert
     happen happens got gotten yet still already ever may might must shall many much
     cant wont dont didnt doesnt isnt arent wasnt werent havent hasnt hadnt couldnt wouldnt shouldnt
-    im ive youre theyre thats theres
+    im ive youre theyre thats theres thru tho bc cuz ur u w/ pls plz
     targeting targeted targets target hitting hit affecting affected impacting impacted involving related
     regarding using used via across against
     """.split()  # noqa: SIM905 - prose is easier to review than quoted strings
@@ -241,6 +241,7 @@ _KEV_CATALOGUE = re.compile(
     r"(?<![\w-])(?:(?:in|to|into|on|from|onto)\s+(?:the\s+)?(?:cisa(?:'s)?\s+)?(?:kev|known\s+exploited\s+vulnerabilities)"
     r"(?:\s+(?:catalog(?:ue)?|list|database))?"
     r"|kev\s+(?:catalog(?:ue)?|list|entr(?:y|ies)|additions?|listings?|updates?)"
+    r"|(?:hit|hits|made|make|makes|landed|land)\s+(?:the\s+)?kev"
     r"|(?:cisa(?:'s)?\s+)?known\s+exploited\s+vulnerabilities\s+(?:catalog(?:ue)?|list)"
     r"|cisa\s+(?:add(?:s|ed|ing)?|list(?:s|ed)?)(?=\s))(?![\w-])",
     re.I,
