@@ -227,6 +227,7 @@ class _BatchView:
         self.vectors_by_rowid = store.vectors_by_rowid
         self.count_cached = store.count_cached
         self.document_frequencies = store.document_frequencies
+        self.capitalised_share = store.capitalised_share
         self.warm_up = store.warm_up
 
     @property
