@@ -339,7 +339,12 @@ class Searcher:
             return []
         vector = self._query_vector(query)
         if total <= DIRECT_SCORING_LIMIT:
-            candidates = [_candidate(r) for r in self.store.candidate_rows(where)]
+            # A question with no subject ("what went into KEV?") is answered by the newest records: reading
+            # thousands of older ones only to rank them below would cost what the wide path never pays.
+            newest = None if _has_subject(query) else WIDE_CANDIDATES
+            candidates = [
+                _candidate(r) for r in self.store.candidate_rows(where, newest_first=bool(newest), limit=newest)
+            ]
             if vector is not None:
                 self._score_dense_direct(candidates, vector)
             self._score_bm25(query, candidates)
@@ -873,6 +878,11 @@ def _subject_names(records: Sequence[ThreatRecord]) -> set[str]:
     """The products the records naming a CVE are about (their vendors when none names a product), lowercased."""
     products = {p.lower() for r in records for p in r.products}
     return products or {v.lower() for r in records for v in r.vendors}
+
+
+def _has_subject(query: StructuredQuery) -> bool:
+    """Whether the question names what it is about: a vendor, product, CVE or a word that can name something."""
+    return bool(query.vendors or query.products or query.cves or any(names_a_subject(t) for t in query.terms))
 
 
 def _subject_terms(terms: Sequence[str], generic: frozenset[str]) -> list[str]:

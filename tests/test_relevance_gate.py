@@ -389,3 +389,28 @@ def test_a_name_says_what_the_question_is_about_more_than_the_vendors_beside_it(
     titles = _titles(Searcher(store), "glasslogo - are our dell/lenovo fleets affected?")
     assert titles[0] == "GlassLogo flaws in UEFI image parsers let attackers plant bootkits", titles
     store.close()
+
+
+@needs_model
+def test_a_question_with_no_subject_reads_only_the_newest_records(searcher, monkeypatch) -> None:
+    from retrieval import search
+
+    reads: list[int | None] = []
+    store = searcher.store
+    original = store.candidate_rows
+
+    def counting(where, **kwargs):
+        reads.append(kwargs.get("limit"))
+        return original(where, **kwargs)
+
+    monkeypatch.setattr(store, "candidate_rows", counting)
+    monkeypatch.setattr(search, "WIDE_CANDIDATES", 2)
+    titles = _titles(searcher, "what went into KEV?")
+    assert reads[0] == 2, "topic-less: the newest WIDE_CANDIDATES rows, not every match"
+    assert titles[:2] == [
+        "Umbrella Cache Out-of-Bounds Read Vulnerability (CVE-2025-62010)",
+        "Acme Gateway Path Traversal Vulnerability (CVE-2025-61001)",
+    ]
+    reads.clear()
+    _titles(searcher, "path traversal vulnerability")
+    assert reads == [None], "a question with a subject still reads every match"
