@@ -136,6 +136,13 @@ def searcher(tmp_path_factory):
                 cves=["CVE-2024-1111"],
                 source="CISA CSAF",
             ),
+            # The day's KEV news: a CISA story, but no ICS advisory.
+            _record(
+                "CISA adds two known exploited vulnerabilities to catalog",
+                hours_ago=3,
+                kind="vulnerability",
+                summary="CISA added two vulnerabilities to its catalog based on evidence of active exploitation.",
+            ),
             # An attack filed as an outage, and a botnet story that only says "outage".
             _record(
                 "Emergency alert platform shut down following cyberattack on its vendor", hours_ago=8, kind="outage"
@@ -200,8 +207,13 @@ def test_a_catalogue_entry_that_ransomware_uses_answers_a_ransomware_question(se
 
 
 @needs_model
-def test_an_ics_advisory_question_wants_ics_advisories(searcher) -> None:
-    assert _titles(searcher, "any new ICS advisories today?") == ["Siemens SINEC NMS"]
+def test_an_ics_advisory_question_wants_ics_advisories(searcher, monkeypatch) -> None:
+    from retrieval import aboutness
+
+    # In a real store "ICS" is too common a word to gate (thousands of advisories carry it): only the facet decides.
+    monkeypatch.setattr(aboutness, "COMMON_SHARE", 0.0)
+    monkeypatch.setattr(aboutness, "COMMON_FLOOR", 0)
+    assert _titles(searcher, "any new CISA ICS advisories today?") == ["Siemens SINEC NMS"]
     kev_of_the_day = _titles(searcher, "any new advisories today?")
     assert "Siemens SINEC NMS" in kev_of_the_day and len(kev_of_the_day) > 1, "without 'ICS' other advisories count"
 
