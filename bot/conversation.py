@@ -297,9 +297,11 @@ class _Turn:
                 return self.more()
             case FollowUpKind.SELECT if state.result_ids or (state.focus_id and followup.index is None):
                 return self.select(followup.index)
-            case FollowUpKind.SOURCE if self.focus() is not None:
+            case FollowUpKind.SOURCE if self.focus() is not None and not self._asks_for_a_list(text):
                 return self.source()
-            case FollowUpKind.FIELD if self.focus() is not None and not self._names_other_topic(text):
+            case FollowUpKind.FIELD if (
+                self.focus() is not None and not self._names_other_topic(text) and not self._asks_for_a_list(text)
+            ):
                 return self.field(followup)
             case FollowUpKind.UPDATES if state.question or state.focus_id:
                 return self.updates()
@@ -790,6 +792,12 @@ class _Turn:
         """
         query = self.understand(text)
         return bool(query.kinds or query.window or query.vendors or query.products or query.cves)
+
+    def _asks_for_a_list(self, text: str) -> bool:
+        """A question over a period or the KEV catalogue ("what went into KEV this week?") asks for records,
+        not for a field of the story in focus, however much it sounds like one ("… exploited …")."""
+        query = self.understand(text)
+        return query.window is not None or query.catalogue is not None
 
     def _names_other_topic(self, text: str) -> bool:
         """A field question naming a vendor, product or CVE the record in focus is not about."""

@@ -185,6 +185,15 @@ def test_field_followups_answer_from_the_record_in_focus(core) -> None:
     assert "The Register" in source.text and "Microsoft 365 Status" in source.text
 
 
+def test_a_question_over_a_period_or_the_kev_catalogue_is_no_field_followup(core) -> None:
+    chat = Chat(core, "fields-then-list")
+    chat("any Exchange outages today?")
+    reply = chat("what went into KEV this week?")
+    assert reply.kind is not ReplyKind.FIELD
+    assert "CVE-" in reply.text and "doesn't say" not in reply.text
+    assert chat("is it exploited?").kind is ReplyKind.FIELD, "a plain field question still asks about the story"
+
+
 def test_missing_field_is_said_plainly(core) -> None:
     chat = Chat(core, "no-countries")
     chat("any Zoom outages today?")
