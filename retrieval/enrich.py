@@ -353,10 +353,15 @@ def catalogue_tags(record: ThreatRecord) -> list[str]:
     return tags
 
 
+def is_status_source(source: str) -> bool:
+    """Whether ``source`` is a status page ("Google Cloud Status", "Microsoft 365 service health")."""
+    return _STATUS_SOURCES.search(source) is not None
+
+
 def infer_kind(title: str, text: str = "", *, source: str = "") -> Kind:
     """The kind a record's words point to, by the precedence in the module docstring; ``other`` if none."""
     found = next((k for k in (_kind_of(title), _kind_of(text)) if k is not None), None)
-    if source and _STATUS_SOURCES.search(source):
+    if source and is_status_source(source):
         return found if found in (Kind.RANSOMWARE, Kind.BREACH) else Kind.OUTAGE
     if found is not None:
         return found

@@ -42,6 +42,7 @@ from retrieval.aboutness import (
     only_mentioned,
     related_kinds,
 )
+from retrieval.enrich import is_status_source
 from retrieval.query import StructuredQuery, parse_query
 from retrieval.records import Severity, ThreatRecord
 from retrieval.store import RecordFilter, RecordStore
@@ -140,6 +141,8 @@ class _GateContext:
     generic: frozenset[str] = frozenset()
     semantic_gate: float = SEMANTIC_GATE
     weights: TermWeights = field(default_factory=lambda: TermWeights({}))
+    #: The question's informative words that are names (``Searcher._is_name``), judged once per question.
+    names: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -647,7 +650,7 @@ class Searcher:
         names, aliases = self._entities(record)
         if query.cves and set(record.cves) & set(query.cves):
             pass  # the CVE says which bug; a vendor or product named beside it adds nothing ("the OpenSSL bug CVE-…")
-        elif self._says_a_name(query, context, text):
+        elif any(_matches_term(text, n.lower()) for n in context.names):
             pass  # "logofail - are our dell/lenovo fleets affected?": the name says what it is about, not the vendors
         elif query.products:
             hit = [
@@ -688,7 +691,7 @@ class Searcher:
                     return None
             elif not (coverage > 0.5 or (matched and dense >= 0.40) or dense >= context.semantic_gate):
                 return None
-            elif not matched and any(self._is_name(t) for t in informative):
+            elif not matched and any(t in context.names for t in informative):
                 return None  # "was Boeing hit by ransomware?": meaning alone cannot stand in for a name
         if candidate.dense is not None:
             why["similarity"] = round(candidate.dense, 3)
@@ -704,7 +707,7 @@ class Searcher:
         vendor_words = {w for v in query.vendors for w in re.findall(r"\w+", v.lower())}
         if not vendor_words or not any(v.lower() in names for v in query.vendors):
             return False
-        if _STATUS_PAGE.search(source) and _contains_word(source.lower(), product.lower()):
+        if is_status_source(source) and _contains_word(source.lower(), product.lower()):
             return True  # a status page's name says whose status it is ("Google Cloud Status")
         own = [w for w in re.findall(r"\w+", product.lower()) if w not in vendor_words and len(w) >= 3]
         if not own:
@@ -713,11 +716,6 @@ class Searcher:
             return True
         rare = self._term_weights(own).informative(own)
         return any(_contains_word(text, w) for w in rare)
-
-    def _says_a_name(self, query: StructuredQuery, context: _GateContext, text: str) -> bool:
-        """Whether ``text`` says one of the question's names (a rare word the lexicon does not know)."""
-        names = [t for t in context.weights.informative(query.terms) if self._is_name(t)]
-        return any(_matches_term(text, t.lower()) for t in names)
 
     def _is_name(self, term: str) -> bool:
         """A name or an identifier, not a word: unknown to the English lexicon (or with digits), and written
@@ -813,7 +811,8 @@ class Searcher:
         lexical = bool(informative) and any(
             weights.coverage(informative, [t for t in informative if _matches_term(x, t.lower())]) > 0.5 for x in texts
         )
-        return _GateContext(generic, STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE, weights)
+        names = frozenset(t for t in weights.informative(query.terms) if self._is_name(t))
+        return _GateContext(generic, STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE, weights, names)
 
     def _collapse(
         self, query: StructuredQuery, kept: list[_Candidate], reasons: dict[str, dict[str, object]], *, limit: int
@@ -871,7 +870,6 @@ def _candidate(row) -> _Candidate:
 
 
 _WORD = re.compile(r"[\w.-]+")
-_STATUS_PAGE = re.compile(r"\b(?:status|statuspage|service\s+health|health\s+dashboard)\b", re.IGNORECASE)
 
 
 def _subject_names(records: Sequence[ThreatRecord]) -> set[str]:
