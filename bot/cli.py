@@ -140,7 +140,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(terminal_safe(f"{number:>2}. [{record.severity.value}/{record.kind.value}] {record.title}"))
         print(terminal_safe(f"    {published} · {record.source}{sources} · {record.url} · id {record.id}"))
     if response.query.catalogue == "kev" and not response.results:
-        print(f"not in the CISA KEV catalogue as of {response.query.until.isoformat(timespec='minutes')}")
+        if window is not None:  # "what went into KEV this week?" asks what was added, not whether something is in it
+            print(f"nothing added to the CISA KEV catalogue {window.label}")
+        else:
+            print(f"not in the CISA KEV catalogue as of {response.query.until.isoformat(timespec='minutes')}")
     for mention in response.mentions:  # an empty answer says what was found instead
         record = mention.record
         print(terminal_safe(f"  mentioned in: {record.title} · {record.url} · id {record.id}"))
