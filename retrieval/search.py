@@ -510,6 +510,12 @@ class Searcher:
                     terms = reasons[c.id].get("matched_terms")
                     if not (isinstance(terms, list) and anchor in terms):
                         off.add(c.id)
+        said = [t for t in carried if t in context.names]
+        if said:
+            for c in kept:
+                terms = reasons[c.id].get("matched_terms")
+                if not (isinstance(terms, list) and any(t in terms for t in said)):
+                    off.add(c.id)
         if best.coverage >= FOCUS_BEST_COVERAGE:
             off |= {c.id for c in kept if c.coverage < FOCUS_RELATIVE * best.coverage}
         others = [c for c in kept if c.id in off and c.cluster_id != best.cluster_id]
