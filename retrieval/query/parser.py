@@ -25,11 +25,13 @@ from retrieval.query.vocabulary import (
     _NOT_EXPLOITED,
     _NOW_WORDS,
     _ONGOING_WORDS,
+    _PAST_TENSE,
     _OPERATOR,
     _PHRASE_TERMS,
     _QUOTED,
     _SEVERITY_PHRASES,
     _SEVERITY_WORDS,
+    _STATUS_NOW,
     _STOPWORDS,
     _TAKEDOWN,
     _WORD,
@@ -227,6 +229,8 @@ def parse_query(
     parsed = _parse_time(buf, clock)
     span = found.span or parsed
     _read_signals(buf, found)
+    if span is None and not found.present and _STATUS_NOW.search(asked) and not _PAST_TENSE.search(asked):
+        found.present = "now"  # "teams down??": a service failing as the asker speaks
     if span is None and found.present and found.catalogue != "kev":
         span = _present_span(found, clock)
     for m in _WORD.finditer(buf.current):  # what is left: meaningful words

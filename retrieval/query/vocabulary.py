@@ -236,6 +236,22 @@ _NOW_WORDS = re.compile(
 )
 #: Words of something continuing: the present too ("is it still down?", "ongoing outage").
 _ONGOING_WORDS = re.compile(r"(?<![\w-])(?:still|ongoing|on-going|continu(?:es|ing)|lingering)(?![\w-])", re.I)
+#: A service failing as the asker speaks ("teams down??", "console wont load", "is it just us?"): with no time
+#: named, such a question is about the present, as "right now" is. Past tense (_PAST_TENSE) says otherwise.
+_STATUS_NOW = re.compile(
+    r"(?<![\w-])(?:down\s*(?:\?|for\s+(?:any|every)one|again|$)|failing|broken|erroring|timing\s+out|unreachable|"
+    r"crawling|lagging|stuck|flapping|falling\s+over|fell\s+over|"
+    r"not\s+(?:loading|working|resolving|responding|connecting|starting)|"
+    r"(?:wont|won't|cant|can't|cannot)\s+(?:load|start|connect|resolve|reach|log\s*in|sign\s*in)|"
+    r"keeps?\s+(?:failing|crashing|rebooting|dropping|disconnecting|erroring|timing\s+out)|"
+    r"(?:having|experiencing)\s+(?:issues|problems|trouble|an?\s+(?:outage|incident))|"
+    r"known\s+issue|anyone\s+else|for\s+anyone|is\s+it\s+(?:just\s+)?(?:me|us))(?![\w-])",
+    re.I | re.M,
+)
+#: Past tense: the question asks about something that happened, not about the present ("what caused…").
+_PAST_TENSE = re.compile(
+    r"(?<![\w-])(?:was|were|did|went|caused|happened|took|had|postmortem|post-mortem|root\s+cause|rca)(?![\w-])", re.I
+)
 #: Questions about the KEV catalogue itself, not about news of exploitation ("is CVE-… in KEV yet?").
 _KEV_CATALOGUE = re.compile(
     r"(?<![\w-])(?:(?:in|to|into|on|from|onto)\s+(?:the\s+)?(?:cisa(?:'s)?\s+)?(?:kev|known\s+exploited\s+vulnerabilities)"
