@@ -675,7 +675,9 @@ class Searcher:
         if query.terms:
             # Words common in the store (or in most candidates) neither gate nor rank; rarer words weigh more.
             informative = _subject_terms(context.weights.informative(query.terms), context.generic)
-            names_here = [t for t in query.terms if t.lower() in aliases]
+            # A word of a name the question already read as that name ("6 craft sites" after "Craft CMS") is that name.
+            named = {w for n in entity_names for w in re.findall(r"\w+", n)}
+            names_here = [t for t in query.terms if t.lower() in aliases and t.lower() not in named]
             if names_here:
                 # The question used a word that this record uses as a vendor or product name, and the query
                 # parser did not read it as that name ("crypto exchange"). Same word, other meaning — unless

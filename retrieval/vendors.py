@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -203,6 +203,16 @@ class VendorDictionary:
 
         for key in ambiguous:
             self._product_names.pop(key, None)
+        # "Joomla!" is written "joomla" in chat: a name's trailing punctuation is not part of the name.
+        for alias in list(aliases):
+            bare = alias.text.rstrip("!?.,;:")
+            if bare == alias.text or len(bare) < 3:
+                continue
+            aliases.append(replace(alias, text=bare))
+            if alias.product:
+                self._product_names.setdefault(bare.lower(), (alias.vendor, alias.product))
+            elif not alias.rule:
+                self._vendor_names.setdefault(bare.lower(), alias.vendor)
         for alias in aliases:
             if alias.rule is not None and alias.rule not in self._rules:
                 raise ValueError(f"alias {alias.text!r} names unknown context rule {alias.rule!r}")
