@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lemminflect import getAllLemmas
@@ -196,6 +196,9 @@ class TermWeights:
     """Each question word's weight from its document frequency in the store: ``idf²``, zero when common."""
 
     weights: Mapping[str, float]
+    #: Phrases said as alternatives ("rosemount / ovation", "star blizzard / coldriver"): each group weighs as
+    #: its heaviest phrase and is covered by a record that says every word of any one of them.
+    alternatives: Sequence[Sequence[str]] = ()
 
     @classmethod
     def from_frequencies(cls, frequencies: Mapping[str, int], total: int) -> TermWeights:
@@ -215,10 +218,22 @@ class TermWeights:
         return {t for t in terms if self.weights.get(t, 1.0) == 0}
 
     def coverage(self, terms: Iterable[str], matched: Iterable[str]) -> float:
-        """Share of the informative weight that ``matched`` carries (1.0 when no word is informative)."""
+        """Share of the informative weight that ``matched`` carries (1.0 when no word is informative).
+
+        ``matched`` lists the question words a record says; for a phrase of :attr:`alternatives` it must
+        list each of its words, common ones too ("cash app" is not said by "Tornado Cash").
+        """
         informative = self.informative(terms)
-        total = sum(self.weights.get(t, 1.0) for t in informative)
+        hit = set(matched)
+        units: list[tuple[float, bool]] = []
+        grouped: set[str] = set()
+        for group in self.alternatives:
+            phrases = [phrase.split() for phrase in group]
+            weight = max(sum(self.weights.get(w, 1.0) for w in words if w in informative) for words in phrases)
+            grouped.update(w for words in phrases for w in words)
+            units.append((weight, any(all(w in hit for w in words) for words in phrases)))
+        units += [(self.weights.get(t, 1.0), t in hit) for t in informative if t not in grouped]
+        total = sum(weight for weight, _ in units)
         if total == 0:
             return 1.0
-        hit = set(matched)
-        return sum(self.weights.get(t, 1.0) for t in informative if t in hit) / total
+        return sum(weight for weight, said in units if said) / total

@@ -143,6 +143,8 @@ class _GateContext:
     weights: TermWeights = field(default_factory=lambda: TermWeights({}))
     #: The question's informative words that are names (``Searcher._is_name``), judged once per question.
     names: frozenset[str] = frozenset()
+    #: Every word of the question's alternative phrases ("cash app"), common ones included.
+    alternative_words: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -158,6 +160,8 @@ class _Candidate:
     bm25_rank: int | None = None
     record: ThreatRecord | None = None
     coverage: float = 0.0
+    #: The question's words this record says (set by the relevance gate).
+    said: frozenset[str] = frozenset()
 
 
 class Searcher:
@@ -503,19 +507,24 @@ class Searcher:
         off: set[str] = set()
         matched = reasons[best.id].get("matched_terms")
         carried = [t for t in matched if t in subject] if isinstance(matched, list) else []
+
+        def lacks(c: _Candidate, words: Sequence[str]) -> bool:
+            """Whether ``c`` says none of ``words``, where a word of an alternative stands for its group."""
+            for word in words:
+                groups = [g for g in query.alternatives if any(word in phrase.split() for phrase in g)]
+                if any(all(w in c.said for w in phrase.split()) for g in groups for phrase in g):
+                    return False
+                if not groups and word in c.said:
+                    return False
+            return True
+
         if carried:
             anchor = max(carried, key=lambda t: weight.get(t, 1.0))
             if weight.get(anchor, 1.0) >= FOCUS_SHARE * sum(weight.get(t, 1.0) for t in subject):
-                for c in kept:
-                    terms = reasons[c.id].get("matched_terms")
-                    if not (isinstance(terms, list) and anchor in terms):
-                        off.add(c.id)
+                off |= {c.id for c in kept if lacks(c, [anchor])}
         said = [t for t in carried if t in context.names]
         if said:
-            for c in kept:
-                terms = reasons[c.id].get("matched_terms")
-                if not (isinstance(terms, list) and any(t in terms for t in said)):
-                    off.add(c.id)
+            off |= {c.id for c in kept if lacks(c, said)}
         if best.coverage >= FOCUS_BEST_COVERAGE:
             off |= {c.id for c in kept if c.coverage < FOCUS_RELATIVE * best.coverage}
         others = [c for c in kept if c.id in off and c.cluster_id != best.cluster_id]
@@ -688,7 +697,10 @@ class Searcher:
             matched = [t for t in informative if _matches_term(text, t.lower())]
             if matched:
                 why["matched_terms"] = matched
-            coverage = context.weights.coverage(informative, matched) if informative else 1.0
+            candidate.said = frozenset(matched) | {
+                w for w in context.alternative_words if w not in matched and _matches_term(text, w)
+            }
+            coverage = context.weights.coverage(informative, candidate.said) if informative else 1.0
             candidate.coverage = coverage
             dense = candidate.dense if candidate.dense is not None else 0.0
             if not informative:
@@ -808,7 +820,7 @@ class Searcher:
         """
         if not query.terms:
             return _GateContext()
-        weights = self._term_weights(query.terms)
+        weights = dataclasses.replace(self._term_weights(query.terms), alternatives=query.alternatives)
         texts = [f"{c.record.title}\n{c.record.summary}".lower() for c in candidates if c.record is not None]
         generic: frozenset[str] = frozenset()
         if len(query.terms) >= 2 and len(texts) >= 10:
@@ -820,7 +832,10 @@ class Searcher:
             weights.coverage(informative, [t for t in informative if _matches_term(x, t.lower())]) > 0.5 for x in texts
         )
         names = frozenset(t for t in weights.informative(query.terms) if self._is_name(t))
-        return _GateContext(generic, STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE, weights, names)
+        alternative_words = frozenset(w for group in query.alternatives for phrase in group for w in phrase.split())
+        return _GateContext(
+            generic, STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE, weights, names, alternative_words
+        )
 
     def _collapse(
         self, query: StructuredQuery, kept: list[_Candidate], reasons: dict[str, dict[str, object]], *, limit: int

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from retrieval.aboutness import COMMON_SHARE, TermWeights, kind_fits, only_mentioned, related_kinds
@@ -60,3 +62,22 @@ def test_rare_words_weigh_more_and_common_words_do_not_count() -> None:
     assert weights.coverage(["reported"], []) == 1.0  # nothing informative: words do not gate
     small = TermWeights.from_frequencies({"outage": 3}, 20)  # in a tiny store no word is common
     assert small.informative(["outage"]) == ["outage"]
+
+
+def test_alternatives_count_once_and_any_one_covers_them() -> None:
+    """ "rosemount / ovation": a record about either product says what the question asks for."""
+    weights = TermWeights.from_frequencies({"emerson": 40, "rosemount": 5, "ovation": 8}, 30_000)
+    plain = weights.coverage(["emerson", "rosemount", "ovation"], ["emerson", "rosemount"])
+    grouped = dataclasses.replace(weights, alternatives=[["rosemount", "ovation"]])
+    assert plain < 0.7
+    assert grouped.coverage(["emerson", "rosemount", "ovation"], ["emerson", "rosemount"]) == 1.0
+    assert grouped.coverage(["emerson", "rosemount", "ovation"], ["emerson", "ovation"]) == 1.0
+    assert grouped.coverage(["emerson", "rosemount", "ovation"], ["emerson"]) < 0.5
+
+
+def test_an_alternative_phrase_is_covered_only_when_every_word_is_said() -> None:
+    """ "square / cash app": "Tornado Cash" says "cash" but not "cash app"."""
+    weights = TermWeights.from_frequencies({"square": 30, "cash": 60, "app": 2_000}, 30_000)
+    grouped = dataclasses.replace(weights, alternatives=[["square", "cash app"]])
+    assert grouped.coverage(["square", "cash"], ["cash"]) == 0.0
+    assert grouped.coverage(["square", "cash"], ["cash", "app"]) == 1.0

@@ -23,6 +23,8 @@ BER = "Europe/Berlin"
 UTC = "UTC"
 WED = "2024-06-05T09:30:00+00:00"  # Wednesday 11:30 in Berlin
 WED_LOCAL = "2024-06-05T11:30:00+02:00"
+#: A service failing as the asker speaks ("github down?") is a question about the last 48 hours.
+NOW_48H = ("2024-06-03T11:30:00+02:00", WED_LOCAL, "right now (past 48 hours)")
 
 VULN, OUTAGE, BREACH, RANSOM, MALWARE, ADVISORY = (
     Kind.VULNERABILITY,
@@ -45,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "products": [],
     "terms": [],
     "exclude_terms": [],
+    "alternatives": [],
 }
 
 
@@ -88,7 +91,48 @@ CASES = [
         terms=["hospitals"],
     ),
     case("is CVE-2023-34362 exploited?", exploited=True, cves=["CVE-2023-34362"]),
-    case("github down?", kinds=[OUTAGE], vendors=["GitHub"]),
+    case(
+        "github down?",
+        window=NOW_48H,
+        kinds=[OUTAGE],
+        vendors=["GitHub"],
+    ),
+    case("github outages?", kinds=[OUTAGE], vendors=["GitHub"]),
+    case(
+        "advantech advisories this yr",
+        window=("2024-01-01T00:00:00+01:00", WED_LOCAL, "this year"),
+        kinds=[ADVISORY],
+        terms=["advantech"],
+    ),
+    case(  # past tense: what happened, not what is happening
+        "what caused the github outage? pushes were failing",
+        kinds=[OUTAGE],
+        vendors=["GitHub"],
+        terms=["caused", "pushes", "failing"],
+    ),
+    case(
+        "emerson advisories? rosemount / ovation",
+        kinds=[ADVISORY],
+        terms=["emerson", "rosemount", "ovation"],
+        alternatives=[["rosemount", "ovation"]],
+    ),
+    case(
+        "any new reporting on Void Blizzard / Laundry Bear?",
+        terms=["reporting", "void", "blizzard", "laundry", "bear"],
+        alternatives=[["void blizzard", "laundry bear"]],
+    ),
+    case(
+        "star blizzard / coldriver or seaborgium phishing",
+        terms=["star", "blizzard", "coldriver", "seaborgium", "phishing"],
+        alternatives=[["blizzard", "coldriver", "seaborgium"]],
+    ),
+    case(
+        "m365 admin center wont load, known issue?",
+        window=NOW_48H,
+        vendors=["Microsoft"],
+        products=["Microsoft 365"],
+        terms=["admin", "center", "load", "known"],
+    ),
     case(
         "anything new on Cloudflare in the past 24h",
         window=("2024-06-04T11:30:00+02:00", WED_LOCAL, "last 24 hours"),
@@ -408,9 +452,9 @@ CASES = [
     ),
     # -- kinds --------------------------------------------------------------------------------------------------------------
     case("Slack outage", kinds=[OUTAGE], vendors=["Slack"]),
-    case("slack not working", kinds=[OUTAGE], vendors=["Slack"]),
+    case("slack not working", window=NOW_48H, kinds=[OUTAGE], vendors=["Slack"]),
     case("is okta degraded?", kinds=[OUTAGE], vendors=["Okta"]),
-    case("teams down", kinds=[OUTAGE], vendors=["Microsoft"], products=["Teams"]),
+    case("teams down", window=NOW_48H, kinds=[OUTAGE], vendors=["Microsoft"], products=["Teams"]),
     case(
         "Azure service disruption in West Europe",
         kinds=[OUTAGE],
@@ -429,6 +473,7 @@ CASES = [
     ),
     case(
         "users cant pull mail, outlook wont load",  # contractions typed without the apostrophe are stop words too
+        window=NOW_48H,
         vendors=["Microsoft"],
         products=["Outlook"],
         terms=["users", "pull", "mail", "load"],
@@ -511,7 +556,7 @@ CASES = [
     case("Binance exchange outage", kinds=[OUTAGE], terms=["binance", "exchange"]),
     case("Exchange Online degraded", kinds=[OUTAGE], vendors=["Microsoft"], products=["Exchange"]),
     case("EXO mail flow issues", vendors=["Microsoft"], products=["Exchange"], terms=["mail", "flow"]),
-    case("is exchange down?", kinds=[OUTAGE], vendors=["Microsoft"], products=["Exchange"]),
+    case("is exchange down?", window=NOW_48H, kinds=[OUTAGE], vendors=["Microsoft"], products=["Exchange"]),
     case(
         "exchange vulns this week",
         window=("2024-06-03T00:00:00+02:00", WED_LOCAL, "this week"),
@@ -534,7 +579,7 @@ CASES = [
         exploited=True,
         vendors=["Apple"],
     ),
-    case("aws down?", kinds=[OUTAGE], vendors=["Amazon"], products=["AWS"]),
+    case("aws down?", window=NOW_48H, kinds=[OUTAGE], vendors=["Amazon"], products=["AWS"]),
     # -- leftover terms -------------------------------------------------------------------------------------------------
     case('"supply chain" attacks on npm packages', terms=["supply chain", "npm", "packages"]),
     case("tell me about Scattered Spider", terms=["scattered", "spider"]),
@@ -555,6 +600,7 @@ def _actual(q: StructuredQuery) -> dict[str, Any]:
         "products": q.products,
         "terms": q.terms,
         "exclude_terms": q.exclude_terms,
+        "alternatives": q.alternatives,
     }
 
 
@@ -579,7 +625,7 @@ def test_there_are_at_least_80_phrasings() -> None:
 
 def test_until_is_now_without_any_time_words() -> None:
     now = datetime(2024, 6, 5, 9, 30, tzinfo=ZoneInfo("UTC"))
-    q = parse_query("github down?", now=now, tz="America/Los_Angeles")
+    q = parse_query("github outages?", now=now, tz="America/Los_Angeles")
     assert q.window is None
     assert q.until.isoformat() == "2024-06-05T02:30:00-07:00"
     assert q.to_filters()["until"] == "2024-06-05T02:30:00-07:00"
@@ -628,6 +674,7 @@ def test_to_filters_is_json_ready() -> None:
         "kinds_required": False,
         "cves_required": False,
         "catalogue": None,
+        "alternatives": [],
     }
 
 

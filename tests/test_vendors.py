@@ -468,3 +468,10 @@ def test_matching_finds_vendors_across_15k_real_records(vd: VendorDictionary) ->
                 break
     found = sum(len(vd.find(t)) for t in texts)
     assert found > 10_000
+
+
+def test_a_name_with_trailing_punctuation_also_matches_bare(vd: VendorDictionary) -> None:
+    """KEV spells "Joomla!"; chat types "joomla"."""
+    assert [m.vendor for m in vd.find("any joomla extensions on KEV?")] == ["Joomla!"]
+    assert [m.vendor for m in vd.find("Joomla! Improper Access Control")] == ["Joomla!"]
+    assert vd.canonical_vendor("joomla") == "Joomla!"

@@ -61,6 +61,9 @@ class StructuredQuery:
     #: asks for ICS advisories ("any new ICS advisories today?"): only records about industrial control
     #: systems answer it.
     catalogue: str | None = None
+    #: Terms said as alternatives ("rosemount / ovation", "bluedelta or apt28"): a record that says one of a
+    #: group says what the group asks for.
+    alternatives: list[list[str]] = field(default_factory=list)
 
     def to_filters(self) -> dict[str, Any]:
         """A JSON-ready dict of every filter (enums as their values, datetimes as ISO strings)."""
@@ -79,6 +82,7 @@ class StructuredQuery:
             "kinds_required": self.kinds_required,
             "cves_required": self.cves_required,
             "catalogue": self.catalogue,
+            "alternatives": [list(group) for group in self.alternatives],
         }
 
 
@@ -120,7 +124,7 @@ def merge_queries(base: StructuredQuery, change: StructuredQuery, *, narrow: boo
     if change.cves or change.has_cve:
         updates["has_cve"] = change.has_cve or base.has_cve
     if has_topic(change):
-        for name in ("vendors", "products", "terms", "cves"):
+        for name in ("vendors", "products", "terms", "cves", "alternatives"):
             value = list(getattr(change, name))
             updates[name] = list(dict.fromkeys([*getattr(base, name), *value])) if narrow else value
         updates["cves_required"] = change.cves_required or (narrow and base.cves_required)

@@ -25,8 +25,8 @@ from retrieval.query.vocabulary import (
     _NOT_EXPLOITED,
     _NOW_WORDS,
     _ONGOING_WORDS,
-    _PAST_TENSE,
     _OPERATOR,
+    _PAST_TENSE,
     _PHRASE_TERMS,
     _QUOTED,
     _SEVERITY_PHRASES,
@@ -239,6 +239,7 @@ def parse_query(
             found.terms.append((m.start(), word))
 
     terms = _dedupe(term for _, term in sorted(found.terms, key=lambda item: item[0]))
+    terms = [t for t in terms if t not in found.excludes][:MAX_TERMS]
     return StructuredQuery(
         text=asked,
         until=clock.now,
@@ -250,12 +251,68 @@ def parse_query(
         has_cve=found.has_cve,
         vendors=_dedupe(found.vendors),
         products=_dedupe(found.products),
-        terms=[t for t in terms if t not in found.excludes][:MAX_TERMS],
+        terms=terms,
         exclude_terms=_dedupe(found.excludes)[:MAX_TERMS],
         kinds_required=found.kinds_required,
         cves_required=found.cves_required,
         catalogue=found.catalogue,
+        alternatives=_alternatives(buf.current, terms),
     )
+
+
+#: Where a question offers alternatives: "/" or the word "or" between two words.
+_ALTERNATIVE_SEPARATOR = re.compile(r"\s*/\s*|\s+or\s+", re.IGNORECASE)
+#: The longest name an alternative may be ("void blizzard"): longer runs are a sentence, not a name.
+MAX_ALTERNATIVE_WORDS = 2
+
+
+def _alternatives(leftover: str, terms: list[str]) -> list[list[str]]:
+    """Phrases said as alternatives of each other ("star blizzard / coldriver"), one group per chain.
+
+    The alternatives are the words beside the separator, or the runs of topic words there (at most
+    :data:`MAX_ALTERNATIVE_WORDS`) when both sides are such runs: "void blizzard / laundry bear" offers two
+    names, not "blizzard" or "laundry".
+    """
+    known = set(terms)
+    tokens = [
+        (m.start(), m.end(), m.group(0).lower().strip("'."))
+        for m in _WORD.finditer(leftover)
+        if m.group(0).lower() != "or"  # a separator, not a word
+    ]
+    groups: list[list[str]] = []
+    for i in range(len(tokens) - 1):
+        gap = leftover[tokens[i][1] : tokens[i + 1][0]]
+        if not _ALTERNATIVE_SEPARATOR.fullmatch(gap):
+            continue
+        before = _run(leftover, tokens, i, -1, known)
+        after = _run(leftover, tokens, i + 1, 1, known)
+        if " " not in before or " " not in after:
+            # Two-word names on both sides ("void blizzard / laundry bear") are names; otherwise the words
+            # beside the separator are the alternatives ("star blizzard / coldriver", "tinder / hinge users").
+            before, after = before.split(" ")[-1], after.split(" ")[0]
+        if not before or not after or before == after:
+            continue
+        if groups and before in groups[-1]:
+            if after not in groups[-1]:
+                groups[-1].append(after)  # "a / b / c"
+        else:
+            groups.append([before, after])
+    return groups
+
+
+def _run(text: str, tokens: list[tuple[int, int, str]], i: int, step: int, known: set[str]) -> str:
+    """The topic words adjacent to ``tokens[i]`` in direction ``step``, as a phrase ("" when it is no topic word)."""
+    words: list[str] = []
+    while 0 <= i < len(tokens) and len(words) < MAX_ALTERNATIVE_WORDS and tokens[i][2] in known:
+        words.append(tokens[i][2])
+        j = i + step
+        if not 0 <= j < len(tokens):
+            break
+        gap = text[min(tokens[i][1], tokens[j][1]) : max(tokens[i][0], tokens[j][0])]
+        if gap.strip():
+            break  # punctuation or a consumed word between: the name ends here
+        i = j
+    return " ".join(reversed(words) if step < 0 else words)
 
 
 #: How far back "right now", "currently", "still", "ongoing" reach: a story about the present is a day or

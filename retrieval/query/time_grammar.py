@@ -269,12 +269,16 @@ def _or_earliest(start: Callable[[], datetime], clock: _Clock) -> datetime:
         return EARLIEST_PLAUSIBLE.astimezone(clock.tz)
 
 
+#: Chat spelling of calendar units ("this yr", "last wk").
+_UNIT_ABBREVIATIONS = {"wk": "week", "mo": "month", "yr": "year"}
+
+
 def _calendar(which: str, unit: str, clock: _Clock) -> _Span:
     """ "this week", "last month", "previous quarter", "last weekend": whole calendar units."""
     today = clock.today
     previous = which.lower() in {"last", "previous", "prior"}
     word = "last" if previous else "this"
-    unit = unit.lower()
+    unit = _UNIT_ABBREVIATIONS.get(unit.lower(), unit.lower())
     if unit == "week":
         monday = clock.week_start(today) - timedelta(weeks=1 if previous else 0)
         return _Span(clock.at(monday), clock.at(monday + timedelta(weeks=1)), f"{word} week")
@@ -343,7 +347,7 @@ _RELATIVE: list[tuple[re.Pattern[str], Callable[[re.Match[str], _Clock], _Span |
     # "this week", "last month", "previous quarter", "current year", "last weekend", "over the weekend"
     (
         re.compile(
-            r"(?<![\w-])(?:(?P<w>this|last|previous|prior|current)\s+(?P<u>week|month|year|quarter|weekend)"
+            r"(?<![\w-])(?:(?P<w>this|last|previous|prior|current)\s+(?P<u>week|wk|month|mo|year|yr|quarter|weekend)"
             r"|(?:over\s+)?the\s+(?P<u2>weekend))(?![\w-])",
             re.I,
         ),

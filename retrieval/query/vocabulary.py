@@ -220,7 +220,7 @@ _STOPWORDS = frozenset(
     attack attacks attacked incidents incident issue issues problem problems alerts alert
     happen happens got gotten yet still already ever may might must shall many much
     cant wont dont didnt doesnt isnt arent wasnt werent havent hasnt hadnt couldnt wouldnt shouldnt
-    im ive youre theyre thats theres thru tho bc cuz ur u w/ pls plz
+    im ive youre theyre thats theres thru tho bc cuz ur u w/ pls plz whatever etc
     targeting targeted targets target hitting hit affecting affected impacting impacted involving related
     regarding using used via across against
     """.split()  # noqa: SIM905 - prose is easier to review than quoted strings
