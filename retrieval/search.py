@@ -462,20 +462,26 @@ class Searcher:
     def _only_chatter(self, query: StructuredQuery, candidates: list[_Candidate]) -> bool:
         """A catalogue question over a window whose words no entry of the window uses: they are chatter.
 
-        "what landed in KEV yesterday? morning catch-up": the window's catalogue entries are the answer, and
-        "catch-up" is not in any of them. Only plain English words are chatter; a name ("any Hooli bugs in KEV
+        "what landed in KEV yesterday? morning catch-up", "what ICS advisories did cisa drop yesterday?": the
+        window's catalogue entries (KEV's, or the ICS advisories) are the answer, and "catch-up" or "drop" is
+        in none of them. Only plain English words are chatter; a name ("any Hooli bugs in KEV
         today?") still has to match, so an honest "none" stays one.
         """
-        if query.catalogue != "kev" or query.window is None or not query.terms:
+        if query.catalogue is None or query.window is None or not query.terms:
             return False
-        if query.vendors or query.products or query.cves or len(candidates) > MAX_CATALOGUE_WINDOW:
+        if query.vendors or query.products or query.cves:
             return False
         subject = _subject_terms(self._term_weights(query.terms).informative(query.terms), frozenset())
         if not subject or any(self._is_name(t) for t in subject):
             return False
-        self._load_records(candidates)
-        texts = [f"{c.record.title}\n{c.record.summary}".lower() for c in candidates if c.record is not None]
-        return not any(_matches_term(text, t.lower()) for text in texts for t in subject)
+        self._load_records(candidates)  # the gate reads them next anyway
+        entries = [c.record for c in candidates if c.record is not None]
+        if query.catalogue == "ics":  # the window's ICS advisories, not the day's other stories
+            entries = [r for r in entries if about_ics(f"{r.title} {' '.join(r.tags)}\n{r.summary}")]
+        if len(entries) > MAX_CATALOGUE_WINDOW:
+            return False  # a window that long is no catch-up: its words must say what to look for
+        texts = [f"{r.title}\n{r.summary}".lower() for r in entries]
+        return bool(texts) and not any(_matches_term(text, t.lower()) for text in texts for t in subject)
 
     def _focused(
         self,
@@ -663,10 +669,13 @@ class Searcher:
         ):
             return None  # "DDoS stopped by X", "malware delivered via X": a story that mentions X is not about X
         names, aliases = self._entities(record)
+        own = _own_names_said(record, query.terms, context.names)
         if query.cves and set(record.cves) & set(query.cves):
             pass  # the CVE says which bug; a vendor or product named beside it adds nothing ("the OpenSSL bug CVE-…")
         elif any(_matches_term(text, n.lower()) for n in context.names):
             pass  # "logofail - are our dell/lenovo fleets affected?": the name says what it is about, not the vendors
+        elif own and not (query.products or query.vendors):
+            why["vendors"] = own  # "advantech advisories?": the record's own vendor, one the dictionary lacks
         elif query.products:
             hit = [
                 p
@@ -705,7 +714,7 @@ class Searcher:
             dense = candidate.dense if candidate.dense is not None else 0.0
             if not informative:
                 pass  # nothing but common words: the other filters and the ranking decide
-            elif query.products or query.vendors or query.cves:
+            elif query.products or query.vendors or query.cves or own:
                 # The entity already matched; extra words may be phrased differently, so ask for meaning.
                 if not matched and dense < ENTITY_TOPIC_GATE:
                     return None
@@ -899,6 +908,21 @@ def _subject_names(records: Sequence[ThreatRecord]) -> set[str]:
     """The products the records naming a CVE are about (their vendors when none names a product), lowercased."""
     products = {p.lower() for r in records for p in r.products}
     return products or {v.lower() for r in records for v in r.vendors}
+
+
+def _own_names_said(record: ThreatRecord, terms: Sequence[str], names: frozenset[str]) -> list[str]:
+    """The record's own vendors and products whose every word the question says, one of them a name.
+
+    Sources name vendors the dictionary does not know (an ICS advisory's "Advantech", "Fuji Electric");
+    a question that says such a name asks about that vendor as surely as one the dictionary knows.
+    """
+    said = set(terms)
+    own: list[str] = []
+    for name in dict.fromkeys(n.lower() for n in [*record.vendors, *record.products]):
+        words = re.findall(r"\w+", name)
+        if words and all(w in said for w in words) and any(w in names for w in words):
+            own.append(name)
+    return own
 
 
 def _has_subject(query: StructuredQuery) -> bool:

@@ -427,3 +427,47 @@ def test_a_question_with_no_subject_reads_only_the_newest_records(searcher, monk
     reads.clear()
     _titles(searcher, "path traversal vulnerability")
     assert reads == [None], "a question with a subject still reads every match"
+
+
+@needs_model
+def test_words_no_ics_advisory_of_the_window_uses_are_chatter(searcher, monkeypatch) -> None:
+    from retrieval import aboutness
+    from retrieval.search import Searcher
+
+    monkeypatch.setattr(aboutness, "COMMON_SHARE", 0.0)  # as in a real store: "ICS" and "CISA" are common words
+    monkeypatch.setattr(aboutness, "COMMON_FLOOR", 0)
+    question = "what ICS advisories did cisa drop today?"
+    assert _titles(searcher, question) == ["Siemens SINEC NMS"]
+    monkeypatch.setattr(Searcher, "_only_chatter", lambda self, query, candidates: False)
+    assert _titles(searcher, question) == [], "without the mechanism 'drop' gates: no advisory says it"
+
+
+@needs_model
+def test_a_record_answers_for_its_own_vendor_the_dictionary_does_not_know(tmp_path, monkeypatch) -> None:
+    from bot.config import Settings
+    from retrieval import search
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    csaf: dict[str, Any] = {"kind": "vulnerability", "source": "CISA CSAF", "tags": ["ICS"]}
+    store = RecordStore(Settings.from_env(tmp_path / "data"))
+    store.upsert(
+        [
+            _record("Quorvex SmartGrid Manager", hours_ago=30, vendors=["Quorvex"], **csaf,
+                    summary="Successful exploitation could allow an attacker to execute arbitrary SQL commands."),
+            _record("Quorvex Relay Studio", hours_ago=50, vendors=["Quorvex"], **csaf,
+                    summary="Exploitation could let an attacker read arbitrary files on the engineering station."),
+            _record("Zentrix Edge Gateway", hours_ago=40, vendors=["Zentrix"], **csaf,
+                    summary="Quorvex-compatible gateways let an attacker bypass authentication."),
+            _record("Water plant operators warned about exposed HMIs", hours_ago=20, kind="advisory",
+                    summary="Operators at water plants should take HMIs off the internet, the agency said."),
+        ]
+    )  # fmt: skip
+    searcher = Searcher(store)
+    question = "quorvex advisories this week? our plant runs their kit on line three"
+    titles = _titles(searcher, question)
+    assert sorted(titles[:2]) == ["Quorvex Relay Studio", "Quorvex SmartGrid Manager"], titles
+    assert "Water plant operators warned about exposed HMIs" not in titles
+    monkeypatch.setattr(search, "_own_names_said", lambda record, terms, names: [])
+    assert len(_titles(searcher, question)) < 2, "without the mechanism the context words gate"
+    store.close()
