@@ -472,7 +472,14 @@ class Searcher:
         if query.vendors or query.products or query.cves:
             return False
         subject = _subject_terms(self._term_weights(query.terms).informative(query.terms), frozenset())
-        if not subject or any(self._is_name(t) for t in subject):
+        if not subject:
+            return False
+        asked = _catalogue_clause(query.text, query.catalogue)
+        if asked is not None and not any(_contains_word(asked.lower(), t.lower()) for t in subject):
+            # "what landed in KEV yesterday? heard there's a VBA one": the clause that asks for the catalogue
+            # names nothing, so the rest is context, names included.
+            return True
+        if any(self._is_name(t) for t in subject):
             return False
         self._load_records(candidates)  # the gate reads them next anyway
         entries = [c.record for c in candidates if c.record is not None]
@@ -908,6 +915,18 @@ def _subject_names(records: Sequence[ThreatRecord]) -> set[str]:
     """The products the records naming a CVE are about (their vendors when none names a product), lowercased."""
     products = {p.lower() for r in records for p in r.products}
     return products or {v.lower() for r in records for v in r.vendors}
+
+
+#: Where one clause of a chat message ends: sentence punctuation, a line break, a dash between words.
+_CLAUSE_END = re.compile(r"[?!;\n]+|\.(?=\s)|\s[-\u2013\u2014]+\s")
+_ASKS_FOR_CATALOGUE = {"kev": _MENTIONS_KEV, "ics": re.compile(r"\bics\b|\bicsm?as?\b|industrial\s+control", re.I)}
+
+
+def _catalogue_clause(text: str, catalogue: str) -> str | None:
+    """The clause of ``text`` that names the catalogue ("what landed in KEV yesterday"), if exactly one does."""
+    pattern = _ASKS_FOR_CATALOGUE.get(catalogue)
+    clauses = [c for c in _CLAUSE_END.split(text) if pattern is not None and pattern.search(c)]
+    return clauses[0] if len(clauses) == 1 else None
 
 
 def _own_names_said(record: ThreatRecord, terms: Sequence[str], names: frozenset[str]) -> list[str]:

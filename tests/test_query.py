@@ -757,3 +757,16 @@ def test_query_is_immutable() -> None:
     q = parse_query("github down?", now=datetime(2024, 6, 5, tzinfo=ZoneInfo("UTC")))
     with pytest.raises(AttributeError):
         q.text = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "catalogue"),
+    [
+        ("KEV today? seeing old IE bugs", "kev"),  # "KEV" with a period: what the catalogue gained then
+        ("kev adds yesterday?", "kev"),
+        ("exploited fortinet bugs this week", None),
+        ("any KEV-style bugs in fortinet?", None),  # no period: "KEV" alone only says exploited
+    ],
+)
+def test_kev_said_with_a_period_asks_for_the_catalogue(text: str, catalogue: str | None) -> None:
+    assert parse_query(text, now=datetime.fromisoformat(WED), tz=BER).catalogue == catalogue

@@ -471,3 +471,14 @@ def test_a_record_answers_for_its_own_vendor_the_dictionary_does_not_know(tmp_pa
     monkeypatch.setattr(search, "_own_names_said", lambda record, terms, names: [])
     assert len(_titles(searcher, question)) < 2, "without the mechanism the context words gate"
     store.close()
+
+
+def test_names_outside_the_clause_that_asks_for_the_catalogue_are_context(searcher, monkeypatch) -> None:
+    from retrieval import search
+
+    question = "morning catch-up - what landed in KEV this week? heard there's a hooli one lol"
+    titles = _titles(searcher, question)
+    assert any("CVE-2025-61001" in t for t in titles) and any("CVE-2025-61002" in t for t in titles)
+    assert _titles(searcher, "any hooli bugs in KEV this week?") == [], "in the asking clause a name still gates"
+    monkeypatch.setattr(search, "_catalogue_clause", lambda text, catalogue: None)
+    assert _titles(searcher, question) == [], "without the mechanism the name gates"

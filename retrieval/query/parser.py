@@ -15,6 +15,7 @@ from retrieval.query.model import StructuredQuery
 from retrieval.query.text import _Text
 from retrieval.query.time_grammar import _POINT_RE, _Clock, _parse_time, _point, _Span, _window, restore_possessives
 from retrieval.query.vocabulary import (
+    _BARE_KEV,
     _EXCLUDE,
     _EXPLOITED,
     _ICS_ADVISORIES,
@@ -229,6 +230,8 @@ def parse_query(
     parsed = _parse_time(buf, clock)
     span = found.span or parsed
     _read_signals(buf, found)
+    if found.catalogue is None and span is not None and _BARE_KEV.search(asked):
+        found.catalogue = "kev"  # "KEV today?": what the catalogue gained in that period
     if span is None and not found.present and _STATUS_NOW.search(asked) and not _PAST_TENSE.search(asked):
         found.present = "now"  # "teams down??": a service failing as the asker speaks
     if span is None and found.present and found.catalogue != "kev":
