@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import re
 import time
@@ -77,8 +78,9 @@ FOCUS_SHARE = 0.5
 #: less than this fraction of what the best says is about something else…
 FOCUS_BEST_COVERAGE = 0.5
 FOCUS_RELATIVE = 0.5
-#: …unless it reads like the best answer this closely: the same story told without the word (as for CVE relatives).
-SAME_STORY_SIMILARITY = CVE_RELATIVE_SIMILARITY
+#: …unless it reads like the best answer this closely: the same story told without the word. Stricter than
+#: :data:`CVE_RELATIVE_SIMILARITY`: stories on one product ("WinRAR flaw exploited") read alike at 0.6.
+SAME_STORY_SIMILARITY = 0.65
 #: A word the lexicon does not know is a name when the store writes it capitalised at least this often.
 NAME_CAPITALISED_SHARE = 0.6
 #: A catalogue question's nickname for a bug resolves to a CVE printed by at least this share of the focused
@@ -504,7 +506,8 @@ class Searcher:
         * it lacks the rare word that carries the question ("salesforce customers hacked through gainsight?":
           every weekly round-up naming Salesforce passes the gate, only the stories saying "Gainsight"
           answer). The word is the rarest subject word the best contains, when it carries at least
-          :data:`FOCUS_SHARE` of the question's informative weight;
+          :data:`FOCUS_SHARE` of the question's informative weight; a two-word name the best says as one
+          ("amaranth dragon") carries both words' weight, and its rarer word is the one required;
         * the best says most of the question and it says little of it ("tulsa airport hit by qilin?": every
           Qilin story says "qilin"): under :data:`FOCUS_RELATIVE` of the best's coverage, when the best
           covers at least :data:`FOCUS_BEST_COVERAGE`.
@@ -532,9 +535,13 @@ class Searcher:
             return True
 
         if carried:
-            anchor = max(carried, key=lambda t: weight.get(t, 1.0))
-            if weight.get(anchor, 1.0) >= FOCUS_SHARE * sum(weight.get(t, 1.0) for t in subject):
-                off |= {c.id for c in kept if lacks(c, [anchor])}
+            # A name of two words ("amaranth dragon") that the best says as one carries both words' weight.
+            best_text = f"{best.record.title}\n{best.record.summary}".lower() if best.record is not None else ""
+            units = [[t] for t in carried] + _two_word_names(query.terms, carried, best_text)
+            anchor = max(units, key=lambda u: sum(weight.get(t, 1.0) for t in u))
+            if sum(weight.get(t, 1.0) for t in anchor) >= FOCUS_SHARE * sum(weight.get(t, 1.0) for t in subject):
+                required = max(anchor, key=lambda t: weight.get(t, 1.0))  # "MGM" stands for "MGM Resorts"
+                off |= {c.id for c in kept if lacks(c, [required])}
         said = [t for t in carried if t in context.names]
         if said:
             off |= {c.id for c in kept if lacks(c, said)}
@@ -927,6 +934,15 @@ def _catalogue_clause(text: str, catalogue: str) -> str | None:
     pattern = _ASKS_FOR_CATALOGUE.get(catalogue)
     clauses = [c for c in _CLAUSE_END.split(text) if pattern is not None and pattern.search(c)]
     return clauses[0] if len(clauses) == 1 else None
+
+
+def _two_word_names(terms: Sequence[str], carried: Sequence[str], text: str) -> list[list[str]]:
+    """Consecutive question words that ``text`` also says together ("amaranth dragon", "amaranth-dragon")."""
+    return [
+        [a, b]
+        for a, b in itertools.pairwise(terms)
+        if a in carried and b in carried and re.search(rf"(?<!\w){re.escape(a)}[\s-]{re.escape(b)}(?!\w)", text)
+    ]
 
 
 def _own_names_said(record: ThreatRecord, terms: Sequence[str], names: frozenset[str]) -> list[str]:

@@ -482,3 +482,13 @@ def test_names_outside_the_clause_that_asks_for_the_catalogue_are_context(search
     assert _titles(searcher, "any hooli bugs in KEV this week?") == [], "in the asking clause a name still gates"
     monkeypatch.setattr(search, "_catalogue_clause", lambda text, catalogue: None)
     assert _titles(searcher, question) == [], "without the mechanism the name gates"
+
+
+def test_two_word_names_are_the_consecutive_question_words_the_best_answer_says_together() -> None:
+    from retrieval.search import _two_word_names
+
+    terms, carried = ["amaranth", "dragon", "chinese", "group"], ["amaranth", "dragon", "group"]
+    assert _two_word_names(terms, carried, "new amaranth-dragon group exploits winrar") == [["amaranth", "dragon"]]
+    assert _two_word_names(terms, carried, "new amaranth dragon group") == [["amaranth", "dragon"]]
+    assert _two_word_names(terms, carried, "a dragon, an amaranth and a group") == [], "apart they are no name"
+    assert _two_word_names(terms, ["amaranth"], "amaranth dragon") == [], "the best must say both"
