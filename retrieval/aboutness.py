@@ -231,7 +231,8 @@ class TermWeights:
             phrases = [phrase.split() for phrase in group]
             weight = max(sum(self.weights.get(w, 1.0) for w in words if w in informative) for words in phrases)
             grouped.update(w for words in phrases for w in words)
-            units.append((weight, any(all(w in hit for w in words) for words in phrases)))
+            said = any(all(w in hit for w in words) and any(w in informative for w in words) for words in phrases)
+            units.append((weight, said))  # "cisa/nsa": saying the common word says nothing
         units += [(self.weights.get(t, 1.0), t in hit) for t in informative if t not in grouped]
         total = sum(weight for weight, _ in units)
         if total == 0:

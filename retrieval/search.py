@@ -528,8 +528,12 @@ class Searcher:
             """Whether ``c`` says none of ``words``, where a word of an alternative stands for its group."""
             for word in words:
                 groups = [g for g in query.alternatives if any(word in phrase.split() for phrase in g)]
-                if any(all(w in c.said for w in phrase.split()) for g in groups for phrase in g):
-                    return False
+                if any(
+                    all(w in c.said for w in phrase.split()) and any(weight.get(w, 1.0) > 0 for w in phrase.split())
+                    for g in groups
+                    for phrase in g
+                ):
+                    return False  # said one of the alternatives ("cisa/nsa": a common word says nothing)
                 if not groups and word in c.said:
                     return False
             return True
@@ -537,16 +541,24 @@ class Searcher:
         if carried:
             # A name of two words ("amaranth dragon") that the best says as one carries both words' weight.
             best_text = f"{best.record.title}\n{best.record.summary}".lower() if best.record is not None else ""
-            units = [[t] for t in carried] + _two_word_names(query.terms, carried, best_text)
-            anchor = max(units, key=lambda u: sum(weight.get(t, 1.0) for t in u))
-            if sum(weight.get(t, 1.0) for t in anchor) >= FOCUS_SHARE * sum(weight.get(t, 1.0) for t in subject):
+            # The anchor is what the best is about: a word of its title, or a name ("client" in an entry's
+            # summary is an accident of wording).
+            title = best.record.title.lower() if best.record is not None else ""
+            anchors = [t for t in carried if t in context.names or _matches_term(title, t)]
+            units = [[t] for t in anchors] + _two_word_names(query.terms, anchors, best_text)
+            anchor = max(units, key=lambda u: sum(weight.get(t, 1.0) for t in u)) if units else []
+            if anchor and sum(weight.get(t, 1.0) for t in anchor) >= FOCUS_SHARE * sum(
+                weight.get(t, 1.0) for t in subject
+            ):
                 required = max(anchor, key=lambda t: weight.get(t, 1.0))  # "MGM" stands for "MGM Resorts"
                 off |= {c.id for c in kept if lacks(c, [required])}
         said = [t for t in carried if t in context.names]
         if said:
             off |= {c.id for c in kept if lacks(c, said)}
         if best.coverage >= FOCUS_BEST_COVERAGE:
-            off |= {c.id for c in kept if c.coverage < FOCUS_RELATIVE * best.coverage}
+            # A record that answers by its vendor, product or CVE may word the rest differently.
+            by_entity = {c.id for c in kept if any(reasons[c.id].get(k) for k in ("vendors", "products", "cves"))}
+            off |= {c.id for c in kept if c.coverage < FOCUS_RELATIVE * best.coverage and c.id not in by_entity}
         others = [c for c in kept if c.id in off and c.cluster_id != best.cluster_id]
         if not others:
             return kept

@@ -81,3 +81,11 @@ def test_an_alternative_phrase_is_covered_only_when_every_word_is_said() -> None
     grouped = dataclasses.replace(weights, alternatives=[["square", "cash app"]])
     assert grouped.coverage(["square", "cash"], ["cash"]) == 0.0
     assert grouped.coverage(["square", "cash"], ["cash", "app"]) == 1.0
+
+
+def test_a_common_word_does_not_cover_its_alternatives() -> None:
+    """ "what does the cisa/nsa thing say": every KEV entry says "CISA", so saying it covers nothing."""
+    weights = TermWeights.from_frequencies({"brickstorm": 20, "cisa": 9_000, "nsa": 120}, 30_000)
+    grouped = dataclasses.replace(weights, alternatives=[["cisa", "nsa"]])
+    assert grouped.coverage(["brickstorm", "nsa"], ["cisa"]) == 0.0
+    assert grouped.coverage(["brickstorm", "nsa"], ["nsa"]) > 0.0

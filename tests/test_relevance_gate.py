@@ -492,3 +492,36 @@ def test_two_word_names_are_the_consecutive_question_words_the_best_answer_says_
     assert _two_word_names(terms, carried, "new amaranth dragon group") == [["amaranth", "dragon"]]
     assert _two_word_names(terms, carried, "a dragon, an amaranth and a group") == [], "apart they are no name"
     assert _two_word_names(terms, ["amaranth"], "amaranth dragon") == [], "the best must say both"
+
+
+@needs_model
+def test_entries_that_answer_by_their_vendor_are_not_cut_for_the_questions_other_words(tmp_path, monkeypatch) -> None:
+    """ "craft cms kev entries? client runs like 6 craft sites": one entry happens to say "client"."""
+    from bot.config import Settings
+    from retrieval import search
+    from retrieval.search import Searcher
+
+    monkeypatch.setattr(search, "SAME_STORY_SIMILARITY", 1.01)  # templated entries all read alike: not the reason
+    from retrieval.store import RecordStore
+
+    kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True, "vendors": ["Craft CMS"]}
+    store = RecordStore(Settings.from_env(tmp_path / "data"))
+    store.upsert(
+        [
+            _record("Craft CMS Code Injection Vulnerability (CVE-2025-1001)", hours_ago=24 * 90,
+                    cves=["CVE-2025-1001"], **kev, summary="Craft CMS contains a code injection vulnerability."),
+            _record("Craft CMS External Control of Web Parameter (CVE-2025-1002)", hours_ago=24 * 60,
+                    cves=["CVE-2025-1002"], **kev,
+                    summary="Craft CMS lets a remote client control a web parameter that should be immutable."),
+            _record("Craft CMS Path Traversal Vulnerability (CVE-2024-1003)", hours_ago=24 * 300,
+                    cves=["CVE-2024-1003"], **kev, summary="Craft CMS contains a path traversal vulnerability."),
+            _record("Globex Router Command Injection Vulnerability (CVE-2025-2001)", hours_ago=24 * 30,
+                    cves=["CVE-2025-2001"], **{**kev, "vendors": ["Globex"]}),
+            # As in a real store, the question's other words are everywhere and "client" is rare.
+            *[_record(f"Round-up {n}: which sites to check", hours_ago=24 * (7 * n + 3),
+                      summary="Like every week: check these sites, see which cves each runs.") for n in range(20)],
+        ]
+    )  # fmt: skip
+    titles = _titles(Searcher(store), "craft cms kev entries? a client runs like 6 craft sites, which cves do i check")
+    assert sorted(t.split(" (")[1] for t in titles) == ["CVE-2024-1003)", "CVE-2025-1001)", "CVE-2025-1002)"]
+    store.close()
