@@ -83,6 +83,9 @@ FOCUS_RELATIVE = 0.5
 SAME_STORY_SIMILARITY = 0.65
 #: A word the lexicon does not know is a name when the store writes it capitalised at least this often.
 NAME_CAPITALISED_SHARE = 0.6
+#: A name this long or longer may stand in for the vendor named beside it ("logofail … dell/lenovo");
+#: two letters ("CI", "OS") are everywhere and say nothing about what a record is about.
+MIN_NAME_BESIDE_VENDOR = 3
 #: A catalogue question's nickname for a bug resolves to a CVE printed by at least this share of the focused
 #: records that use the name (of at most :data:`NAME_RESOLUTION_RECORDS`, newest first).
 NAME_RESOLUTION_AGREEMENT = 0.5
@@ -698,7 +701,7 @@ class Searcher:
         own = _own_names_said(record, query.terms, context.names)
         if query.cves and set(record.cves) & set(query.cves):
             pass  # the CVE says which bug; a vendor or product named beside it adds nothing ("the OpenSSL bug CVE-…")
-        elif any(_matches_term(text, n.lower()) for n in context.names):
+        elif any(len(n) >= MIN_NAME_BESIDE_VENDOR and _matches_term(text, n.lower()) for n in context.names):
             pass  # "logofail - are our dell/lenovo fleets affected?": the name says what it is about, not the vendors
         elif own and not (query.products or query.vendors):
             why["vendors"] = own  # "advantech advisories?": the record's own vendor, one the dictionary lacks

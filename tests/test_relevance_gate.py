@@ -525,3 +525,23 @@ def test_entries_that_answer_by_their_vendor_are_not_cut_for_the_questions_other
     titles = _titles(Searcher(store), "craft cms kev entries? a client runs like 6 craft sites, which cves do i check")
     assert sorted(t.split(" (")[1] for t in titles) == ["CVE-2024-1003)", "CVE-2025-1001)", "CVE-2025-1002)"]
     store.close()
+
+
+@needs_model
+def test_a_two_letter_name_does_not_stand_in_for_the_vendor_beside_it(tmp_path) -> None:
+    """ "what went wrong at github yesterday? our CI was red": a story that says "CI" is not about GitHub."""
+    from bot.config import Settings
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    store = RecordStore(Settings.from_env(tmp_path / "data"))
+    store.upsert(
+        [
+            _record("CISA warns of exploited GitLab CI runner flaw", hours_ago=30, kind="vulnerability",
+                    vendors=["GitLab"], summary="Attackers abuse a CI runner bug in GitLab."),
+            _record("Stop malicious packages in your CI/CD pipeline", hours_ago=28, kind="other"),
+            *[_record(f"Round-up {n}: browser fixes", hours_ago=24 * (n + 3)) for n in range(20)],
+        ]
+    )  # fmt: skip
+    assert _titles(Searcher(store), "what went wrong at github yesterday? our CI was red all afternoon") == []
+    store.close()
