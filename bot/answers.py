@@ -64,14 +64,22 @@ def ago(moment: datetime, zone: ZoneInfo, now: datetime) -> str:
 
 def window_phrase(query: StructuredQuery, zone: ZoneInfo, now: datetime) -> str | None:
     """The window's name and its dates in the asker's zone: "Today (Tue 2 Jun, Europe/Berlin)"."""
+    dates = window_dates(query, zone, now)
+    if dates is None:
+        return None
+    label = (query.window.label if query.window else "").strip() or "In the window"
+    return f"{label[0].upper()}{label[1:]} {dates}"
+
+
+def window_dates(query: StructuredQuery, zone: ZoneInfo, now: datetime) -> str | None:
+    """The window's days in the asker's zone, in brackets: "(Sun 8 Feb – Tue 10 Feb, Europe/Berlin)"."""
     window = query.window
     if window is None:
         return None
     last = min(window.end, now) - timedelta(microseconds=1)
     first_day, last_day = day_label(window.start, zone, now), day_label(max(last, window.start), zone, now)
     dates = first_day if first_day == last_day else f"{first_day} – {last_day}"
-    label = (window.label or "").strip() or "In the window"
-    return f"{label[0].upper()}{label[1:]} ({dates}, {zone.key})"
+    return f"({dates}, {zone.key})"
 
 
 def window_words(query: StructuredQuery) -> str:
@@ -162,7 +170,7 @@ def none_answer(
         head = f"{named}: not in the CISA KEV catalogue as of {moment_label(now, zone, now)} ({zone.key})"
         head += f", {window_words(query)}." if window is not None else "."
     elif window is not None:
-        head = f"No {what} {window_words(query)} ({window.split('(', 1)[1]}."
+        head = f"No {what} {window_words(query)} {window_dates(query, zone, now)}."
     else:
         head = f"No {what} in the records."
     if latest is not None:

@@ -498,3 +498,26 @@ def test_updates_on_a_shown_record_watch_its_story(core) -> None:
     chat = Chat(core, "show-updates")
     chat(f"show {stored.id}")
     assert chat("any updates?").text.startswith("Nothing new on this story since Tue 2 Jun 18:00 (Europe/Berlin).")
+
+
+def test_a_service_failing_as_the_asker_speaks_is_a_question_about_now(core) -> None:
+    reply = Chat(core, "exo-down")("exchange online down?? users cant load mail")
+    assert reply.window is not None and reply.window.startswith("Right now (past 48 hours) (")
+    assert [i.record.title for i in reply.items][:1] == [
+        "Microsoft Exchange Online outage causes email delays, failures"
+    ]
+    assert all("30 May" not in line for line in reply.text.splitlines()[:2]), "Saturday's outage is not now"
+
+
+def test_none_right_now_says_the_window_once() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot import answers
+    from retrieval.query import parse_query
+
+    now = datetime(2026, 2, 10, 16, 0, tzinfo=UTC)
+    query = parse_query("teams down??", now=now, tz="UTC")
+    head = answers.none_answer(query, ZoneInfo("UTC"), now, None).splitlines()[0]
+    assert head.startswith("No Teams outages right now (past 48 hours) (Sun 8 Feb – Tue 10 Feb, UTC)."), head
+    assert head.count("past 48 hours") == 1
