@@ -541,6 +541,20 @@ class Searcher:
                     return False
             return True
 
+        # What the question asks comes first; later clauses give context ("apache ofbiz auth bypass - exploited
+        # yet? we have an old ofbiz erp box"). A record that answers by a vendor, product or CVE the first
+        # clause names is cut only for words of that clause, never for the context's.
+        first = _first_clause(query.text).lower()
+        asked_entity = {c.id for c in kept if _answers_by_entity_in(reasons[c.id], first)}
+
+        def cut(words: Sequence[str]) -> set[str]:
+            asked_words = [w for w in words if _contains_word(first, w)]
+            return {
+                c.id
+                for c in kept
+                if lacks(c, words) and (c.id not in asked_entity or (asked_words and lacks(c, asked_words)))
+            }
+
         if carried:
             # A name of two words ("amaranth dragon") that the best says as one carries both words' weight.
             best_text = f"{best.record.title}\n{best.record.summary}".lower() if best.record is not None else ""
@@ -553,11 +567,10 @@ class Searcher:
             if anchor and sum(weight.get(t, 1.0) for t in anchor) >= FOCUS_SHARE * sum(
                 weight.get(t, 1.0) for t in subject
             ):
-                required = max(anchor, key=lambda t: weight.get(t, 1.0))  # "MGM" stands for "MGM Resorts"
-                off |= {c.id for c in kept if lacks(c, [required])}
+                off |= cut([max(anchor, key=lambda t: weight.get(t, 1.0))])  # "MGM" stands for "MGM Resorts"
         said = [t for t in carried if t in context.names]
         if said:
-            off |= {c.id for c in kept if lacks(c, said)}
+            off |= cut(said)
         if best.coverage >= FOCUS_BEST_COVERAGE:
             # A record that answers by its vendor, product or CVE may word the rest differently.
             by_entity = {c.id for c in kept if any(reasons[c.id].get(k) for k in ("vendors", "products", "cves"))}
@@ -949,6 +962,18 @@ def _catalogue_clause(text: str, catalogue: str) -> str | None:
     pattern = _ASKS_FOR_CATALOGUE.get(catalogue)
     clauses = [c for c in _CLAUSE_END.split(text) if pattern is not None and pattern.search(c)]
     return clauses[0] if len(clauses) == 1 else None
+
+
+def _first_clause(text: str) -> str:
+    """The question's first clause: what it asks, before the context ("… - we run a lot of vcenter")."""
+    return next((c for c in _CLAUSE_END.split(text) if c.strip()), text)
+
+
+def _answers_by_entity_in(why: dict[str, object], clause: str) -> bool:
+    """Whether the gate let a record in by a vendor, product or CVE that ``clause`` names."""
+    names = [n for key in ("vendors", "products", "cves") for n in (why.get(key) or []) if isinstance(n, str)]
+    lowered = clause.lower()
+    return any(_contains_word(lowered, w) for n in names for w in re.findall(r"[\w.-]+", n.lower()) if len(w) >= 3)
 
 
 def _two_word_names(terms: Sequence[str], carried: Sequence[str], text: str) -> list[list[str]]:

@@ -770,3 +770,14 @@ def test_query_is_immutable() -> None:
 )
 def test_kev_said_with_a_period_asks_for_the_catalogue(text: str, catalogue: str | None) -> None:
     assert parse_query(text, now=datetime.fromisoformat(WED), tz=BER).catalogue == catalogue
+
+
+def test_not_in_capitals_excludes_the_name_that_follows() -> None:
+    q = parse_query(
+        "any cisa advisory on cobalt lately? (the ashlar-vellum cad app, NOT cobalt strike)",
+        now=datetime.fromisoformat(WED),
+        tz=BER,
+    )
+    assert q.exclude_terms == ["cobalt strike"]
+    assert "cobalt" in q.terms and q.products == [], "the excluded name is not read as a product"
+    assert parse_query("is it not down?", now=datetime.fromisoformat(WED), tz=BER).exclude_terms == []

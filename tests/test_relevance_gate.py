@@ -545,3 +545,31 @@ def test_a_two_letter_name_does_not_stand_in_for_the_vendor_beside_it(tmp_path) 
     )  # fmt: skip
     assert _titles(Searcher(store), "what went wrong at github yesterday? our CI was red all afternoon") == []
     store.close()
+
+
+@needs_model
+def test_words_of_a_later_clause_do_not_cut_records_about_what_the_first_clause_asks(tmp_path, monkeypatch) -> None:
+    """ "apache ofbiz auth bypass - exploited yet? we have an old ofbiz erp box": "erp" is context."""
+    from bot.config import Settings
+    from retrieval import search
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    monkeypatch.setattr(search, "SAME_STORY_SIMILARITY", 1.01)  # not the reason the records stay
+    vuln: dict[str, Any] = {"kind": "vulnerability", "vendors": ["Apache"], "products": ["OFBiz"], "exploited": True}
+    store = RecordStore(Settings.from_env(tmp_path / "data"))
+    store.upsert(
+        [
+            _record("Critical zero-day in Apache OFBiz ERP system exposes businesses", hours_ago=30, **vuln),
+            _record("Apache OFBiz RCE flaw exploited to find vulnerable Confluence servers", hours_ago=10, **vuln),
+            _record("Critical Apache OFBiz vulnerability in attackers' crosshairs", hours_ago=5, **vuln),
+            *[_record(f"Round-up {n}: an old box, a new phone", hours_ago=24 * (n + 3),
+                      summary="We have an old box here and a new phone there.") for n in range(20)],
+        ]
+    )  # fmt: skip
+    searcher = Searcher(store)
+    question = "apache ofbiz auth bypass - is it being exploited already? we have an old ofbiz erp box"
+    assert len(_titles(searcher, question)) == 3
+    monkeypatch.setattr(search, "_first_clause", lambda text: text)  # every word is the question's
+    assert len(_titles(searcher, question)) == 1, "without the mechanism 'erp' cuts the other reports"
+    store.close()

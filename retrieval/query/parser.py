@@ -214,7 +214,7 @@ def parse_query(
     _read_operators(buf, found, vd, clock)
     # Exclusions go before vendor matching, so "Exchange outage -crypto" is not vetoed by the word excluded.
     for m in buf.take(_EXCLUDE):
-        value = _unquote(m["quoted"] or m["word"] or m["after"] or "").strip().lower()
+        value = _unquote(m["quoted"] or m["word"] or m["after"] or m["phrase"] or "").strip().lower()
         if value:
             found.excludes.append(value)
     for m in buf.take(_QUOTED):  # quoted phrases are literal search terms

@@ -14,7 +14,10 @@ _OPERATOR = re.compile(
 )
 _EXCLUDE = re.compile(
     r"(?:(?<!\S)-(?P<quoted>\"[^\"]+\")|(?<!\S)-(?P<word>[A-Za-z][\w.+-]*)"
-    r"|(?<![\w-])(?:excluding|except(?:\s+for)?|without|but\s+not|minus|not\s+about)\s+(?P<after>\"[^\"]+\"|[A-Za-z][\w.+-]*))",
+    r"|(?<![\w-])(?:excluding|except(?:\s+for)?|without|but\s+not|minus|not\s+about)\s+(?P<after>\"[^\"]+\"|[A-Za-z][\w.+-]*)"
+    # "NOT" in capitals is said as an operator: what follows, up to punctuation, is the excluded name
+    # ("cobalt (the cad app, NOT cobalt strike)").
+    r"|(?<![\w-])(?-i:NOT)\s+(?P<phrase>[A-Za-z][\w.+-]*(?:[ \t]+[A-Za-z][\w.+-]*){0,2}))",
     re.IGNORECASE,
 )
 _QUOTED = re.compile(r"\"(?P<q>[^\"]+)\"|“(?P<q2>[^”]+)”")
