@@ -971,7 +971,11 @@ def _first_clause(text: str) -> str:
 
 def _answers_by_entity_in(why: dict[str, object], clause: str) -> bool:
     """Whether the gate let a record in by a vendor, product or CVE that ``clause`` names."""
-    names = [n for key in ("vendors", "products", "cves") for n in (why.get(key) or []) if isinstance(n, str)]
+    names: list[str] = []
+    for key in ("vendors", "products", "cves"):
+        value = why.get(key)
+        if isinstance(value, list):
+            names += [n for n in value if isinstance(n, str)]
     lowered = clause.lower()
     return any(_contains_word(lowered, w) for n in names for w in re.findall(r"[\w.-]+", n.lower()) if len(w) >= 3)
 
