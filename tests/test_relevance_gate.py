@@ -31,6 +31,17 @@ def _record(title: str, *, hours_ago: float = 3, summary: str = "", **fields: An
     )
 
 
+def _searcher_over(tmp_path, records):
+    """A store of ``records`` in ``tmp_path`` and a searcher over it (close the store when done)."""
+    from bot.config import Settings
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    store = RecordStore(Settings.from_env(tmp_path / "data"))
+    store.upsert(records)
+    return store, Searcher(store)
+
+
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory):
     from bot.config import Settings
@@ -444,14 +455,11 @@ def test_words_no_ics_advisory_of_the_window_uses_are_chatter(searcher, monkeypa
 
 @needs_model
 def test_a_record_answers_for_its_own_vendor_the_dictionary_does_not_know(tmp_path, monkeypatch) -> None:
-    from bot.config import Settings
     from retrieval import search
-    from retrieval.search import Searcher
-    from retrieval.store import RecordStore
 
     csaf: dict[str, Any] = {"kind": "vulnerability", "source": "CISA CSAF", "tags": ["ICS"]}
-    store = RecordStore(Settings.from_env(tmp_path / "data"))
-    store.upsert(
+    store, searcher = _searcher_over(
+        tmp_path,
         [
             _record("Quorvex SmartGrid Manager", hours_ago=30, vendors=["Quorvex"], **csaf,
                     summary="Successful exploitation could allow an attacker to execute arbitrary SQL commands."),
@@ -463,7 +471,6 @@ def test_a_record_answers_for_its_own_vendor_the_dictionary_does_not_know(tmp_pa
                     summary="Operators at water plants should take HMIs off the internet, the agency said."),
         ]
     )  # fmt: skip
-    searcher = Searcher(store)
     question = "quorvex advisories this week? our plant runs their kit on line three"
     titles = _titles(searcher, question)
     assert sorted(titles[:2]) == ["Quorvex Relay Studio", "Quorvex SmartGrid Manager"], titles
@@ -497,16 +504,13 @@ def test_two_word_names_are_the_consecutive_question_words_the_best_answer_says_
 @needs_model
 def test_entries_that_answer_by_their_vendor_are_not_cut_for_the_questions_other_words(tmp_path, monkeypatch) -> None:
     """ "craft cms kev entries? client runs like 6 craft sites": one entry happens to say "client"."""
-    from bot.config import Settings
     from retrieval import search
-    from retrieval.search import Searcher
 
     monkeypatch.setattr(search, "SAME_STORY_SIMILARITY", 1.01)  # templated entries all read alike: not the reason
-    from retrieval.store import RecordStore
 
     kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True, "vendors": ["Craft CMS"]}
-    store = RecordStore(Settings.from_env(tmp_path / "data"))
-    store.upsert(
+    store, searcher = _searcher_over(
+        tmp_path,
         [
             _record("Craft CMS Code Injection Vulnerability (CVE-2025-1001)", hours_ago=24 * 90,
                     cves=["CVE-2025-1001"], **kev, summary="Craft CMS contains a code injection vulnerability."),
@@ -522,7 +526,7 @@ def test_entries_that_answer_by_their_vendor_are_not_cut_for_the_questions_other
                       summary="Like every week: check these sites, see which cves each runs.") for n in range(20)],
         ]
     )  # fmt: skip
-    titles = _titles(Searcher(store), "craft cms kev entries? a client runs like 6 craft sites, which cves do i check")
+    titles = _titles(searcher, "craft cms kev entries? a client runs like 6 craft sites, which cves do i check")
     assert sorted(t.split(" (")[1] for t in titles) == ["CVE-2024-1003)", "CVE-2025-1001)", "CVE-2025-1002)"]
     store.close()
 
@@ -530,12 +534,9 @@ def test_entries_that_answer_by_their_vendor_are_not_cut_for_the_questions_other
 @needs_model
 def test_a_two_letter_name_does_not_stand_in_for_the_vendor_beside_it(tmp_path) -> None:
     """ "what went wrong at github yesterday? our CI was red": a story that says "CI" is not about GitHub."""
-    from bot.config import Settings
-    from retrieval.search import Searcher
-    from retrieval.store import RecordStore
 
-    store = RecordStore(Settings.from_env(tmp_path / "data"))
-    store.upsert(
+    store, searcher = _searcher_over(
+        tmp_path,
         [
             _record("CISA warns of exploited GitLab CI runner flaw", hours_ago=30, kind="vulnerability",
                     vendors=["GitLab"], summary="Attackers abuse a CI runner bug in GitLab."),
@@ -543,22 +544,19 @@ def test_a_two_letter_name_does_not_stand_in_for_the_vendor_beside_it(tmp_path) 
             *[_record(f"Round-up {n}: browser fixes", hours_ago=24 * (n + 3)) for n in range(20)],
         ]
     )  # fmt: skip
-    assert _titles(Searcher(store), "what went wrong at github yesterday? our CI was red all afternoon") == []
+    assert _titles(searcher, "what went wrong at github yesterday? our CI was red all afternoon") == []
     store.close()
 
 
 @needs_model
 def test_words_of_a_later_clause_do_not_cut_records_about_what_the_first_clause_asks(tmp_path, monkeypatch) -> None:
     """ "apache ofbiz auth bypass - exploited yet? we have an old ofbiz erp box": "erp" is context."""
-    from bot.config import Settings
     from retrieval import search
-    from retrieval.search import Searcher
-    from retrieval.store import RecordStore
 
     monkeypatch.setattr(search, "SAME_STORY_SIMILARITY", 1.01)  # not the reason the records stay
     vuln: dict[str, Any] = {"kind": "vulnerability", "vendors": ["Apache"], "products": ["OFBiz"], "exploited": True}
-    store = RecordStore(Settings.from_env(tmp_path / "data"))
-    store.upsert(
+    store, searcher = _searcher_over(
+        tmp_path,
         [
             _record("Critical zero-day in Apache OFBiz ERP system exposes businesses", hours_ago=30, **vuln),
             _record("Apache OFBiz RCE flaw exploited to find vulnerable Confluence servers", hours_ago=10, **vuln),
@@ -567,7 +565,6 @@ def test_words_of_a_later_clause_do_not_cut_records_about_what_the_first_clause_
                       summary="We have an old box here and a new phone there.") for n in range(20)],
         ]
     )  # fmt: skip
-    searcher = Searcher(store)
     question = "apache ofbiz auth bypass - is it being exploited already? we have an old ofbiz erp box"
     assert len(_titles(searcher, question)) == 3
     monkeypatch.setattr(search, "_first_clause", lambda text: text)  # every word is the question's
