@@ -42,8 +42,9 @@ smoke:
 # Re-resolve the lock after changing pyproject.toml's dependencies (uv is in the dev extra). Universal:
 # one file for every platform and Python >= 3.11, with hashes, installable by a plain `pip install -r`.
 lock: $(VENV)/.installed
-	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 --generate-hashes \
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 --generate-hashes --no-strip-extras \
 		--custom-compile-command "make lock" -o $(LOCK)
+	$(BIN)/python scripts/lock_for_pip23.py $(LOCK)
 
 # The benchmarks on the full data in ../shared (minutes each; they print their figures beside a baseline).
 # bench/scale.py (a 100k-record store, about an hour) runs alone: `nice -n 10 .venv/bin/python bench/scale.py`.
