@@ -737,7 +737,11 @@ class Searcher:
             informative = _subject_terms(context.weights.informative(query.terms), context.generic)
             # A word of a name the question already read as that name ("6 craft sites" after "Craft CMS") is that name.
             named = {w for n in entity_names for w in re.findall(r"\w+", n)}
-            names_here = [t for t in query.terms if t.lower() in aliases and t.lower() not in named]
+            names_here = [
+                t
+                for t in query.terms
+                if t.lower() in aliases and t.lower() not in named and self._names_alone(t.lower())
+            ]
             if names_here:
                 # The question used a word that this record uses as a vendor or product name, and the query
                 # parser did not read it as that name ("crypto exchange"). Same word, other meaning — unless
@@ -787,6 +791,11 @@ class Searcher:
             return True
         rare = self._term_weights(own).informative(own)
         return any(_contains_word(text, w) for w in rare)
+
+    def _names_alone(self, word: str) -> bool:
+        """Whether ``word`` on its own is a vendor's or product's name ("exchange", "teams"), not merely a word of
+        one ("router" in "DIR-600 Router")."""
+        return bool(self.dictionary.canonical_vendor(word) or self.dictionary.canonical_product(word))
 
     def _is_name(self, term: str) -> bool:
         """A name or an identifier, not a word: unknown to the English lexicon (or with digits), and written

@@ -570,3 +570,27 @@ def test_words_of_a_later_clause_do_not_cut_records_about_what_the_first_clause_
     monkeypatch.setattr(search, "_first_clause", lambda text: text)  # every word is the question's
     assert len(_titles(searcher, question)) == 1, "without the mechanism 'erp' cuts the other reports"
     store.close()
+
+
+@needs_model
+def test_a_common_word_of_a_product_name_is_not_that_name_in_another_sense(tmp_path, monkeypatch) -> None:
+    """ "list every d-link entry in KEV this year - router/NAS cleanup": "router" is a word of "DIR-600 Router"."""
+    from retrieval import search
+
+    kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True, "vendors": ["D-Link"]}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("D-Link DIR-600 Router Cross-Site Request Forgery (CSRF) Vulnerability (CVE-2014-100005)",
+                    hours_ago=24 * 30, cves=["CVE-2014-100005"], products=["DIR-600 Router"], **kev),
+            _record("D-Link Multiple NAS Devices Command Injection Vulnerability (CVE-2024-3273)",
+                    hours_ago=24 * 40, cves=["CVE-2024-3273"], products=["Multiple NAS Devices"], **kev),
+            *[_record(f"Round-up {n}: inventory and cleanup tips", hours_ago=24 * (n + 3),
+                      summary="Every week: inventory, cleanup, every checklist.") for n in range(20)],
+        ],
+    )  # fmt: skip
+    question = "list every d-link entry cisa added to KEV this year - router/NAS inventory cleanup"
+    assert len(_titles(searcher, question)) == 2
+    monkeypatch.setattr(search.Searcher, "_names_alone", lambda self, word: True)
+    assert len(_titles(searcher, question)) == 1, "without the mechanism 'router' reads as the other sense"
+    store.close()
