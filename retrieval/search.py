@@ -92,6 +92,9 @@ NAME_RESOLUTION_AGREEMENT = 0.5
 NAME_RESOLUTION_RECORDS = 200
 #: A word used by at most this share of the store's records can name a bug ("n8n", "ni8mare", "fortiweb").
 CHARACTERISTIC_SHARE = 0.01
+#: What a record reporting exploitation gains when the question asks about exploitation: as much as the
+#: asked kind (0.008) and a little more, so such reports lead without hiding the rest.
+EXPLOITED_ASKED_BOOST = 0.01
 KEV_SOURCE = "CISA KEV"
 _MENTIONS_KEV = re.compile(r"\bkev\b|known[\s-]+exploited", re.IGNORECASE)
 
@@ -209,7 +212,11 @@ class Searcher:
         """Rank records for an already-understood query."""
         query = self.resolve_catalogue_names(query)
         start, end = self._bounds(query)
-        return self._rank(query, start, end, limit=limit)
+        results = self._rank(query, start, end, limit=limit)
+        if not results and query.exploited and query.cves and not query.exploited_required and query.catalogue != "kev":
+            # "CVE-… - exploited?" with no report of exploitation: the honest answer is what the records say.
+            results = self._rank(dataclasses.replace(query, exploited=None), start, end, limit=limit)
+        return results
 
     def resolve_catalogue_names(self, query: StructuredQuery) -> StructuredQuery:
         """A bug named by its nickname in a catalogue question becomes its CVE ("is react2shell in KEV?").
@@ -337,7 +344,10 @@ class Searcher:
             kinds=kinds,
             # A question about the KEV catalogue is answered by the catalogue's own entries.
             source=KEV_SOURCE if query.catalogue == "kev" else None,
-            exploited=bool(query.exploited),
+            # "exploited yet?" asks about a subject, so it ranks; it filters a listing ("exploited bugs this week")
+            # and a CVE ("is CVE-… exploited?" wants the reports of it, see ``run`` when there are none).
+            exploited=bool(query.exploited)
+            and (query.exploited_required or query.catalogue == "kev" or bool(query.cves) or not _has_subject(query)),
             min_severity_rank=severity.rank if severity is not None and severity is not Severity.UNKNOWN else None,
             cves=tuple(query.cves),
             has_cve=bool(query.has_cve) and not query.cves,
@@ -694,7 +704,7 @@ class Searcher:
             why["kind"] = record.kind.value
         if query.cves:
             why["cves"] = [c for c in record.cves if c in query.cves]
-        if query.exploited:
+        if query.exploited and candidate.exploited:
             why["exploited"] = True
         text_words = f"{record.title} {' '.join(record.tags)}\n{record.summary}"  # tags state facts, as a title does
         if query.catalogue == "ics" and not about_ics(text_words):
@@ -931,7 +941,7 @@ class Searcher:
         score += 0.01 * c.coverage  # the rarer the question's words a record contains, the better
         score += _SEVERITY_BOOST.get(c.severity, 0.0)
         if c.exploited:
-            score += 0.003
+            score += EXPLOITED_ASKED_BOOST if query.exploited else 0.003  # "exploited yet?": reports of it first
         if c.record is not None and c.record.source == KEV_SOURCE and _MENTIONS_KEV.search(query.text):
             score += 0.02  # "what did CISA add to KEV?" is answered by the catalogue's own entries
         age_days = max(0.0, (now - c.published) / 86400)

@@ -675,6 +675,7 @@ def test_to_filters_is_json_ready() -> None:
         "cves_required": False,
         "catalogue": None,
         "alternatives": [],
+        "exploited_required": False,
     }
 
 
@@ -781,3 +782,17 @@ def test_not_in_capitals_excludes_the_name_that_follows() -> None:
     assert q.exclude_terms == ["cobalt strike"]
     assert "cobalt" in q.terms and q.products == [], "the excluded name is not read as a product"
     assert parse_query("is it not down?", now=datetime.fromisoformat(WED), tz=BER).exclude_terms == []
+
+
+@pytest.mark.parametrize(
+    ("text", "exploited", "required"),
+    [
+        ("superset default key - exploited?", True, False),  # words ask
+        ("fortinet is:exploited", True, True),  # an operator filters
+        ("fortinet exploited:yes", True, True),
+        ("fortinet exploited:no", False, True),
+    ],
+)
+def test_exploitation_said_in_words_asks_and_as_an_operator_filters(text: str, exploited: bool, required: bool) -> None:
+    q = parse_query(text, now=datetime.fromisoformat(WED), tz=BER)
+    assert (q.exploited, q.exploited_required) == (exploited, required)

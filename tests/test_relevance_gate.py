@@ -594,3 +594,47 @@ def test_a_common_word_of_a_product_name_is_not_that_name_in_another_sense(tmp_p
     monkeypatch.setattr(search.Searcher, "_names_alone", lambda self, word: True)
     assert len(_titles(searcher, question)) == 1, "without the mechanism 'router' reads as the other sense"
     store.close()
+
+
+@needs_model
+def test_exploited_in_words_ranks_for_a_subject_and_filters_a_listing(tmp_path) -> None:
+    """ "superset default key - exploited?": the honest answer is the advisory, which says nothing of exploitation."""
+    vuln: dict[str, Any] = {"kind": "vulnerability", "vendors": ["Apache"], "products": ["Superset"]}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Apache Superset insecure default configuration exposes servers to RCE", hours_ago=20,
+                    summary="Superset instances keep a default secret key.", **vuln),
+            _record("Ivanti EPMM flaw exploited in the wild", hours_ago=30, kind="vulnerability", exploited=True,
+                    vendors=["Ivanti"]),
+        ],
+    )  # fmt: skip
+    assert _titles(searcher, "superset default secret key - exploited yet?") == [
+        "Apache Superset insecure default configuration exposes servers to RCE"
+    ]
+    assert _titles(searcher, "any exploited bugs this week?") == ["Ivanti EPMM flaw exploited in the wild"]
+    assert _titles(searcher, "superset is:exploited") == [], "an operator still filters"
+    store.close()
+
+
+@needs_model
+def test_a_cve_question_about_exploitation_wants_the_reports_of_it_and_else_the_cves_records(tmp_path) -> None:
+    vuln: dict[str, Any] = {"kind": "vulnerability", "vendors": ["Progress"], "products": ["MOVEit Transfer"]}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("MOVEit Transfer zero-day CVE-2023-34362 exploited in mass attacks", hours_ago=20, exploited=True,
+                    cves=["CVE-2023-34362"], **vuln),
+            _record("New MOVEit Transfer SQL injection flaws found after CVE-2023-34362", hours_ago=10,
+                    cves=["CVE-2023-34362", "CVE-2023-35036"], **vuln),
+            _record("Superset default secret key flaw CVE-2023-27524 exposes servers", hours_ago=30,
+                    cves=["CVE-2023-27524"], kind="vulnerability"),
+        ],
+    )  # fmt: skip
+    assert _titles(searcher, "is CVE-2023-34362 exploited?") == [
+        "MOVEit Transfer zero-day CVE-2023-34362 exploited in mass attacks"
+    ]
+    assert _titles(searcher, "CVE-2023-27524 - exploited yet?") == [
+        "Superset default secret key flaw CVE-2023-27524 exposes servers"
+    ], "no report of exploitation: the CVE's records are the honest answer"
+    store.close()

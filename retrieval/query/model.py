@@ -56,6 +56,11 @@ class StructuredQuery:
     #: True when a CVE id was written as an operator (``cve:CVE-2024-1234``): then only records that name it
     #: answer. A plain id ("CVE-2024-1234 exploited?") also admits stories about the bug that never print it.
     cves_required: bool = False
+    #: True when exploitation was written as an operator (``is:exploited``, ``exploited:yes``): then only
+    #: exploited records answer. Read from words ("exploited yet?") it filters a question without a subject
+    #: ("exploited bugs this week") or about a CVE (falling back to the CVE's records when none reports
+    #: exploitation); with another subject it ranks, since the honest answer may be "not yet".
+    exploited_required: bool = False
     #: ``"kev"`` when the question is about the KEV catalogue itself ("is CVE-… in KEV yet?"): only the
     #: catalogue's entries answer it, and an empty answer means "not in KEV as of now". ``"ics"`` when it
     #: asks for ICS advisories ("any new ICS advisories today?"): only records about industrial control
@@ -81,6 +86,7 @@ class StructuredQuery:
             "exclude_terms": list(self.exclude_terms),
             "kinds_required": self.kinds_required,
             "cves_required": self.cves_required,
+            "exploited_required": self.exploited_required,
             "catalogue": self.catalogue,
             "alternatives": [list(group) for group in self.alternatives],
         }
@@ -116,6 +122,7 @@ def merge_queries(base: StructuredQuery, change: StructuredQuery, *, narrow: boo
         updates["min_severity"] = change.min_severity
     if change.exploited is not None:
         updates["exploited"] = change.exploited
+        updates["exploited_required"] = change.exploited_required
     if change.kinds:
         updates["kinds"] = list(change.kinds)
         updates["kinds_required"] = change.kinds_required

@@ -70,6 +70,7 @@ class _Found:
     excludes: list[str] = field(default_factory=list)
     severities: list[Severity] = field(default_factory=list)
     exploited: bool | None = None
+    exploited_required: bool = False
     has_cve: bool = False
     span: _Span | None = None
     kinds_required: bool = False
@@ -121,8 +122,10 @@ def _read_operators(buf: _Text, found: _Found, vd: VendorDictionary, clock: _Clo
                 found.has_cve = True
             elif value.lower() in {"exploited", "kev", "itw", "0day", "zero-day", "zeroday"}:
                 found.exploited = True
+                found.exploited_required = True
         elif key == "exploited":
             found.exploited = value.lower() not in {"no", "false", "0", "n"}
+            found.exploited_required = True
         elif key in {"since", "on", "in"} and value:
             inner = _POINT_RE.fullmatch(name)
             point = _point(inner, clock) if inner else None
@@ -258,6 +261,7 @@ def parse_query(
         exclude_terms=_dedupe(found.excludes)[:MAX_TERMS],
         kinds_required=found.kinds_required,
         cves_required=found.cves_required,
+        exploited_required=found.exploited_required,
         catalogue=found.catalogue,
         alternatives=_alternatives(buf.current, terms),
     )
