@@ -370,7 +370,10 @@ class _Turn:
         items = self.items(shown)
         capped = len(results) >= MAX_RESULT_IDS
         count = answers.count_phrase(len(results), capped)
-        what = answers.subject(query, len(results))
+        # "exploited?" asked about a subject ranks reports of exploitation first; the heading says
+        # "exploited" only when every answer is one.
+        said = query if all(r.record.exploited for r in results) else dataclasses.replace(query, exploited=None)
+        what = answers.subject(said, len(results))
         if window:
             heading = f"{window}: {count} {what}"
         elif state.mode == "latest":

@@ -521,3 +521,9 @@ def test_none_right_now_says_the_window_once() -> None:
     head = answers.none_answer(query, ZoneInfo("UTC"), now, None).splitlines()[0]
     assert head.startswith("No Teams outages right now (past 48 hours) (Sun 8 Feb – Tue 10 Feb, UTC)."), head
     assert head.count("past 48 hours") == 1
+
+
+def test_a_heading_says_exploited_only_when_every_answer_reports_exploitation(core) -> None:
+    reply = Chat(core, "exo-exploited")("exchange online outage today - exploited?")
+    assert reply.items, reply.text
+    assert "exploited" not in reply.text.splitlines()[0], reply.text.splitlines()[0]
