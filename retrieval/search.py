@@ -301,7 +301,10 @@ class Searcher:
 
         Subscriptions use this: the same filters and relevance gate as search, applied to new
         records only, so a channel subscribed to "exchange outage" gets what search would show.
+        A standing query is a filter, so "exploited" in it always filters ("exploited fortinet bugs").
         """
+        if query.exploited:
+            query = dataclasses.replace(query, exploited_required=True)
         start, end = self._bounds(query)
         wanted = list(dict.fromkeys(r.id for r in records))
         rows = self.store.candidate_rows(self._filter(query, start, end), any_of_ids=wanted) if wanted else []

@@ -638,3 +638,19 @@ def test_a_cve_question_about_exploitation_wants_the_reports_of_it_and_else_the_
         "Superset default secret key flaw CVE-2023-27524 exposes servers"
     ], "no report of exploitation: the CVE's records are the honest answer"
     store.close()
+
+
+@needs_model
+def test_a_standing_query_filters_on_exploitation(tmp_path) -> None:
+    """A channel subscribed to "exploited fortinet bugs" gets reports of exploitation only."""
+    from retrieval.query import parse_query
+
+    vuln: dict[str, Any] = {"kind": "vulnerability", "vendors": ["Fortinet"], "products": ["FortiOS"]}
+    records = [
+        _record("FortiOS SSL-VPN flaw exploited in attacks", hours_ago=2, exploited=True, **vuln),
+        _record("Fortinet patches FortiOS denial-of-service bug", hours_ago=1, **vuln),
+    ]
+    store, searcher = _searcher_over(tmp_path, records)
+    query = parse_query("exploited fortinet bugs", now=NOW)
+    assert [r.record.title for r in searcher.matching(query, records)] == ["FortiOS SSL-VPN flaw exploited in attacks"]
+    store.close()
