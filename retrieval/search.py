@@ -47,7 +47,7 @@ from retrieval.enrich import is_status_source
 from retrieval.query import StructuredQuery, parse_query
 from retrieval.records import Severity, ThreatRecord
 from retrieval.store import RecordFilter, RecordStore
-from retrieval.vendors import VendorDictionary
+from retrieval.vendors import VendorDictionary, name_forms
 
 #: At or below this many filtered records, score them all directly instead of asking Chroma.
 DIRECT_SCORING_LIMIT = 5000
@@ -1019,7 +1019,7 @@ def _own_names_said(record: ThreatRecord, terms: Sequence[str], names: frozenset
     """
     said = set(terms)
     own: list[str] = []
-    for name in dict.fromkeys(n.lower() for n in [*record.vendors, *record.products]):
+    for name in dict.fromkeys(form for n in [*record.vendors, *record.products] for form in name_forms(n)):
         words = re.findall(r"\w+", name)
         if words and all(w in said for w in words) and any(w in names for w in words):
             own.append(name)

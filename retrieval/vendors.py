@@ -30,7 +30,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["ContextRule", "VendorDictionary", "VendorMatch"]
+__all__ = ["ContextRule", "VendorDictionary", "VendorMatch", "name_forms"]
 
 #: Company-form suffixes that do not change which vendor a name means ("Fortinet, Inc.").
 _COMPANY_SUFFIX = re.compile(
@@ -40,7 +40,19 @@ _COMPANY_SUFFIX = re.compile(
 )
 
 #: Trailing business words tried after the company form, for advisory spellings ("Schneider Electric Software, LLC").
-_BUSINESS_WORD = re.compile(r"\s+(?:software|technologies|technology|systems|networks|group|holdings|labs)$", re.I)
+_BUSINESS_WORD = re.compile(r"\s+(?:software|technologies|technology|systems?|networks|group|holdings|labs)$", re.I)
+
+
+def name_forms(name: str) -> list[str]:
+    """The ways a source's vendor name is said, lower-cased: whole, without its company form or business
+    word ("Franklin Fueling System" → "franklin fueling"), and each part of a compound name ("Baker Hughes -
+    Bently Nevada" → "bently nevada")."""
+    forms: list[str] = []
+    for part in [name, *re.split(r"\s+[-\u2013/]\s+", name)]:
+        key = " ".join(part.split()).lower()
+        stripped = _COMPANY_SUFFIX.sub("", key).strip(" ,")
+        forms += [key, stripped, _BUSINESS_WORD.sub("", stripped).strip(" ,")]
+    return list(dict.fromkeys(f for f in forms if f))
 
 
 @dataclass(frozen=True, slots=True)

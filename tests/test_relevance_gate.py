@@ -465,6 +465,8 @@ def test_a_record_answers_for_its_own_vendor_the_dictionary_does_not_know(tmp_pa
                     summary="Successful exploitation could allow an attacker to execute arbitrary SQL commands."),
             _record("Quorvex Relay Studio", hours_ago=50, vendors=["Quorvex"], **csaf,
                     summary="Exploitation could let an attacker read arbitrary files on the engineering station."),
+            _record("Hollis Marlow Quorvex 3500 Rack", hours_ago=45, vendors=["Hollis Marlow - Quorvex Systems"], **csaf,
+                    summary="An attacker could change the rack's configuration."),
             _record("Zentrix Edge Gateway", hours_ago=40, vendors=["Zentrix"], **csaf,
                     summary="Quorvex-compatible gateways let an attacker bypass authentication."),
             _record("Water plant operators warned about exposed HMIs", hours_ago=20, kind="advisory",
@@ -473,10 +475,14 @@ def test_a_record_answers_for_its_own_vendor_the_dictionary_does_not_know(tmp_pa
     )  # fmt: skip
     question = "quorvex advisories this week? our plant runs their kit on line three"
     titles = _titles(searcher, question)
-    assert sorted(titles[:2]) == ["Quorvex Relay Studio", "Quorvex SmartGrid Manager"], titles
+    assert sorted(titles[:3]) == [
+        "Hollis Marlow Quorvex 3500 Rack",
+        "Quorvex Relay Studio",
+        "Quorvex SmartGrid Manager",
+    ]
     assert "Water plant operators warned about exposed HMIs" not in titles
     monkeypatch.setattr(search, "_own_names_said", lambda record, terms, names: [])
-    assert len(_titles(searcher, question)) < 2, "without the mechanism the context words gate"
+    assert len(_titles(searcher, question)) < 3, "without the mechanism the context words gate"
     store.close()
 
 

@@ -475,3 +475,12 @@ def test_a_name_with_trailing_punctuation_also_matches_bare(vd: VendorDictionary
     assert [m.vendor for m in vd.find("any joomla extensions on KEV?")] == ["Joomla!"]
     assert [m.vendor for m in vd.find("Joomla! Improper Access Control")] == ["Joomla!"]
     assert vd.canonical_vendor("joomla") == "Joomla!"
+
+
+def test_a_source_vendor_name_is_said_whole_without_its_company_form_or_by_each_part() -> None:
+    from retrieval.vendors import name_forms
+
+    assert "franklin fueling" in name_forms("Franklin Fueling System")
+    assert "schneider electric" in name_forms("Schneider Electric Software, LLC")
+    assert "bently nevada" in name_forms("Baker Hughes - Bently Nevada")
+    assert name_forms("Advantech") == ["advantech"]
