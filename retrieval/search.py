@@ -95,6 +95,10 @@ CHARACTERISTIC_SHARE = 0.01
 #: What a record reporting exploitation gains when the question asks about exploitation: as much as the
 #: asked kind (0.008) and a little more, so such reports lead without hiding the rest.
 EXPLOITED_ASKED_BOOST = 0.01
+#: How long after an entry's date news of its addition to KEV is still news of the addition.
+CATALOGUE_NEWS_AFTER = timedelta(days=7)
+#: CVEs of a catalogue answer whose addition news is looked up (an answer lists at most a page of entries).
+MAX_CATALOGUE_CVES = 50
 KEV_SOURCE = "CISA KEV"
 _MENTIONS_KEV = re.compile(r"\bkev\b|known[\s-]+exploited", re.IGNORECASE)
 
@@ -394,7 +398,45 @@ class Searcher:
         results = self._collapse(query, kept, reasons, limit=limit)
         if query.cves and not query.cves_required and len(results) < limit:
             results += self._cve_relatives(query, start, end, results, limit=limit - len(results))
+        if query.catalogue == "kev" and results and len(results) < limit:
+            results += self._catalogue_news(results, end, limit=limit - len(results))
         return results
+
+    def _catalogue_news(self, entries: list[SearchResult], end: float, *, limit: int) -> list[SearchResult]:
+        """News that reports the catalogue adding the answer's entries ("CISA adds SLP flaw to KEV"), after them.
+
+        The entry is the answer to a catalogue question; a report of its addition is a useful second source
+        (it says why, and what CISA ordered). A report counts when it names an entry's CVE, says KEV or "known
+        exploited", and was published from the day before the entry's date to :data:`CATALOGUE_NEWS_AFTER` after.
+        """
+        cves = sorted({c for r in entries for c in r.record.cves})[:MAX_CATALOGUE_CVES]
+        if not cves:
+            return []
+        added = [r.record.published.timestamp() for r in entries]
+        first = min(added) - timedelta(days=1).total_seconds()
+        last = min(end, max(added) + CATALOGUE_NEWS_AFTER.total_seconds())
+        rows = self.store.candidate_rows(RecordFilter(end=last, start=first, cves=tuple(cves)))
+        shown = {r.record.id for r in entries} | {m for r in entries for m in r.members}
+        entry_of_cluster = {r.record.cluster_id or r.record.id: r for r in entries}
+        candidates = [c for c in map(_candidate, rows) if c.id not in shown]
+        self._load_records(candidates)
+        news: dict[str, SearchResult] = {}
+        for c in sorted(candidates, key=lambda c: c.published):
+            record = c.record
+            if record is None or record.source == KEV_SOURCE:
+                continue
+            if not _MENTIONS_KEV.search(f"{record.title}\n{record.summary}"):
+                continue  # names the CVE, but not its addition to the catalogue
+            if c.cluster_id in entry_of_cluster:
+                entry_of_cluster[c.cluster_id].members.append(c.id)  # the same incident: one more source of it
+                continue
+            if c.cluster_id in news:
+                news[c.cluster_id].members.append(c.id)
+                continue
+            news[c.cluster_id] = SearchResult(
+                record, 0.0, [], {"reports_addition_of": sorted(set(record.cves) & set(cves))}
+            )
+        return list(news.values())[:limit]
 
     def _cve_relatives(
         self, query: StructuredQuery, start: float | None, end: float, shown: list[SearchResult], *, limit: int

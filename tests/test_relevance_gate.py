@@ -660,3 +660,31 @@ def test_a_standing_query_filters_on_exploitation(tmp_path) -> None:
     query = parse_query("exploited fortinet bugs", now=NOW)
     assert [r.record.title for r in searcher.matching(query, records)] == ["FortiOS SSL-VPN flaw exploited in attacks"]
     store.close()
+
+
+@needs_model
+def test_news_of_an_entrys_addition_follows_the_catalogue_entry(tmp_path) -> None:
+    kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True, "vendors": ["IETF"]}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Service Location Protocol (SLP) Denial-of-Service Vulnerability (CVE-2023-29552)",
+                    hours_ago=48, cves=["CVE-2023-29552"], **kev,
+                    summary="SLP lets an attacker register services and use spoofed requests for amplification."),
+            _record("CISA adds SLP flaw CVE-2023-29552 to its Known Exploited Vulnerabilities catalog",
+                    hours_ago=30, cves=["CVE-2023-29552"], kind="vulnerability"),
+            _record("SLP amplification research: CVE-2023-29552 explained", hours_ago=24 * 200,
+                    cves=["CVE-2023-29552"], kind="vulnerability"),
+            _record("SLP reflection attacks keep growing, says CVE-2023-29552 researcher", hours_ago=20,
+                    cves=["CVE-2023-29552"], kind="vulnerability"),
+        ],
+    )  # fmt: skip
+    results = searcher.search("did cisa add the SLP amplification bug to known exploited?", now=NOW).results
+    titles = [
+        t for r in results for t in [r.record.title, *(searcher.store.get_many(r.members)[m].title for m in r.members)]
+    ]
+    assert titles[0].startswith("Service Location Protocol (SLP)"), titles
+    assert "CISA adds SLP flaw CVE-2023-29552 to its Known Exploited Vulnerabilities catalog" in titles
+    assert not any("research" in t or "keep growing" in t for t in titles), "stories that only name the CVE"
+    assert _titles(searcher, "is CVE-2023-12345 in KEV yet?") == [], "no entry: still an honest no"
+    store.close()
