@@ -619,8 +619,15 @@ class Searcher:
             anchors = [t for t in carried if t in context.names or _matches_term(title, t)]
             units = [[t] for t in anchors] + _two_word_names(query.terms, anchors, best_text)
             anchor = max(units, key=lambda u: sum(weight.get(t, 1.0) for t in u)) if units else []
+            # An anchor the first clause says is weighed against that clause alone: the context after it
+            # ("… we keep all our privileged creds in DVLS") does not dilute what is asked.
+            asked_subject = [t for t in subject if _contains_word(first, t)]
+            if anchor and all(t in asked_subject for t in anchor):
+                weighed = asked_subject
+            else:
+                weighed = subject
             if anchor and sum(weight.get(t, 1.0) for t in anchor) >= FOCUS_SHARE * sum(
-                weight.get(t, 1.0) for t in subject
+                weight.get(t, 1.0) for t in weighed
             ):
                 off |= cut([max(anchor, key=lambda t: weight.get(t, 1.0))])  # "MGM" stands for "MGM Resorts"
         said = [t for t in carried if t in context.names]

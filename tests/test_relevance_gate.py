@@ -688,3 +688,26 @@ def test_news_of_an_entrys_addition_follows_the_catalogue_entry(tmp_path) -> Non
     assert not any("research" in t or "keep growing" in t for t in titles), "stories that only name the CVE"
     assert _titles(searcher, "is CVE-2023-12345 in KEV yet?") == [], "no entry: still an honest no"
     store.close()
+
+
+@needs_model
+def test_the_context_after_the_question_does_not_dilute_its_anchor(tmp_path, monkeypatch) -> None:
+    """ "velvetsoft server sql injection - what can an attacker get? we keep all our creds in VSPX"."""
+    from retrieval import search
+
+    monkeypatch.setattr(search, "SAME_STORY_SIMILARITY", 1.01)  # not the reason others go
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Velvetsoft Server hit by SQL injection flaw allowing data theft", hours_ago=5, kind="vulnerability"),
+            *[_record(f"Product {n} SQL injection vulnerability", hours_ago=24 * (n + 2), kind="vulnerability")
+              for n in range(4)],
+            *[_record(f"Round-up {n}: what an attacker can get", hours_ago=24 * (n + 9),
+                      summary="An attacker can get in; we keep notes.") for n in range(20)],
+        ],
+    )  # fmt: skip
+    question = "velvetsoft server sql injection - what can an attacker get? we keep all our creds in VSPX"
+    assert _titles(searcher, question) == ["Velvetsoft Server hit by SQL injection flaw allowing data theft"]
+    monkeypatch.setattr(search, "_first_clause", lambda text: "")
+    assert len(_titles(searcher, question)) > 1, "weighed against the context too, the anchor is too light"
+    store.close()
