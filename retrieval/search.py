@@ -622,10 +622,7 @@ class Searcher:
             # An anchor the first clause says is weighed against that clause alone: the context after it
             # ("… we keep all our privileged creds in DVLS") does not dilute what is asked.
             asked_subject = [t for t in subject if _contains_word(first, t)]
-            if anchor and all(t in asked_subject for t in anchor):
-                weighed = asked_subject
-            else:
-                weighed = subject
+            weighed = asked_subject if anchor and all(t in asked_subject for t in anchor) else subject
             if anchor and sum(weight.get(t, 1.0) for t in anchor) >= FOCUS_SHARE * sum(
                 weight.get(t, 1.0) for t in weighed
             ):
