@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.commands import Field
 from bot.messages import ReplyItem
+from retrieval.aboutness import names_a_subject
 from retrieval.query import StructuredQuery
 from retrieval.records import Kind, Severity, ThreatRecord
 
@@ -110,8 +111,9 @@ def subject(query: StructuredQuery, count: int) -> str:
     else:
         noun = "stories" if plural else "story"
     phrase = " ".join([*adjectives, *(_entity_text(e) for e in entities[:3]), noun])
-    if not entities and query.terms:
-        phrase += " about “" + " ".join(query.terms) + "”"
+    topic = [t for t in query.terms if names_a_subject(t)]  # "what went into KEV?" is not about "went"
+    if not entities and topic:
+        phrase += " about “" + " ".join(topic) + "”"
     return phrase
 
 

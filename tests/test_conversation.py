@@ -527,3 +527,14 @@ def test_a_heading_says_exploited_only_when_every_answer_reports_exploitation(co
     reply = Chat(core, "exo-exploited")("exchange online outage today - exploited?")
     assert reply.items, reply.text
     assert "exploited" not in reply.text.splitlines()[0], reply.text.splitlines()[0]
+
+
+def test_a_heading_names_only_words_that_can_be_a_topic() -> None:
+    from datetime import UTC, datetime
+
+    from bot import answers
+    from retrieval.query import parse_query
+
+    now = datetime(2026, 2, 10, 16, 0, tzinfo=UTC)
+    assert "went" not in answers.subject(parse_query("what went into KEV this week?", now=now), 2)
+    assert answers.subject(parse_query("ransomware on hospitals", now=now), 2).endswith("about “hospitals”")
