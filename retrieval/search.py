@@ -632,7 +632,7 @@ class Searcher:
             off |= cut(said)
         if best.coverage >= FOCUS_BEST_COVERAGE:
             # A record that answers by its vendor, product or CVE may word the rest differently.
-            by_entity = {c.id for c in kept if any(reasons[c.id].get(k) for k in ("vendors", "products", "cves"))}
+            by_entity = {c.id for c in kept if _entity_names(reasons[c.id])}
             off |= {c.id for c in kept if c.coverage < FOCUS_RELATIVE * best.coverage and c.id not in by_entity}
         others = [c for c in kept if c.id in off and c.cluster_id != best.cluster_id]
         if not others:
@@ -770,7 +770,8 @@ class Searcher:
         ):
             return None  # "DDoS stopped by X", "malware delivered via X": a story that mentions X is not about X
         names, aliases = self._entities(record)
-        own = _own_names_said(record, query.terms, context.names)
+        # Only a question that names no vendor or product, but a name, can mean a record's own vendor.
+        own = _own_names_said(record, query.terms, context.names) if context.names and not entity_names else []
         if query.cves and set(record.cves) & set(query.cves):
             pass  # the CVE says which bug; a vendor or product named beside it adds nothing ("the OpenSSL bug CVE-…")
         elif any(len(n) >= MIN_NAME_BESIDE_VENDOR and _matches_term(text, n.lower()) for n in context.names):
@@ -1037,15 +1038,22 @@ def _first_clause(text: str) -> str:
     return next((c for c in _CLAUSE_END.split(text) if c.strip()), text)
 
 
-def _answers_by_entity_in(why: dict[str, object], clause: str) -> bool:
-    """Whether the gate let a record in by a vendor, product or CVE that ``clause`` names."""
+def _entity_names(why: dict[str, object]) -> list[str]:
+    """The vendors, products and CVEs by which the gate let a record in (its reason's lists)."""
     names: list[str] = []
     for key in ("vendors", "products", "cves"):
         value = why.get(key)
         if isinstance(value, list):
             names += [n for n in value if isinstance(n, str)]
+    return names
+
+
+def _answers_by_entity_in(why: dict[str, object], clause: str) -> bool:
+    """Whether the gate let a record in by a vendor, product or CVE that ``clause`` names."""
     lowered = clause.lower()
-    return any(_contains_word(lowered, w) for n in names for w in re.findall(r"[\w.-]+", n.lower()) if len(w) >= 3)
+    return any(
+        _contains_word(lowered, w) for n in _entity_names(why) for w in re.findall(r"[\w.-]+", n.lower()) if len(w) >= 3
+    )
 
 
 def _two_word_names(terms: Sequence[str], carried: Sequence[str], text: str) -> list[list[str]]:

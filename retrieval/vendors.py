@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -43,7 +43,8 @@ _COMPANY_SUFFIX = re.compile(
 _BUSINESS_WORD = re.compile(r"\s+(?:software|technologies|technology|systems?|networks|group|holdings|labs)$", re.I)
 
 
-def name_forms(name: str) -> list[str]:
+@lru_cache(maxsize=8192)  # bounded: names come from ingested records
+def name_forms(name: str) -> tuple[str, ...]:
     """The ways a source's vendor name is said, lower-cased: whole, without its company form or business
     word ("Franklin Fueling System" → "franklin fueling"), and each part of a compound name ("Baker Hughes -
     Bently Nevada" → "bently nevada")."""
@@ -52,7 +53,7 @@ def name_forms(name: str) -> list[str]:
         key = " ".join(part.split()).lower()
         stripped = _COMPANY_SUFFIX.sub("", key).strip(" ,")
         forms += [key, stripped, _BUSINESS_WORD.sub("", stripped).strip(" ,")]
-    return list(dict.fromkeys(f for f in forms if f))
+    return tuple(dict.fromkeys(f for f in forms if f))  # cached: the relevance gate asks per candidate
 
 
 @dataclass(frozen=True, slots=True)

@@ -483,4 +483,4 @@ def test_a_source_vendor_name_is_said_whole_without_its_company_form_or_by_each_
     assert "franklin fueling" in name_forms("Franklin Fueling System")
     assert "schneider electric" in name_forms("Schneider Electric Software, LLC")
     assert "bently nevada" in name_forms("Baker Hughes - Bently Nevada")
-    assert name_forms("Advantech") == ["advantech"]
+    assert name_forms("Advantech") == ("advantech",)
