@@ -157,6 +157,10 @@ class _GateContext:
     names: frozenset[str] = frozenset()
     #: Every word of the question's alternative phrases ("cash app"), common ones included.
     alternative_words: frozenset[str] = frozenset()
+    #: The vendors and products (lowercased) that the asking sentence names; the rest of a message is context.
+    asked_names: frozenset[str] = frozenset()
+    #: The names that only match whole (``Searcher._said_whole``).
+    whole: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -183,7 +187,7 @@ class Searcher:
         self.store = store
         self.dictionary = dictionary or VendorDictionary.default()
         self._frequencies: dict[str, int] = {}
-        self._names: dict[str, bool] = {}
+        self._names: dict[str, tuple[bool, float | None]] = {}
         self._frequency_total = 0
         # What the dictionary finds in a text depends on nothing else: found once per process, not once per question.
         self._text_entities = functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._find_entities)
@@ -394,6 +398,7 @@ class Searcher:
             if why is not None:
                 reasons[candidate.id] = why
                 kept.append(candidate)
+        kept = self._saying_what_is_asked(query, kept, reasons, context)
         kept = self._focused(query, kept, reasons, context)
         results = self._collapse(query, kept, reasons, limit=limit)
         if query.cves and not query.cves_required and len(results) < limit:
@@ -549,6 +554,60 @@ class Searcher:
             return False  # a window that long is no catch-up: its words must say what to look for
         texts = [f"{r.title}\n{r.summary}".lower() for r in entries]
         return bool(texts) and not any(_matches_term(text, t.lower()) for text in texts for t in subject)
+
+    def _saying_what_is_asked(
+        self,
+        query: StructuredQuery,
+        kept: list[_Candidate],
+        reasons: dict[str, dict[str, object]],
+        context: _GateContext,
+    ) -> list[_Candidate]:
+        """Only answers that say something of what the question asks, not merely of its context.
+
+        "deadlock ransomware - anything new this week? heard they use some byovd trick to kill edr": the
+        week's BYOVD stories pass the gate on the context's words and say nothing of DeadLock. A record must
+        say a subject word of the asking sentence (up to the first question mark), unless it answers some
+        other way: by a vendor, product or CVE that sentence names; by an identifier of the context (a
+        region "australia-southeast2" for "melbourne"); by reading like the question (similarity of at
+        least :data:`STRICT_SEMANTIC_GATE`); or by telling the story of a record that says the word.
+        When no record says it, the honest answer is that there is none.
+        """
+        if not query.terms or not kept:
+            return kept
+        asking = _asking_sentence(query.text).lower()
+        subject = _subject_terms(context.weights.informative(query.terms), context.generic)
+        asked = [t for t in subject if _contains_word(asking, t)]
+        if not asked:
+            return kept
+        named = context.asked_names
+        said_alternative = {
+            w for group in query.alternatives for phrase in group for w in phrase.split() if _contains_word(asking, w)
+        }
+        sayers = [c for c in kept if any(t in c.said for t in asked) or c.said & said_alternative]
+        lacking = [
+            c
+            for c in kept
+            if c not in sayers
+            and not named & {n.lower() for n in _entity_names(reasons[c.id])}
+            and not _answers_by_entity_in(reasons[c.id], asking)
+            and not reasons[c.id].get("cves")
+            and not any(re.search(r"\d", t) for t in c.said)  # an identifier ("australia-southeast2") is a name
+            and not (c.dense is not None and c.dense >= STRICT_SEMANTIC_GATE)
+        ]
+        if not lacking:
+            return kept
+        close: set[str] = set()
+        if sayers:  # the same story told without the word ("Denmark" for "danish", "Flea" for "apt15")
+            vectors = self.store.vectors_for([c.id for c in [*sayers, *lacking]])
+            said_vectors = [v for c in sayers if (v := vectors.get(c.id)) is not None]
+            close = {
+                c.id
+                for c in lacking
+                if (v := vectors.get(c.id)) is not None
+                and any(float(v @ w) >= SAME_STORY_SIMILARITY for w in said_vectors)
+            }
+        off = {c.id for c in lacking if c.id not in close}
+        return [c for c in kept if c.id not in off]
 
     def _focused(
         self,
@@ -763,10 +822,11 @@ class Searcher:
         if query.kinds and record.kind in query.kinds:
             why["kind"] = record.kind.value
         entity_names = {n.lower() for n in [*query.products, *query.vendors]}
+        asked_entities = entity_names & context.asked_names  # "cuba ransomware? heard they hit veeam boxes": context
         if (
-            entity_names
+            asked_entities
             and (query.kinds or query.exploited)
-            and only_mentioned(record.title, entity_names, self.dictionary)
+            and only_mentioned(record.title, asked_entities, self.dictionary)
         ):
             return None  # "DDoS stopped by X", "malware delivered via X": a story that mentions X is not about X
         names, aliases = self._entities(record)
@@ -774,7 +834,10 @@ class Searcher:
         own = _own_names_said(record, query.terms, context.names) if context.names and not entity_names else []
         if query.cves and set(record.cves) & set(query.cves):
             pass  # the CVE says which bug; a vendor or product named beside it adds nothing ("the OpenSSL bug CVE-…")
-        elif any(len(n) >= MIN_NAME_BESIDE_VENDOR and _matches_term(text, n.lower()) for n in context.names):
+        elif any(
+            len(n) >= MIN_NAME_BESIDE_VENDOR and _matches_term(text, n.lower(), name=n in context.whole)
+            for n in context.names
+        ):
             pass  # "logofail - are our dell/lenovo fleets affected?": the name says what it is about, not the vendors
         elif own and not (query.products or query.vendors):
             why["vendors"] = own  # "advantech advisories?": the record's own vendor, one the dictionary lacks
@@ -807,13 +870,15 @@ class Searcher:
                 # parser did not read it as that name ("crypto exchange"). Same word, other meaning — unless
                 # the question's other rare words are in the record too ("Delta DIAEnergie advisories").
                 others = [t for t in informative if t not in names_here]
-                if others and not any(_matches_term(text, t.lower()) for t in others):
+                if others and not any(_matches_term(text, t.lower(), name=t in context.whole) for t in others):
                     return None
-            matched = [t for t in informative if _matches_term(text, t.lower())]
+            matched = [t for t in informative if _matches_term(text, t.lower(), name=t in context.whole)]
             if matched:
                 why["matched_terms"] = matched
             candidate.said = frozenset(matched) | {
-                w for w in context.alternative_words if w not in matched and _matches_term(text, w)
+                w
+                for w in context.alternative_words
+                if w not in matched and _matches_term(text, w, name=w in context.whole)
             }
             coverage = context.weights.coverage(informative, candidate.said) if informative else 1.0
             candidate.coverage = coverage
@@ -860,12 +925,23 @@ class Searcher:
     def _is_name(self, term: str) -> bool:
         """A name or an identifier, not a word: unknown to the English lexicon (or with digits), and written
         capitalised where the store's summaries use it ("Boeing"; not "takedown", "ransomware")."""
-        known = self._names.get(term)
-        if known is None:
+        return self._name_reading(term)[0]
+
+    def _said_whole(self, term: str) -> bool:
+        """A name matches whole, never by a stem: one the store's summaries write capitalised, an identifier, or
+        an unknown word in a base form ("unifi"). An unknown word no summary uses with an inflection's ending
+        ("rebooting") may be jargon inflected, so its stem still finds it."""
+        known, share = self._name_reading(term)
+        return known and (share is not None or bool(re.search(r"\d", term)) or not _INFLECTED.search(term))
+
+    def _name_reading(self, term: str) -> tuple[bool, float | None]:
+        """Whether ``term`` is a name (see :meth:`_is_name`), and the capitalised share that said so."""
+        reading = self._names.get(term)
+        if reading is None:
             share = None if re.search(r"\d", term) or not is_name(term) else self.store.capitalised_share(term)
-            known = is_name(term) and (share is None or share >= NAME_CAPITALISED_SHARE)
-            self._names[term] = known
-        return known
+            reading = (is_name(term) and (share is None or share >= NAME_CAPITALISED_SHARE), share)
+            self._names[term] = reading
+        return reading
 
     def _entities(self, record: ThreatRecord) -> tuple[set[str], set[str]]:
         """Vendors and products a record is about, and the words its text names them by.
@@ -938,8 +1014,12 @@ class Searcher:
         the remaining words, a record that contains none needs to be very close in meaning to
         count: templated records (leak-site posts, status pages) all look alike to an embedding.
         """
+        asking = _asking_sentence(query.text)
+        asked_names = frozenset(
+            n.lower() for m in self.dictionary.find(asking, lenient=True) for n in (m.vendor, m.product) if n
+        )
         if not query.terms:
-            return _GateContext()
+            return _GateContext(asked_names=asked_names)
         weights = dataclasses.replace(self._term_weights(query.terms), alternatives=query.alternatives)
         texts = [f"{c.record.title}\n{c.record.summary}".lower() for c in candidates if c.record is not None]
         generic: frozenset[str] = frozenset()
@@ -954,7 +1034,13 @@ class Searcher:
         names = frozenset(t for t in weights.informative(query.terms) if self._is_name(t))
         alternative_words = frozenset(w for group in query.alternatives for phrase in group for w in phrase.split())
         return _GateContext(
-            generic, STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE, weights, names, alternative_words
+            generic,
+            STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE,
+            weights,
+            names,
+            alternative_words,
+            asked_names,
+            frozenset(t for t in names if self._said_whole(t)),
         )
 
     def _collapse(
@@ -1033,6 +1119,18 @@ def _catalogue_clause(text: str, catalogue: str) -> str | None:
     return clauses[0] if len(clauses) == 1 else None
 
 
+#: The endings of an inflected English word ("rebooting", "bricked", "dumps").
+_INFLECTED = re.compile(r"(?:ing|ed|s)$")
+
+#: Where a chat message's asking sentence ends: a question mark, other sentence punctuation, a line break.
+_SENTENCE_END = re.compile(r"[?!;\n]+|\.(?=\s)")
+
+
+def _asking_sentence(text: str) -> str:
+    """The question's first sentence, dashes and all ("deadlock ransomware - anything new this week")."""
+    return next((c for c in _SENTENCE_END.split(text) if c.strip()), text)
+
+
 def _first_clause(text: str) -> str:
     """The question's first clause: what it asks, before the context ("… - we run a lot of vcenter")."""
     return next((c for c in _CLAUSE_END.split(text) if c.strip()), text)
@@ -1103,8 +1201,21 @@ def _fts_expression(query: StructuredQuery) -> str:
     return " OR ".join(dict.fromkeys(words))
 
 
-def _matches_term(text: str, term: str) -> bool:
+def _matches_term(text: str, term: str, *, name: bool = False) -> bool:
+    """Whether ``text`` says ``term``: a word in any inflection, a name whole or plural ("porsches").
+
+    Names do not inflect, so a stem would find other words: "unifi" is not "Unified", "sonos" not "Sonoma".
+    """
+    if name:
+        return _contains_word(text, term) or _name_pattern(term).search(text) is not None
     return _contains_word(text, term) or _stem_in(text, term)
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_pattern(name: str) -> re.Pattern[str]:
+    """``name`` whole, as a plural or possessive, or with a version ("porsches", "ivanti's", "lockbit3")."""
+    base = name[:-1] if name.endswith("s") and len(name) > 4 else name
+    return re.compile(r"(?<!\w)" + re.escape(base) + r"(?:s|es|'s|\d+)?(?!\w)")
 
 
 def _contains_word(text: str, word: str) -> bool:

@@ -299,6 +299,7 @@ def test_meaning_alone_does_not_stand_in_for_a_name(breach_searcher, monkeypatch
     question = "was Hooli hit by ransomware this week?"
     assert _titles(breach_searcher, question) == []
     monkeypatch.setattr(Searcher, "_is_name", lambda self, term: False)  # the mechanism off
+    monkeypatch.setattr(Searcher, "_saying_what_is_asked", lambda self, query, kept, reasons, context: kept)  # and this
     assert _titles(breach_searcher, question) == ["Ransomware gang hits regional hospital systems"]
 
 
@@ -710,4 +711,93 @@ def test_the_context_after_the_question_does_not_dilute_its_anchor(tmp_path, mon
     assert _titles(searcher, question) == ["Velvetsoft Server hit by SQL injection flaw allowing data theft"]
     monkeypatch.setattr(search, "_first_clause", lambda text: "")
     assert len(_titles(searcher, question)) > 1, "weighed against the context too, the anchor is too light"
+    store.close()
+
+
+@needs_model
+def test_an_answer_says_what_the_asking_sentence_asks_not_only_the_context(tmp_path, monkeypatch) -> None:
+    """ "quokkalock ransomware - anything new this week? heard they use some byovd trick to kill edr"."""
+    from retrieval import search
+
+    ransomware: dict[str, Any] = {"kind": "ransomware"}
+    records = [
+        _record("Reynolds ransomware embeds BYOVD driver to disable EDR tools", hours_ago=20, **ransomware,
+                summary="The Reynolds ransomware ships a vulnerable driver (BYOVD) to kill EDR processes."),
+        _record("Black Basta integrates BYOVD technique to evade EDR", hours_ago=30, **ransomware,
+                summary="Black Basta affiliates now load a vulnerable driver to switch off EDR agents."),
+        _record("Quokkalock ransomware claims a logistics firm", hours_ago=24 * 40, **ransomware,
+                summary="The Quokkalock gang listed a logistics company on its leak site."),
+        *[_record(f"Round-up {n}: new gangs, new tricks", hours_ago=24 * (n + 9),
+                  summary="Ransomware news of the week.", **ransomware) for n in range(12)],
+    ]  # fmt: skip
+    store, searcher = _searcher_over(tmp_path, records)
+    question = "quokkalock ransomware - anything new this week? heard they use some byovd trick to kill edr"
+    assert _titles(searcher, question) == [], "this week's BYOVD stories say only the context"
+    with monkeypatch.context() as off:
+        off.setattr(search.Searcher, "_saying_what_is_asked", lambda self, query, kept, reasons, context: kept)
+        assert "Reynolds ransomware embeds BYOVD driver to disable EDR tools" in _titles(searcher, question)
+    store.upsert([_record("Quokkalock ransomware now kills EDR with a BYOVD driver", hours_ago=10, **ransomware)])
+    assert _titles(searcher, question)[0] == "Quokkalock ransomware now kills EDR with a BYOVD driver"
+    store.close()
+
+
+@needs_model
+def test_a_vendor_named_only_in_the_context_is_no_mere_mention(tmp_path, monkeypatch) -> None:
+    """ "quokkalock ransomware up to anything new? heard they are hitting veeam boxes": Veeam is context, so
+    a story of the gang *using* a Veeam exploit answers; asked about Veeam itself, it would be a mention."""
+    from retrieval import search
+
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Quokkalock ransomware uses Veeam exploit against US organizations", hours_ago=48,
+                    kind="ransomware", vendors=["Veeam"],
+                    summary="The Quokkalock gang exploits a Veeam Backup flaw to reach critical organizations."),
+            _record("Veeam Backup & Replication Missing Authentication Vulnerability (CVE-2023-27532)",
+                    hours_ago=30, kind="vulnerability", source="CISA KEV", exploited=True,
+                    vendors=["Veeam"], cves=["CVE-2023-27532"]),
+        ],
+    )  # fmt: skip
+    question = "quokkalock ransomware up to anything new? heard they are hitting veeam boxes"
+    assert _titles(searcher, question) == ["Quokkalock ransomware uses Veeam exploit against US organizations"]
+    monkeypatch.setattr(search, "_asking_sentence", lambda text: text)  # every word asks: Veeam is the subject
+    assert "Quokkalock ransomware uses Veeam exploit against US organizations" not in _titles(searcher, question)
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "term", "name", "said"),
+    [
+        ("cisco unified communications flaw", "unifi", True, False),  # a name is not a stem of another word
+        ("cisco unified communications flaw", "unifi", False, True),  # an English word's stem is
+        ("sonoma county breach", "sonos", True, False),
+        ("porsche owners in russia", "porsches", True, True),  # a plural name says the name
+        ("lockbit3 posted a victim", "lockbit", True, True),  # and a version of it
+        ("ivanti's gateway", "ivanti", True, True),
+        ("switches reboot in a loop", "rebooting", False, True),
+    ],
+)
+def test_names_match_whole_and_words_by_their_stems(text: str, term: str, name: bool, said: bool) -> None:
+    from retrieval.search import _matches_term
+
+    assert _matches_term(text, term, name=name) is said
+
+
+@needs_model
+def test_a_name_in_a_base_form_is_matched_whole(tmp_path) -> None:
+    """ "unifi os bugs on KEV yet?": the Cisco Unified and Arcserve Unified entries are no UniFi bugs."""
+    from retrieval.search import Searcher
+
+    kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Cisco Unified Communications Products Code Injection Vulnerability (CVE-2026-20045)",
+                    hours_ago=24 * 20, vendors=["Cisco"], cves=["CVE-2026-20045"], **kev),
+            _record("Arcserve Unified Data Protection Directory Traversal Vulnerability (CVE-2023-26258)",
+                    hours_ago=24 * 50, vendors=["Arcserve"], cves=["CVE-2023-26258"], **kev),
+        ],
+    )  # fmt: skip
+    assert _titles(searcher, "unifi os bugs on KEV yet?") == []
+    assert Searcher(store)._said_whole("unifi") and not Searcher(store)._said_whole("rebooting")
     store.close()
