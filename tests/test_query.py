@@ -454,6 +454,7 @@ CASES = [
     case("Slack outage", kinds=[OUTAGE], vendors=["Slack"]),
     case("slack not working", window=NOW_48H, kinds=[OUTAGE], vendors=["Slack"]),
     case("is okta degraded?", kinds=[OUTAGE], vendors=["Okta"]),
+    case("what went wrong at github?", kinds=[OUTAGE], vendors=["GitHub"]),  # a failure asked about, not a breach
     case("teams down", window=NOW_48H, kinds=[OUTAGE], vendors=["Microsoft"], products=["Teams"]),
     case(
         "Azure service disruption in West Europe",

@@ -83,7 +83,7 @@ _KIND_PATTERNS: list[tuple[Kind, re.Pattern[str]]] = [
         Kind.OUTAGE,
         re.compile(
             r"(?<![\w-])(?:outages?|downtime|disruptions?|disrupted|degraded|degradation|not\s+working|"
-            r"unavailable|unavailability|unreachable|"
+            r"unavailable|unavailability|unreachable|(?:went|gone|goes|go)\s+wrong|"
             r"offline|service\s+(?:issues?|incidents?)|status\s+incidents?|"
             # "down" on its own ("github down?"), but not "take down", "shut down", "crackdown", "down to"
             r"(?<!take\s)(?<!took\s)(?<!taken\s)(?<!taking\s)(?<!takes\s)(?<!shut\s)(?<!shuts\s)(?<!bring\s)"
