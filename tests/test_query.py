@@ -450,6 +450,13 @@ CASES = [
         now="2024-03-31T10:00:00+00:00",
         window=("2024-03-25T00:00:00+01:00", "2024-03-31T12:00:00+02:00", "this week"),
     ),
+    # "the 2023 ransomware" says which event; the writeups asked for are this year's
+    case("any writeups on the 2023 capita ransomware?", kinds=[RANSOM], terms=["writeups", "capita"]),
+    case(
+        "capita writeups in 2023?",
+        window=("2023-01-01T00:00:00+01:00", "2024-01-01T00:00:00+01:00", "2023"),
+        terms=["capita", "writeups"],
+    ),
     # -- kinds --------------------------------------------------------------------------------------------------------------
     case("Slack outage", kinds=[OUTAGE], vendors=["Slack"]),
     case("slack not working", window=NOW_48H, kinds=[OUTAGE], vendors=["Slack"]),

@@ -381,6 +381,11 @@ _ON = re.compile(
     re.IGNORECASE,
 )
 _SOLO = re.compile(rf"(?<![\w-])(?P<p>{_POINT_ANON})(?![\w])", re.IGNORECASE)
+#: "the 2023 ransomware", "the 2020 twitter hack": a year that names which event, not when it was written about
+#: ("capita got a record fine for the 2023 ransomware - any writeups?" asks for this year's writeups).
+_EVENT_YEAR = re.compile(
+    rf"(?<![\w-])(?:(?:on|in|during|for|of|from|about)\s+)?the\s+{_YEAR}(?=\s+(?!q[1-4]\b)[a-z])", re.IGNORECASE
+)
 
 
 def _sub_point(m: re.Match[str], group: str, clock: _Clock, anchor: date | None = None) -> _Span | None:
@@ -392,6 +397,8 @@ def _sub_point(m: re.Match[str], group: str, clock: _Clock, anchor: date | None 
 def _parse_time(text: _Text, clock: _Clock) -> _Span | None:
     """The first time expression in the text (all of them are consumed, so none becomes a search term)."""
     found: list[tuple[int, _Span]] = []
+    for _ in text.take(_EVENT_YEAR):
+        pass  # consumed: neither a window nor a search term
 
     for m in text.take(_RANGE):
         b = _sub_point(m, "b1" if m.group("b1") else "b2", clock)
