@@ -462,6 +462,7 @@ CASES = [
     case("slack not working", window=NOW_48H, kinds=[OUTAGE], vendors=["Slack"]),
     case("is okta degraded?", kinds=[OUTAGE], vendors=["Okta"]),
     case("what went wrong at github?", kinds=[OUTAGE], vendors=["GitHub"]),  # a failure asked about, not a breach
+    case("moin, any slack outage?", kinds=[OUTAGE], vendors=["Slack"]),  # a greeting is no subject
     case("teams down", window=NOW_48H, kinds=[OUTAGE], vendors=["Microsoft"], products=["Teams"]),
     case(
         "Azure service disruption in West Europe",
