@@ -224,6 +224,15 @@ class Searcher:
         if not results and query.exploited and query.cves and not query.exploited_required and query.catalogue != "kev":
             # "CVE-… - exploited?" with no report of exploitation: the honest answer is what the records say.
             results = self._rank(dataclasses.replace(query, exploited=None), start, end, limit=limit)
+        if not results and query.cves and not query.cves_required and query.catalogue != "kev":
+            without = dataclasses.replace(query, cves=[])
+            if _has_subject(without) and not self.store.count_matching(
+                RecordFilter(end=end, cves=tuple(query.cves)), at_most=1
+            ):
+                # "CVE-2023-38408 openssh agent forwarding rce - details?" when no record has printed the CVE yet:
+                # the reports of the bug it describes answer, found by its product and words as any question's.
+                # (A CVE that records name, only not in the window, keeps its honest "nothing".)
+                results = self._rank(without, start, end, limit=limit)
         return results
 
     def resolve_catalogue_names(self, query: StructuredQuery) -> StructuredQuery:

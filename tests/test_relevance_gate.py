@@ -801,3 +801,25 @@ def test_a_name_in_a_base_form_is_matched_whole(tmp_path) -> None:
     assert _titles(searcher, "unifi os bugs on KEV yet?") == []
     assert Searcher(store)._said_whole("unifi") and not Searcher(store)._said_whole("rebooting")
     store.close()
+
+
+@needs_model
+def test_a_cve_no_record_names_yet_is_answered_by_the_reports_of_the_bug_it_describes(tmp_path) -> None:
+    """ "CVE-2023-38408 openssh agent forwarding rce - details?": the news of the day did not print the CVE."""
+    vuln: dict[str, Any] = {"kind": "vulnerability", "vendors": ["OpenBSD"], "products": ["OpenSSH"]}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("New OpenSSH flaw lets attackers run code through a forwarded ssh-agent", hours_ago=30, **vuln,
+                    summary="Qualys found a remote code execution flaw in OpenSSH's forwarded ssh-agent."),
+            _record("OpenSSH 9.3 fixes a double free in sshd", hours_ago=24 * 90, **vuln),
+            _record("7-Zip fixes a symbolic link flaw (CVE-2025-11001)", hours_ago=24 * 20, kind="vulnerability",
+                    cves=["CVE-2025-11001"], vendors=["7-Zip"]),
+            _record("7-Zip adds a dark mode", hours_ago=20, vendors=["7-Zip"]),
+        ],
+    )  # fmt: skip
+    titles = _titles(searcher, "CVE-2023-38408 openssh agent forwarding rce - details?")
+    assert titles == ["New OpenSSH flaw lets attackers run code through a forwarded ssh-agent"]
+    # A CVE that records name, only not in the window, keeps its honest nothing.
+    assert _titles(searcher, "CVE-2025-11001 (7zip) - anything new this week, exploitation?") == []
+    store.close()
