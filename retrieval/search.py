@@ -161,6 +161,8 @@ class _GateContext:
     asked_names: frozenset[str] = frozenset()
     #: The names that only match whole (``Searcher._said_whole``).
     whole: frozenset[str] = frozenset()
+    #: The vendors and products of the first clause ("big head ransomware - fake windows update lure?": none).
+    first_names: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -831,7 +833,8 @@ class Searcher:
         if query.kinds and record.kind in query.kinds:
             why["kind"] = record.kind.value
         entity_names = {n.lower() for n in [*query.products, *query.vendors]}
-        asked_entities = entity_names & context.asked_names  # "cuba ransomware? heard they hit veeam boxes": context
+        # What the first clause names is the subject; later ones give context ("cuba ransomware? they hit veeam boxes").
+        asked_entities = entity_names & context.first_names
         if (
             asked_entities
             and (query.kinds or query.exploited)
@@ -1023,12 +1026,12 @@ class Searcher:
         the remaining words, a record that contains none needs to be very close in meaning to
         count: templated records (leak-site posts, status pages) all look alike to an embedding.
         """
-        asking = _asking_sentence(query.text)
-        asked_names = frozenset(
-            n.lower() for m in self.dictionary.find(asking, lenient=True) for n in (m.vendor, m.product) if n
+        asked_names, first_names = (
+            frozenset(n.lower() for m in self.dictionary.find(part, lenient=True) for n in (m.vendor, m.product) if n)
+            for part in (_asking_sentence(query.text), _first_clause(query.text))
         )
         if not query.terms:
-            return _GateContext(asked_names=asked_names)
+            return _GateContext(asked_names=asked_names, first_names=first_names)
         weights = dataclasses.replace(self._term_weights(query.terms), alternatives=query.alternatives)
         texts = [f"{c.record.title}\n{c.record.summary}".lower() for c in candidates if c.record is not None]
         generic: frozenset[str] = frozenset()
@@ -1050,6 +1053,7 @@ class Searcher:
             alternative_words,
             asked_names,
             frozenset(t for t in names if self._said_whole(t)),
+            first_names,
         )
 
     def _collapse(

@@ -760,7 +760,9 @@ def test_a_vendor_named_only_in_the_context_is_no_mere_mention(tmp_path, monkeyp
     )  # fmt: skip
     question = "quokkalock ransomware up to anything new? heard they are hitting veeam boxes"
     assert _titles(searcher, question) == ["Quokkalock ransomware uses Veeam exploit against US organizations"]
-    monkeypatch.setattr(search, "_asking_sentence", lambda text: text)  # every word asks: Veeam is the subject
+    dashed = "quokkalock ransomware - the veeam exploit thing?"  # after the dash: context too
+    assert _titles(searcher, dashed) == ["Quokkalock ransomware uses Veeam exploit against US organizations"]
+    monkeypatch.setattr(search, "_first_clause", lambda text: text)  # every word asks: Veeam is the subject
     assert "Quokkalock ransomware uses Veeam exploit against US organizations" not in _titles(searcher, question)
     store.close()
 
