@@ -163,6 +163,8 @@ class _GateContext:
     whole: frozenset[str] = frozenset()
     #: The vendors and products of the first clause ("big head ransomware - fake windows update lure?": none).
     first_names: frozenset[str] = frozenset()
+    #: The question's vendors and products are all named after a first clause that asks about something else.
+    entities_are_context: bool = False
 
 
 @dataclass
@@ -853,6 +855,8 @@ class Searcher:
             pass  # "logofail - are our dell/lenovo fleets affected?": the name says what it is about, not the vendors
         elif own and not (query.products or query.vendors):
             why["vendors"] = own  # "advantech advisories?": the record's own vendor, one the dictionary lacks
+        elif context.entities_are_context:
+            pass  # "all-in-one wp migration flaw - we use the google drive add-ons": Google is context, not asked
         elif query.products:
             hit = [
                 p
@@ -897,7 +901,7 @@ class Searcher:
             dense = candidate.dense if candidate.dense is not None else 0.0
             if not informative:
                 pass  # nothing but common words: the other filters and the ranking decide
-            elif query.products or query.vendors or query.cves or own:
+            elif (query.products or query.vendors or query.cves or own) and not context.entities_are_context:
                 # The entity already matched; extra words may be phrased differently, so ask for meaning.
                 if not matched and dense < ENTITY_TOPIC_GATE:
                     return None
@@ -1054,6 +1058,10 @@ class Searcher:
             asked_names,
             frozenset(t for t in names if self._said_whole(t)),
             first_names,
+            bool(query.vendors or query.products)
+            and not query.cves
+            and not first_names & {n.lower() for n in [*query.vendors, *query.products]}
+            and any(_contains_word(_first_clause(query.text).lower(), t) for t in informative),
         )
 
     def _collapse(

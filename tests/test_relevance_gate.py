@@ -825,3 +825,23 @@ def test_a_cve_no_record_names_yet_is_answered_by_the_reports_of_the_bug_it_desc
     # A CVE that records name, only not in the window, keeps its honest nothing.
     assert _titles(searcher, "CVE-2025-11001 (7zip) - anything new this week, exploitation?") == []
     store.close()
+
+
+@needs_model
+def test_vendors_named_only_after_the_first_clause_are_context_not_a_requirement(tmp_path, monkeypatch) -> None:
+    """ "wp migration plugin flaw - we use the google drive add-ons, are we exposed?": Google is context."""
+    from retrieval import search
+
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Migration plugin flaw leaks cloud storage access tokens", hours_ago=30, kind="vulnerability",
+                    summary="Extensions of a popular migration plugin exposed access tokens of backup storage."),
+            _record("Google Drive adds a new sharing dialog", hours_ago=20, vendors=["Google"], products=["Drive"]),
+        ],
+    )  # fmt: skip
+    question = "migration plugin token flaw - we use the google drive add-ons for backups, are we exposed?"
+    assert _titles(searcher, question) == ["Migration plugin flaw leaks cloud storage access tokens"]
+    monkeypatch.setattr(search, "_first_clause", lambda text: text)  # Google asked: only its records answer
+    assert "Migration plugin flaw leaks cloud storage access tokens" not in _titles(searcher, question)
+    store.close()
