@@ -463,6 +463,18 @@ CASES = [
     case("is okta degraded?", kinds=[OUTAGE], vendors=["Okta"]),
     case("what went wrong at github?", kinds=[OUTAGE], vendors=["GitHub"]),  # a failure asked about, not a breach
     case("moin, any slack outage?", kinds=[OUTAGE], vendors=["Slack"]),  # a greeting is no subject
+    case("is slack still down?", window=NOW_48H, kinds=[OUTAGE], vendors=["Slack"]),
+    # the asker's own state says nothing of when the news is from
+    case("opto 22 advisory? our plant still has these", kinds=[ADVISORY], terms=["opto", "plant"]),
+    case("we still run exim - any advisory?", kinds=[ADVISORY], vendors=["Exim"], terms=["run"]),
+    # a part of the day not yet begun says when to act, not what to read
+    case(
+        "exim exploited yet? deciding if we patch tonight",
+        exploited=True,
+        vendors=["Exim"],
+        kinds=[VULN],
+        terms=["deciding"],
+    ),
     case("teams down", window=NOW_48H, kinds=[OUTAGE], vendors=["Microsoft"], products=["Teams"]),
     case(
         "Azure service disruption in West Europe",

@@ -300,16 +300,21 @@ def _calendar(which: str, unit: str, clock: _Clock) -> _Span:
     return _Span(clock.at(saturday), clock.at(saturday + timedelta(days=2)), f"{'last ' if previous else ''}weekend")
 
 
-def _part_of_day(part: str, clock: _Clock) -> _Span:
-    """A part of today, up to now: reports of what broke this morning are written after it, the same day."""
+def _part_of_day(part: str, clock: _Clock) -> _Span | None:
+    """A part of today, up to now: reports of what broke this morning are written after it, the same day.
+
+    None for a part not yet begun: "should we patch tonight?" asked in the morning says when to act.
+    """
     today = clock.today
     part = " ".join(part.lower().split())
     if part == "this morning":
         return _Span(clock.at(today), max(clock.at(today, 12), clock.now), part)
     if part == "this afternoon":
-        return _Span(clock.at(today, 12), max(clock.at(today, 18), clock.now), part)
+        span = _Span(clock.at(today, 12), max(clock.at(today, 18), clock.now), part)
+        return span if span.start <= clock.now else None
     if part in {"this evening", "tonight"}:
-        return _Span(clock.at(today, 18), clock.at(today + timedelta(days=1)), part)
+        span = _Span(clock.at(today, 18), clock.at(today + timedelta(days=1)), part)
+        return span if span.start <= clock.now else None
     return _Span(clock.at(today - timedelta(days=1), 18), clock.at(today, 6), "last night")  # last night, overnight
 
 

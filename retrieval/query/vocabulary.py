@@ -237,8 +237,13 @@ _NOW_WORDS = re.compile(
     r"(?-i:rn)|(?-i:atm)(?!\s+(?:malware|jackpot\w*|machines?|cash\w*|skimm\w*)))(?![\w-])",
     re.I,
 )
-#: Words of something continuing: the present too ("is it still down?", "ongoing outage").
-_ONGOING_WORDS = re.compile(r"(?<![\w-])(?:still|ongoing|on-going|continu(?:es|ing)|lingering)(?![\w-])", re.I)
+#: Words of something continuing: the present too ("is it still down?", "ongoing outage"); not the asker's own
+#: state ("our plant still has these", "we still run it"), which says nothing of when the news is from.
+_ONGOING_WORDS = re.compile(
+    r"(?<![\w-])(?:(?<!\bwe\s)(?<!\bi\s)still(?!\s+(?:have|has|had|use|uses|using|run|runs|running|rely|relies|"
+    r"need|needs|own|owns|got)\b)|ongoing|on-going|continu(?:es|ing)|lingering)(?![\w-])",
+    re.I,
+)
 #: A service failing as the asker speaks ("teams down??", "console wont load", "is it just us?"): with no time
 #: named, such a question is about the present, as "right now" is. Past tense (_PAST_TENSE) says otherwise.
 _STATUS_NOW = re.compile(
