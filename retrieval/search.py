@@ -165,6 +165,9 @@ class _GateContext:
     first_names: frozenset[str] = frozenset()
     #: The question's vendors and products are all named after a first clause that asks about something else.
     entities_are_context: bool = False
+    #: Names rarer in the store than every vendor and product the question names: they say what it is about
+    #: ("logofail" beside "dell/lenovo"), where a commoner one ("poc" beside "outlook") does not.
+    names_beside_entities: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -850,7 +853,7 @@ class Searcher:
             pass  # the CVE says which bug; a vendor or product named beside it adds nothing ("the OpenSSL bug CVE-…")
         elif any(
             len(n) >= MIN_NAME_BESIDE_VENDOR and _matches_term(text, n.lower(), name=n in context.whole)
-            for n in context.names
+            for n in context.names_beside_entities
         ):
             pass  # "logofail - are our dell/lenovo fleets affected?": the name says what it is about, not the vendors
         elif own and not (query.products or query.vendors):
@@ -942,6 +945,15 @@ class Searcher:
         """A name or an identifier, not a word: unknown to the English lexicon (or with digits), and written
         capitalised where the store's summaries use it ("Boeing"; not "takedown", "ransomware")."""
         return self._name_reading(term)[0]
+
+    def _rarer_than_entities(self, names: frozenset[str], query: StructuredQuery) -> frozenset[str]:
+        """The ``names`` that the store says less often than each vendor and product the question names."""
+        entities = [n.lower() for n in [*query.vendors, *query.products]]
+        if not names or not entities:
+            return names
+        weights = self._term_weights([*names, *entities]).weights
+        heaviest = max(weights.get(e, 0.0) for e in entities)
+        return frozenset(n for n in names if weights.get(n, 0.0) > heaviest)
 
     def _said_whole(self, term: str) -> bool:
         """A name matches whole, never by a stem: one the store's summaries write capitalised, an identifier, or
@@ -1062,6 +1074,7 @@ class Searcher:
             and not query.cves
             and not first_names & {n.lower() for n in [*query.vendors, *query.products]}
             and any(_contains_word(_first_clause(query.text).lower(), t) for t in informative),
+            self._rarer_than_entities(names, query),
         )
 
     def _collapse(

@@ -845,3 +845,23 @@ def test_vendors_named_only_after_the_first_clause_are_context_not_a_requirement
     monkeypatch.setattr(search, "_first_clause", lambda text: text)  # Google asked: only its records answer
     assert "Migration plugin flaw leaks cloud storage access tokens" not in _titles(searcher, question)
     store.close()
+
+
+@needs_model
+def test_a_name_stands_in_for_the_vendor_beside_it_only_when_rarer(tmp_path) -> None:
+    """ "outlook rce poc out??": every PoC story says "poc"; only the Outlook one answers."""
+    vuln: dict[str, Any] = {"kind": "vulnerability"}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("PoC released for Outlook MonikerLink RCE flaw", hours_ago=6, vendors=["Microsoft"],
+                    products=["Outlook"], **vuln),
+            _record("Researchers publish PoC for Acme VPN gateway RCE", hours_ago=20, vendors=["Acme"], **vuln),
+            _record("PoC code for Globex router RCE lands on GitHub", hours_ago=40, vendors=["Globex"], **vuln),
+            _record("Initech print server RCE gets a public PoC", hours_ago=60, vendors=["Initech"], **vuln),
+            _record("Umbrella CMS RCE: PoC drops days after the patch", hours_ago=80, vendors=["Umbrella"], **vuln),
+            *[_record(f"Round-up {n}: patches and advisories", hours_ago=24 * (n + 5)) for n in range(20)],
+        ],
+    )  # fmt: skip
+    assert _titles(searcher, "outlook rce poc out??") == ["PoC released for Outlook MonikerLink RCE flaw"]
+    store.close()
