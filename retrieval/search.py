@@ -316,7 +316,11 @@ class Searcher:
             context = self._gate_context(query, candidates)
             for candidate in candidates:  # already newest first
                 why = self._gate(query, candidate, context)
-                if why is not None:
+                # A higher bar than an answer's: the latest of the subject says what the question asks, so a story
+                # that only names its vendor or reads like it ("ransomware kills EDR" for DeadLock) is not it.
+                if why is not None and self._saying_what_is_asked(
+                    query, [candidate], {candidate.id: why}, context, strict=True
+                ):
                     return self._collapse(query, [candidate], {candidate.id: why}, limit=1)[0]
             offset += len(rows)
 
@@ -577,6 +581,8 @@ class Searcher:
         kept: list[_Candidate],
         reasons: dict[str, dict[str, object]],
         context: _GateContext,
+        *,
+        strict: bool = False,
     ) -> list[_Candidate]:
         """Only answers that say something of what the question asks, not merely of its context.
 
@@ -586,7 +592,8 @@ class Searcher:
         other way: by a vendor, product or CVE that sentence names; by an identifier of the context (a
         region "australia-southeast2" for "melbourne"); by reading like the question (similarity of at
         least :data:`STRICT_SEMANTIC_GATE`); or by telling the story of a record that says the word.
-        When no record says it, the honest answer is that there is none.
+        When no record says it, the honest answer is that there is none. ``strict`` keeps only the records
+        that say it (or the asked CVE).
         """
         if not query.terms or not kept:
             return kept
@@ -600,6 +607,8 @@ class Searcher:
             w for group in query.alternatives for phrase in group for w in phrase.split() if _contains_word(asking, w)
         }
         sayers = [c for c in kept if any(t in c.said for t in asked) or c.said & said_alternative]
+        if strict:
+            return [c for c in kept if c in sayers or reasons[c.id].get("cves")]
         lacking = [
             c
             for c in kept

@@ -727,12 +727,17 @@ def test_an_answer_says_what_the_asking_sentence_asks_not_only_the_context(tmp_p
                 summary="Black Basta affiliates now load a vulnerable driver to switch off EDR agents."),
         _record("Quokkalock ransomware claims a logistics firm", hours_ago=24 * 40, **ransomware,
                 summary="The Quokkalock gang listed a logistics company on its leak site."),
+        _record("Akira affiliates kill EDR with a BYOVD driver", hours_ago=24 * 10, **ransomware,
+                summary="Akira ransomware loads a vulnerable driver (BYOVD) to kill EDR before encryption."),
         *[_record(f"Round-up {n}: new gangs, new tricks", hours_ago=24 * (n + 9),
                   summary="Ransomware news of the week.", **ransomware) for n in range(12)],
     ]  # fmt: skip
     store, searcher = _searcher_over(tmp_path, records)
     question = "quokkalock ransomware - anything new this week? heard they use some byovd trick to kill edr"
     assert _titles(searcher, question) == [], "this week's BYOVD stories say only the context"
+    # "none this week; the latest was …" names the gang's own latest story, not a newer one of the context's
+    latest = searcher.latest_before_window(searcher.search(question, now=NOW).query)
+    assert latest is not None and latest.record.title == "Quokkalock ransomware claims a logistics firm"
     with monkeypatch.context() as off:
         off.setattr(search.Searcher, "_saying_what_is_asked", lambda self, query, kept, reasons, context: kept)
         assert "Reynolds ransomware embeds BYOVD driver to disable EDR tools" in _titles(searcher, question)
