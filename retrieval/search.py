@@ -161,6 +161,8 @@ class _GateContext:
     asked_names: frozenset[str] = frozenset()
     #: The names that only match whole (``Searcher._said_whole``).
     whole: frozenset[str] = frozenset()
+    #: Names no summary writes, in a base form ("perf", "unifi"): whole, or shortened from a longer word.
+    shortened: frozenset[str] = frozenset()
     #: The vendors and products of the first clause ("big head ransomware - fake windows update lure?": none).
     first_names: frozenset[str] = frozenset()
     #: The question's vendors and products are all named after a first clause that asks about something else.
@@ -168,6 +170,10 @@ class _GateContext:
     #: Names rarer in the store than every vendor and product the question names: they say what it is about
     #: ("logofail" beside "dell/lenovo"), where a commoner one ("poc" beside "outlook") does not.
     names_beside_entities: frozenset[str] = frozenset()
+
+    def says(self, text: str, term: str) -> bool:
+        """Whether ``text`` says the question word ``term``, read as a name, a shortening or a word."""
+        return _matches_term(text, term, name=term in self.whole, shortened=term in self.shortened)
 
 
 @dataclass
@@ -861,8 +867,7 @@ class Searcher:
         if query.cves and set(record.cves) & set(query.cves):
             pass  # the CVE says which bug; a vendor or product named beside it adds nothing ("the OpenSSL bug CVE-…")
         elif any(
-            len(n) >= MIN_NAME_BESIDE_VENDOR and _matches_term(text, n.lower(), name=n in context.whole)
-            for n in context.names_beside_entities
+            len(n) >= MIN_NAME_BESIDE_VENDOR and context.says(text, n.lower()) for n in context.names_beside_entities
         ):
             pass  # "logofail - are our dell/lenovo fleets affected?": the name says what it is about, not the vendors
         elif own and not (query.products or query.vendors):
@@ -898,15 +903,13 @@ class Searcher:
                 # parser did not read it as that name ("crypto exchange"). Same word, other meaning — unless
                 # the question's other rare words are in the record too ("Delta DIAEnergie advisories").
                 others = [t for t in informative if t not in names_here]
-                if others and not any(_matches_term(text, t.lower(), name=t in context.whole) for t in others):
+                if others and not any(context.says(text, t.lower()) for t in others):
                     return None
-            matched = [t for t in informative if _matches_term(text, t.lower(), name=t in context.whole)]
+            matched = [t for t in informative if context.says(text, t.lower())]
             if matched:
                 why["matched_terms"] = matched
             candidate.said = frozenset(matched) | {
-                w
-                for w in context.alternative_words
-                if w not in matched and _matches_term(text, w, name=w in context.whole)
+                w for w in context.alternative_words if w not in matched and context.says(text, w)
             }
             coverage = context.weights.coverage(informative, candidate.said) if informative else 1.0
             candidate.coverage = coverage
@@ -965,11 +968,16 @@ class Searcher:
         return frozenset(n for n in names if weights.get(n, 0.0) > heaviest)
 
     def _said_whole(self, term: str) -> bool:
-        """A name matches whole, never by a stem: one the store's summaries write capitalised, an identifier, or
-        an unknown word in a base form ("unifi"). An unknown word no summary uses with an inflection's ending
-        ("rebooting") may be jargon inflected, so its stem still finds it."""
+        """A name matches whole, never by a stem: one the store's summaries write capitalised, or an identifier."""
         known, share = self._name_reading(term)
-        return known and (share is not None or bool(re.search(r"\d", term)) or not _INFLECTED.search(term))
+        return known and (share is not None or bool(re.search(r"\d", term)))
+
+    def _said_shortened(self, term: str) -> bool:
+        """An unknown word no summary writes, in a base form: a name ("unifi") or a shortening ("perf"), so it
+        matches whole or as the start of a longer word ("performance"), never with an inflection ("Unified").
+        One with an inflection's ending ("rebooting") may be jargon inflected, so its stem still finds it."""
+        known, share = self._name_reading(term)
+        return known and share is None and not re.search(r"\d", term) and not _INFLECTED.search(term)
 
     def _name_reading(self, term: str) -> tuple[bool, float | None]:
         """Whether ``term`` is a name (see :meth:`_is_name`), and the capitalised share that said so."""
@@ -1071,19 +1079,20 @@ class Searcher:
         names = frozenset(t for t in weights.informative(query.terms) if self._is_name(t))
         alternative_words = frozenset(w for group in query.alternatives for phrase in group for w in phrase.split())
         return _GateContext(
-            generic,
-            STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE,
-            weights,
-            names,
-            alternative_words,
-            asked_names,
-            frozenset(t for t in names if self._said_whole(t)),
-            first_names,
-            bool(query.vendors or query.products)
+            generic=generic,
+            semantic_gate=STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE,
+            weights=weights,
+            names=names,
+            alternative_words=alternative_words,
+            asked_names=asked_names,
+            whole=frozenset(t for t in names if self._said_whole(t)),
+            shortened=frozenset(t for t in names if self._said_shortened(t)),
+            first_names=first_names,
+            entities_are_context=bool(query.vendors or query.products)
             and not query.cves
             and not first_names & {n.lower() for n in [*query.vendors, *query.products]}
             and any(_contains_word(_first_clause(query.text).lower(), t) for t in informative),
-            self._rarer_than_entities(names, query),
+            names_beside_entities=self._rarer_than_entities(names, query),
         )
 
     def _collapse(
@@ -1244,14 +1253,23 @@ def _fts_expression(query: StructuredQuery) -> str:
     return " OR ".join(dict.fromkeys(words))
 
 
-def _matches_term(text: str, term: str, *, name: bool = False) -> bool:
-    """Whether ``text`` says ``term``: a word in any inflection, a name whole or plural ("porsches").
+def _matches_term(text: str, term: str, *, name: bool = False, shortened: bool = False) -> bool:
+    """Whether ``text`` says ``term``: a word in any inflection, a name whole or plural ("porsches"), a
+    shortening whole or as the start of a longer word ("perf" in "performance").
 
     Names do not inflect, so a stem would find other words: "unifi" is not "Unified", "sonos" not "Sonoma".
     """
     if name:
         return _contains_word(text, term) or _name_pattern(term).search(text) is not None
+    if shortened:
+        return _contains_word(text, term) or _shortened_pattern(term).search(text) is not None
     return _contains_word(text, term) or _stem_in(text, term)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shortened_pattern(word: str) -> re.Pattern[str]:
+    """``word`` as a plural, a version, or the start of a longer word, but not with an inflection's ending."""
+    return re.compile(r"(?<!\w)" + re.escape(word) + r"(?:s|es|'s|\d+|[a-z]{3,})?(?!\w)")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -790,6 +790,21 @@ def test_names_match_whole_and_words_by_their_stems(text: str, term: str, name: 
     assert _matches_term(text, term, name=name) is said
 
 
+@pytest.mark.parametrize(
+    ("text", "term", "said"),
+    [
+        ("network performance issues in melbourne", "perf", True),  # a shortening starts a longer word
+        ("cisco unified communications flaw", "unifi", False),  # but no inflection of it
+        ("unifi os consoles", "unifi", True),
+        ("the univ of hawaii", "univ", True),
+    ],
+)
+def test_an_unknown_word_in_a_base_form_matches_whole_or_shortened(text: str, term: str, said: bool) -> None:
+    from retrieval.search import _matches_term
+
+    assert _matches_term(text, term, shortened=True) is said
+
+
 @needs_model
 def test_a_name_in_a_base_form_is_matched_whole(tmp_path) -> None:
     """ "unifi os bugs on KEV yet?": the Cisco Unified and Arcserve Unified entries are no UniFi bugs."""
@@ -806,7 +821,8 @@ def test_a_name_in_a_base_form_is_matched_whole(tmp_path) -> None:
         ],
     )  # fmt: skip
     assert _titles(searcher, "unifi os bugs on KEV yet?") == []
-    assert Searcher(store)._said_whole("unifi") and not Searcher(store)._said_whole("rebooting")
+    searcher = Searcher(store)
+    assert searcher._said_shortened("unifi") and not searcher._said_shortened("rebooting")
     store.close()
 
 
