@@ -100,6 +100,8 @@ CATALOGUE_NEWS_AFTER = timedelta(days=7)
 #: CVEs of a catalogue answer whose addition news is looked up (an answer lists at most a page of entries).
 MAX_CATALOGUE_CVES = 50
 KEV_SOURCE = "CISA KEV"
+#: How far back "the latest was …" looks, in records that could answer (newest first).
+MAX_LATEST_SCAN = 2_000
 _MENTIONS_KEV = re.compile(r"\bkev\b|known[\s-]+exploited", re.IGNORECASE)
 
 _SEVERITY_BOOST = {0: 0.0, 1: 0.0, 2: 0.002, 3: 0.004, 4: 0.006}
@@ -302,16 +304,26 @@ class Searcher:
 
         Walks back through time, newest first, over the records that pass the filters and contain
         the question's words (a record findable only by meaning is not looked for here: that walk
-        would read the whole history), until one passes the relevance gate.
+        would read the whole history), until one passes the relevance gate and says what is asked.
+        Only records saying a word of the asking sentence can pass, so only those are read; and the
+        walk stops after :data:`MAX_LATEST_SCAN` records (a "latest" further back than that is no help).
         """
         if query.window is None:
             return None
+        weights = self._term_weights(query.terms) if query.terms else None
+        asking = _asking_sentence(query.text).lower()
+        asked = (
+            [t for t in _subject_terms(weights.informative(query.terms), frozenset()) if _contains_word(asking, t)]
+            if weights is not None
+            else []
+        )
+        narrowed = dataclasses.replace(query, vendors=[], products=[], terms=asked) if asked else query
         where = dataclasses.replace(
-            self._filter(query, None, query.window.start.timestamp()), text=_fts_expression(query) or None
+            self._filter(query, None, query.window.start.timestamp()), text=_fts_expression(narrowed) or None
         )
         vector = self._query_vector(query)
         offset = 0
-        while True:
+        while offset < MAX_LATEST_SCAN:
             rows = self.store.candidate_rows(where, newest_first=True, limit=200, offset=offset)
             if not rows:
                 return None
@@ -329,6 +341,7 @@ class Searcher:
                 ):
                     return self._collapse(query, [candidate], {candidate.id: why}, limit=1)[0]
             offset += len(rows)
+        return None
 
     def matching(self, query: StructuredQuery, records: Sequence[ThreatRecord]) -> list[SearchResult]:
         """Which of ``records`` (e.g. just ingested) answer a standing query, best first.
