@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and thirteen
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and fourteen
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -7,10 +7,10 @@ to find what fails (classes of failure, never single questions); ``heldout6`` (8
 2024–mid 2025) and ``heldout7`` (80, 2023 H2 and mid 2025–2026) were measured once, then used the same
 way for the last changes; ``heldout8`` (60) and ``heldout9`` (60) were measured once and then used the
 same way; ``heldout10`` (60) was written meanwhile and measured once, on the final code of that session;
-``heldout11``, ``heldout12`` and ``heldout13`` (60 each, 12 empty answers each) were written blind in the
-next session: ``heldout11`` was measured once midway and then used as dev, ``heldout12`` and ``heldout13``
-once each on that session's final code. Each set's first measurement is the honest figure for questions
-the ranking had never seen.
+``heldout11`` to ``heldout14`` (60 each, 12 empty answers each) were written blind in the next session:
+``heldout11`` was measured once midway and then used as dev, ``heldout12`` and ``heldout13`` once each on
+cbb4f94, ``heldout14`` once on the final code. Each set's first measurement is the honest figure for
+questions the ranking had never seen.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
 Every question is asked through ``threatbot search --batch --json`` (the same path a user's batch takes),
@@ -31,7 +31,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout13] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout14] [--verbose]
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ SETS = {
     "heldout11": REPO / "bench" / "heldout11.jsonl",
     "heldout12": REPO / "bench" / "heldout12.jsonl",
     "heldout13": REPO / "bench" / "heldout13.jsonl",
+    "heldout14": REPO / "bench" / "heldout14.jsonl",
 }
 
 
