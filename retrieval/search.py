@@ -241,12 +241,14 @@ class Searcher:
             results = self._rank(dataclasses.replace(query, exploited=None), start, end, limit=limit)
         if not results and query.cves and not query.cves_required and query.catalogue != "kev":
             without = dataclasses.replace(query, cves=[])
-            if _has_subject(without) and not self.store.count_matching(
+            describes_the_bug = any(names_a_subject(t) for t in query.terms)
+            if describes_the_bug and not self.store.count_matching(
                 RecordFilter(end=end, cves=tuple(query.cves)), at_most=1
             ):
                 # "CVE-2023-38408 openssh agent forwarding rce - details?" when no record has printed the CVE yet:
                 # the reports of the bug it describes answer, found by its product and words as any question's.
-                # (A CVE that records name, only not in the window, keeps its honest "nothing".)
+                # A product alone describes no bug ("CVE-2026-2441 chrome - exploited?" is not every Chrome
+                # story), and a CVE that records name, only not in the window, keeps its honest "nothing".
                 results = self._rank(without, start, end, limit=limit)
         return results
 

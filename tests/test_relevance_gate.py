@@ -845,6 +845,8 @@ def test_a_cve_no_record_names_yet_is_answered_by_the_reports_of_the_bug_it_desc
     assert titles == ["New OpenSSH flaw lets attackers run code through a forwarded ssh-agent"]
     # A CVE that records name, only not in the window, keeps its honest nothing.
     assert _titles(searcher, "CVE-2025-11001 (7zip) - anything new this week, exploitation?") == []
+    # A product alone describes no bug: not every OpenSSH story answers for an unknown CVE.
+    assert _titles(searcher, "CVE-2023-99999 openssh - exploited?") == []
     store.close()
 
 
