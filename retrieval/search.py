@@ -45,7 +45,7 @@ from retrieval.aboutness import (
 )
 from retrieval.enrich import is_status_source
 from retrieval.query import StructuredQuery, parse_query
-from retrieval.records import Severity, ThreatRecord
+from retrieval.records import Kind, Severity, ThreatRecord
 from retrieval.store import RecordFilter, RecordStore
 from retrieval.vendors import VendorDictionary, name_forms
 
@@ -863,7 +863,15 @@ class Searcher:
         text_words = f"{record.title} {' '.join(record.tags)}\n{record.summary}"  # tags state facts, as a title does
         if query.catalogue == "ics" and not about_ics(text_words):
             return None  # "any ICS advisories today?": a KEV story of the day is no ICS advisory
-        if query.kinds and not query.kinds_required and not kind_fits(record.kind, query.kinds, text_words):
+        if (
+            query.kinds
+            and not query.kinds_required
+            and not (query.catalogue == "kev" and record.source == KEV_SOURCE and Kind.RANSOMWARE not in query.kinds)
+            and not kind_fits(record.kind, query.kinds, text_words)
+        ):
+            # A KEV question is answered by its entries, whatever kind its words suggest ("wordpad ntlm hash
+            # leak CVE-… - on the KEV list yet?" is no breach question; the entry says "information disclosure").
+            # Only ransomware is a kind an entry states (its "known ransomware use" flag, read into its tags).
             return None
         if query.kinds and record.kind in query.kinds:
             why["kind"] = record.kind.value

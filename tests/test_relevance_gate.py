@@ -888,3 +888,20 @@ def test_a_name_stands_in_for_the_vendor_beside_it_only_when_rarer(tmp_path) -> 
     )  # fmt: skip
     assert _titles(searcher, "outlook rce poc out??") == ["PoC released for Outlook MonikerLink RCE flaw"]
     store.close()
+
+
+@needs_model
+def test_a_kev_question_is_answered_by_its_entry_whatever_kind_its_words_suggest(tmp_path) -> None:
+    """ "wordpad ntlm hash leak CVE-… - on the KEV list yet?": "leak" suggests a breach; the entry is the answer."""
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Quokkasoft WordPad Information Disclosure Vulnerability (CVE-2023-99563)", hours_ago=30,
+                    source="CISA KEV", kind="vulnerability", exploited=True, cves=["CVE-2023-99563"],
+                    vendors=["Quokkasoft"], products=["WordPad"],
+                    summary="Quokkasoft WordPad contains an information disclosure vulnerability that exposes NTLM hashes."),
+        ],
+    )  # fmt: skip
+    titles = _titles(searcher, "wordpad ntlm hash leak CVE-2023-99563 - on the KEV list yet?")
+    assert titles == ["Quokkasoft WordPad Information Disclosure Vulnerability (CVE-2023-99563)"]
+    store.close()
