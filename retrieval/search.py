@@ -312,13 +312,8 @@ class Searcher:
         """
         if query.window is None:
             return None
-        weights = self._term_weights(query.terms) if query.terms else None
-        asking = _asking_sentence(query.text).lower()
-        asked = (
-            [t for t in _subject_terms(weights.informative(query.terms), frozenset()) if _contains_word(asking, t)]
-            if weights is not None
-            else []
-        )
+        informative = self._term_weights(query.terms).informative(query.terms) if query.terms else []
+        asked = _asked_terms(_subject_terms(informative, frozenset()), query.text)
         narrowed = dataclasses.replace(query, vendors=[], products=[], terms=asked) if asked else query
         where = dataclasses.replace(
             self._filter(query, None, query.window.start.timestamp()), text=_fts_expression(narrowed) or None
@@ -619,8 +614,7 @@ class Searcher:
         if not query.terms or not kept:
             return kept
         asking = _asking_sentence(query.text).lower()
-        subject = _subject_terms(context.weights.informative(query.terms), context.generic)
-        asked = [t for t in subject if _contains_word(asking, t)]
+        asked = _asked_terms(_subject_terms(context.weights.informative(query.terms), context.generic), query.text)
         if not asked:
             return kept
         named = context.asked_names
@@ -1082,9 +1076,10 @@ class Searcher:
         the remaining words, a record that contains none needs to be very close in meaning to
         count: templated records (leak-site posts, status pages) all look alike to an embedding.
         """
+        first = _first_clause(query.text)
         asked_names, first_names = (
             frozenset(n.lower() for m in self.dictionary.find(part, lenient=True) for n in (m.vendor, m.product) if n)
-            for part in (_asking_sentence(query.text), _first_clause(query.text))
+            for part in (_asking_sentence(query.text), first)
         )
         if not query.terms:
             return _GateContext(asked_names=asked_names, first_names=first_names)
@@ -1114,7 +1109,7 @@ class Searcher:
             entities_are_context=bool(query.vendors or query.products)
             and not query.cves
             and not first_names & {n.lower() for n in [*query.vendors, *query.products]}
-            and any(_contains_word(_first_clause(query.text).lower(), t) for t in informative),
+            and any(_contains_word(first.lower(), t) for t in informative),
             names_beside_entities=self._rarer_than_entities(names, query),
         )
 
@@ -1206,6 +1201,12 @@ def _asking_sentence(text: str) -> str:
     return next((c for c in _SENTENCE_END.split(text) if c.strip()), text)
 
 
+def _asked_terms(terms: Sequence[str], text: str) -> list[str]:
+    """The ``terms`` that the asking sentence of ``text`` says (the rest of a message is context)."""
+    asking = _asking_sentence(text).lower()
+    return [t for t in terms if _contains_word(asking, t)]
+
+
 def _first_clause(text: str) -> str:
     """The question's first clause: what it asks, before the context ("… - we run a lot of vcenter")."""
     return next((c for c in _CLAUSE_END.split(text) if c.strip()), text)
@@ -1282,24 +1283,18 @@ def _matches_term(text: str, term: str, *, name: bool = False, shortened: bool =
 
     Names do not inflect, so a stem would find other words: "unifi" is not "Unified", "sonos" not "Sonoma".
     """
-    if name:
-        return _contains_word(text, term) or _name_pattern(term).search(text) is not None
-    if shortened:
-        return _contains_word(text, term) or _shortened_pattern(term).search(text) is not None
+    if name or shortened:
+        return _contains_word(text, term) or _whole_pattern(term, longer=shortened).search(text) is not None
     return _contains_word(text, term) or _stem_in(text, term)
 
 
 @functools.lru_cache(maxsize=4096)
-def _shortened_pattern(word: str) -> re.Pattern[str]:
-    """``word`` as a plural, a version, or the start of a longer word, but not with an inflection's ending."""
-    return re.compile(r"(?<!\w)" + re.escape(word) + r"(?:s|es|'s|\d+|[a-z]{3,})?(?!\w)")
-
-
-@functools.lru_cache(maxsize=4096)
-def _name_pattern(name: str) -> re.Pattern[str]:
-    """``name`` whole, as a plural or possessive, or with a version ("porsches", "ivanti's", "lockbit3")."""
-    base = name[:-1] if name.endswith("s") and len(name) > 4 else name
-    return re.compile(r"(?<!\w)" + re.escape(base) + r"(?:s|es|'s|\d+)?(?!\w)")
+def _whole_pattern(word: str, *, longer: bool) -> re.Pattern[str]:
+    """``word`` whole, as a plural or possessive, or with a version ("porsches", "ivanti's", "lockbit3"); with
+    ``longer``, also as the start of a longer word ("perf" in "performance"), but never with an inflection."""
+    base = word[:-1] if word.endswith("s") and len(word) > 4 else word
+    longer_word = r"|[a-z]{3,}" if longer else ""
+    return re.compile(r"(?<!\w)" + re.escape(base) + rf"(?:s|es|'s|\d+{longer_word})?(?!\w)")
 
 
 def _contains_word(text: str, word: str) -> bool:
