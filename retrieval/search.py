@@ -43,6 +43,7 @@ from retrieval.aboutness import (
     only_mentioned,
     related_kinds,
 )
+from retrieval.cve import CVE_PATTERN
 from retrieval.enrich import is_status_source
 from retrieval.query import StructuredQuery, parse_query
 from retrieval.records import Kind, Severity, ThreatRecord
@@ -608,8 +609,10 @@ class Searcher:
         other way: by a vendor, product or CVE that sentence names; by an identifier of the context (a
         region "australia-southeast2" for "melbourne"); by reading like the question (similarity of at
         least :data:`STRICT_SEMANTIC_GATE`); or by telling the story of a record that says the word.
-        When no record says it, the honest answer is that there is none. ``strict`` keeps only the records
-        that say it (or the asked CVE).
+        When no record says it, the honest answer is that there is none. A name the sentence leads with
+        (:meth:`_leading_name`) allows no such exception: if no record says it, only a record answering by
+        the sentence's vendor, product or CVE stays. ``strict`` keeps only the records that say it (or the
+        asked CVE).
         """
         if not query.terms or not kept:
             return kept
@@ -624,6 +627,13 @@ class Searcher:
         sayers = [c for c in kept if any(t in c.said for t in asked) or c.said & said_alternative]
         if strict:
             return [c for c in kept if c in sayers or reasons[c.id].get("cves")]
+        lead = self._leading_name(asking, asked, context)
+        if lead is not None and not any(lead in c.said or self._names_squashed(c, lead) for c in kept):
+            # No record says the name the question leads with: the rest are lookalikes (Peloton for
+            # "nordictrack / ifit treadmills", K7 for "avast av vulns"), however close they read.
+            kept = [c for c in kept if _answers_by_entity_in(reasons[c.id], asking) or reasons[c.id].get("cves")]
+            if not kept:
+                return kept
         lacking = [
             c
             for c in kept
@@ -648,6 +658,28 @@ class Searcher:
             }
         off = {c.id for c in lacking if c.id not in close}
         return [c for c in kept if c.id not in off]
+
+    def _leading_name(self, asking: str, asked: Sequence[str], context: _GateContext) -> str | None:
+        """The name the asking sentence leads with, before any vendor, product or CVE ("wyze cam v3 rce exploit
+        out?", "wealthfront breached too??"): what the question is about. Not an identifier ("k7", "win10"),
+        which records write in too many ways, nor a word of three letters or fewer ("hse", "gcs")."""
+        positions = {t: m.start() for t in asked if (m := _word_pattern(t).search(asking))}
+        if not positions:
+            return None
+        first = min(positions, key=positions.__getitem__)
+        if first not in context.names or len(first) < 4 or re.search(r"\d", first):
+            return None
+        before = asking[: positions[first]]
+        if CVE_PATTERN.search(before) or self.dictionary.find(before, lenient=True):
+            return None
+        return first
+
+    def _names_squashed(self, candidate: _Candidate, name: str) -> bool:
+        """Whether a vendor or product of the candidate is ``name`` written without its separators ("dlink")."""
+        if candidate.record is None:
+            return False
+        names, _ = self._entities(candidate.record)
+        return any(re.sub(r"\W", "", n) == name for n in names)
 
     def _focused(
         self,

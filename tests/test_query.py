@@ -463,6 +463,7 @@ CASES = [
     case("is okta degraded?", kinds=[OUTAGE], vendors=["Okta"]),
     case("what went wrong at github?", kinds=[OUTAGE], vendors=["GitHub"]),  # a failure asked about, not a breach
     case("moin, any slack outage?", kinds=[OUTAGE], vendors=["Slack"]),  # a greeting is no subject
+    case("capita leak - how many ppl? smth about 90k", kinds=[BREACH], terms=["capita", "90k"]),  # chat shorthand
     case("is slack still down?", window=NOW_48H, kinds=[OUTAGE], vendors=["Slack"]),
     # the asker's own state says nothing of when the news is from
     case("opto 22 advisory? our plant still has these", kinds=[ADVISORY], terms=["opto", "plant"]),

@@ -747,6 +747,35 @@ def test_an_answer_says_what_the_asking_sentence_asks_not_only_the_context(tmp_p
 
 
 @needs_model
+def test_a_name_the_question_leads_with_is_said_by_every_answer(tmp_path, monkeypatch) -> None:
+    """ "quokkafit treadmills - any vulns disclosed?": a close story about another brand's treadmills reads
+    like the question (and says "treadmills") but is no answer; the leading name must be said."""
+    from retrieval import search
+
+    vulnerability: dict[str, Any] = {"kind": "vulnerability"}
+    records = [
+        _record("Vulnerabilities exposed Velotron treadmills to malware and DoS attacks", hours_ago=20,
+                summary="Flaws in Velotron treadmills let attackers install malware and crash the machines.",
+                **vulnerability),
+        _record("D-Link DSL routers exploited, no patch for end-of-life models", hours_ago=30,
+                vendors=["D-Link"], **vulnerability),
+        *[_record(f"Round-up {n}: fitness apps leak data", hours_ago=24 * (n + 9),
+                  summary="Weekly news.", **vulnerability) for n in range(12)],
+    ]  # fmt: skip
+    store, searcher = _searcher_over(tmp_path, records)
+    assert _titles(searcher, "quokkafit treadmills - any vulns disclosed?") == []
+    monkeypatch.setattr(search.Searcher, "_leading_name", lambda self, asking, asked, context: None)
+    assert _titles(searcher, "quokkafit treadmills - any vulns disclosed?") != [], "the rule is what cuts it"
+    monkeypatch.undo()
+    # the story of the name itself answers; and a vendor written without its hyphen is that vendor
+    assert _titles(searcher, "velotron treadmills - any vulns disclosed?")[0].startswith("Vulnerabilities exposed")
+    assert _titles(searcher, "dlink dsl routers getting popped?") == [
+        "D-Link DSL routers exploited, no patch for end-of-life models"
+    ]
+    store.close()
+
+
+@needs_model
 def test_a_vendor_named_only_in_the_context_is_no_mere_mention(tmp_path, monkeypatch) -> None:
     """ "quokkalock ransomware up to anything new? heard they are hitting veeam boxes": Veeam is context, so
     a story of the gang *using* a Veeam exploit answers; asked about Veeam itself, it would be a mention."""
