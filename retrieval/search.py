@@ -45,6 +45,7 @@ from retrieval.aboutness import (
 )
 from retrieval.cve import CVE_PATTERN
 from retrieval.enrich import is_status_source
+from retrieval.places import Place, may_be_about, names_a_place, places_in
 from retrieval.query import StructuredQuery, parse_query
 from retrieval.records import Kind, Severity, ThreatRecord
 from retrieval.store import RecordFilter, RecordStore
@@ -103,6 +104,9 @@ MAX_CATALOGUE_CVES = 50
 KEV_SOURCE = "CISA KEV"
 #: How far back "the latest was …" looks, in records that could answer (newest first).
 MAX_LATEST_SCAN = 2_000
+#: A status page reports local trouble by place when this share of its latest reports (of this many) name one.
+PLACE_REPORTING_SHARE = 0.05
+PLACE_REPORTING_SAMPLE = 100
 _MENTIONS_KEV = re.compile(r"\bkev\b|known[\s-]+exploited", re.IGNORECASE)
 
 _SEVERITY_BOOST = {0: 0.0, 1: 0.0, 2: 0.002, 3: 0.004, 4: 0.006}
@@ -173,6 +177,9 @@ class _GateContext:
     #: Names rarer in the store than every vendor and product the question names: they say what it is about
     #: ("logofail" beside "dell/lenovo"), where a commoner one ("poc" beside "outlook") does not.
     names_beside_entities: frozenset[str] = frozenset()
+    #: The places the asking sentence names ("cloudflare slow in lisbon?"): a status page's report must be
+    #: about trouble there.
+    asked_places: tuple[Place, ...] = ()
 
     def says(self, text: str, term: str) -> bool:
         """Whether ``text`` says the question word ``term``, read as a name, a shortening or a word."""
@@ -205,6 +212,7 @@ class Searcher:
         self._frequencies: dict[str, int] = {}
         self._names: dict[str, tuple[bool, float | None]] = {}
         self._frequency_total = 0
+        self._place_reporting: dict[str, bool] = {}
         # What the dictionary finds in a text depends on nothing else: found once per process, not once per question.
         self._text_entities = functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._find_entities)
 
@@ -231,6 +239,7 @@ class Searcher:
         self.store.warm_up()
         self.dictionary.find("warm up")
         is_name("warm")  # the English lexicon loads on first use: half a second, paid here and not by a question
+        places_in("warm up")  # and so do the places (CLDR's, through Babel)
 
     def run(self, query: StructuredQuery, *, limit: int = 10) -> list[SearchResult]:
         """Rank records for an already-understood query."""
@@ -901,6 +910,15 @@ class Searcher:
             return None
         if query.kinds and record.kind in query.kinds:
             why["kind"] = record.kind.value
+        if (
+            context.asked_places
+            and is_status_source(record.source)
+            and self._reports_by_place(record.source)
+            and not may_be_about(text_words, context.asked_places)
+        ):
+            # "cloudflare tunnel problems in lisbon?": a status page that reports local trouble names its place;
+            # a report that names none (or another) is the service's trouble elsewhere.
+            return None
         entity_names = {n.lower() for n in [*query.products, *query.vendors]}
         # What the first clause names is the subject; later ones give context ("cuba ransomware? they hit veeam boxes").
         asked_entities = entity_names & context.first_names
@@ -976,6 +994,20 @@ class Searcher:
         if candidate.dense is not None:
             why["similarity"] = round(candidate.dense, 3)
         return why
+
+    def _reports_by_place(self, source: str) -> bool:
+        """Whether a status page names the place of local trouble ("… in Warsaw, Poland (WAW)"): at least
+        :data:`PLACE_REPORTING_SHARE` of its latest reports name one. One that never does (GitHub's) reports
+        trouble everywhere, so "broken for our riyadh office" is no question about Riyadh to it."""
+        known = self._place_reporting.get(source)
+        if known is None:
+            rows = self.store.candidate_rows(
+                RecordFilter(end=time.time(), source=source), newest_first=True, limit=PLACE_REPORTING_SAMPLE
+            )
+            reports = self.store.get_many([r["id"] for r in rows]).values()
+            named = sum(names_a_place(f"{r.title}\n{r.summary}") for r in reports)
+            known = self._place_reporting[source] = named >= PLACE_REPORTING_SHARE * max(1, len(reports))
+        return known
 
     def _product_named(self, product: str, query: StructuredQuery, names: set[str], text: str, source: str) -> bool:
         """A record of the product's vendor that names the product its own way ("Copilot" for "GitHub Copilot").
@@ -1113,8 +1145,9 @@ class Searcher:
             frozenset(n.lower() for m in self.dictionary.find(part, lenient=True) for n in (m.vendor, m.product) if n)
             for part in (_asking_sentence(query.text), first)
         )
+        asked_places = tuple(places_in(_asking_sentence(query.text)))
         if not query.terms:
-            return _GateContext(asked_names=asked_names, first_names=first_names)
+            return _GateContext(asked_names=asked_names, first_names=first_names, asked_places=asked_places)
         weights = dataclasses.replace(self._term_weights(query.terms), alternatives=query.alternatives)
         texts = [f"{c.record.title}\n{c.record.summary}".lower() for c in candidates if c.record is not None]
         generic: frozenset[str] = frozenset()
@@ -1143,6 +1176,7 @@ class Searcher:
             and not first_names & {n.lower() for n in [*query.vendors, *query.products]}
             and any(_contains_word(first.lower(), t) for t in informative),
             names_beside_entities=self._rarer_than_entities(names, query),
+            asked_places=asked_places,
         )
 
     def _collapse(

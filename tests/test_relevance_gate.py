@@ -367,6 +367,39 @@ def test_a_status_page_names_the_product_it_reports_on(tmp_path) -> None:
     store.close()
 
 
+def test_a_status_page_that_reports_by_place_answers_a_question_about_a_place_only_there(tmp_path) -> None:
+    """ "quokkaflare tunnel problems in lisbon?": its status page names the place of local trouble, so its
+    trouble elsewhere (or everywhere) is no answer; a page that never names places answers for every place."""
+    from retrieval import search
+
+    flare: dict[str, Any] = {"kind": "outage", "vendors": ["Cloudflare"], "source": "Cloudflare Status"}
+    hub: dict[str, Any] = {"kind": "outage", "vendors": ["GitHub"], "source": "GitHub Status"}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Tunnel connectivity issues in South America", hours_ago=5, **flare),
+            _record("Tunnel connectivity issues for Zero Trust customers", hours_ago=6, **flare),
+            *[_record(f"Network performance issues in {city}", hours_ago=24 * (n + 9), **flare)
+              for n, city in enumerate(["Warsaw, Poland (WAW)", "Lisbon, Portugal (LIS)", "Seoul (ICN)"])],
+            _record("Incident with avatars not loading", hours_ago=4, **hub),
+            *[_record(f"Incident with Actions {n}", hours_ago=24 * (n + 9), **hub) for n in range(5)],
+        ],
+    )  # fmt: skip
+    assert _titles(searcher, "cloudflare tunnel problems in lisbon today?") == []
+    assert _titles(searcher, "cloudflare tunnel problems in brazil today?") == [
+        "Tunnel connectivity issues in South America"  # a region around the asked country
+    ]
+    assert len(_titles(searcher, "cloudflare tunnel problems today?")) == 2  # no place asked: both
+    assert _titles(searcher, "github avatars broken for our riyadh office today?") == [
+        "Incident with avatars not loading"
+    ]
+    searcher._place_reporting.clear()
+    searcher._place_reporting["Cloudflare Status"] = False
+    assert len(_titles(searcher, "cloudflare tunnel problems in lisbon today?")) == 2, "the rule is what cuts"
+    assert search.PLACE_REPORTING_SHARE < 1
+    store.close()
+
+
 @needs_model
 def test_an_answer_that_says_little_of_what_the_best_one_says_is_about_something_else(tmp_path, monkeypatch) -> None:
     from bot.config import Settings
