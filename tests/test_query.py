@@ -457,6 +457,14 @@ CASES = [
         window=("2023-01-01T00:00:00+01:00", "2024-01-01T00:00:00+01:00", "2023"),
         terms=["capita", "writeups"],
     ),
+    # beside a CVE, "the december fix" says which fix of the bug; without one, the december bulletin is December's
+    case("CVE-2024-1234 - a bypass of the december fix?", cves=["CVE-2024-1234"], terms=["bypass", "fix"]),
+    case(
+        "which 0days from the december bulletin are exploited?",
+        window=("2023-12-01T00:00:00+01:00", WED_LOCAL, "since December 2023"),
+        kinds=[ADVISORY],
+        exploited=True,
+    ),
     # -- kinds --------------------------------------------------------------------------------------------------------------
     case("Slack outage", kinds=[OUTAGE], vendors=["Slack"]),
     case("slack not working", window=NOW_48H, kinds=[OUTAGE], vendors=["Slack"]),

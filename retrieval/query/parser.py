@@ -230,7 +230,7 @@ def parse_query(
             found.kinds.append(Kind.VULNERABILITY)
         else:
             found.terms.append((m.start(), " ".join(m.group(0).lower().split())))
-    parsed = _parse_time(buf, clock)
+    parsed = _parse_time(buf, clock, names_a_bug=bool(found.cves))
     span = found.span or parsed
     _read_signals(buf, found)
     if found.catalogue is None and span is not None and _BARE_KEV.search(asked):

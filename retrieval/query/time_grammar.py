@@ -391,6 +391,14 @@ _SOLO = re.compile(rf"(?<![\w-])(?P<p>{_POINT_ANON})(?![\w])", re.IGNORECASE)
 _EVENT_YEAR = re.compile(
     rf"(?<![\w-])(?:(?:on|in|during|for|of|from|about)\s+)?the\s+{_YEAR}(?=\s+(?!q[1-4]\b)[a-z])", re.IGNORECASE
 )
+#: "CVE-… - a bypass of the december fix?": beside a CVE, which names the bug, a month before a noun names which
+#: release of it ("the jan patch"), not when the reports were written. Without one, "the december bulletin" is
+#: the month's, and so are its reports.
+_EVENT_MONTH = re.compile(
+    rf"(?<![\w-])(?:(?:on|in|during|for|of|from|about)\s+)?the\s+{_MONTH_RE}(?:\s+{_YEAR})?"
+    r"(?=\s+(?!(?:of|to|and|through|until|till|or)\b)[a-z])",
+    re.IGNORECASE,
+)
 
 
 def _sub_point(m: re.Match[str], group: str, clock: _Clock, anchor: date | None = None) -> _Span | None:
@@ -399,11 +407,15 @@ def _sub_point(m: re.Match[str], group: str, clock: _Clock, anchor: date | None 
     return _point(inner, clock, anchor) if inner else None
 
 
-def _parse_time(text: _Text, clock: _Clock) -> _Span | None:
-    """The first time expression in the text (all of them are consumed, so none becomes a search term)."""
+def _parse_time(text: _Text, clock: _Clock, *, names_a_bug: bool = False) -> _Span | None:
+    """The first time expression in the text (all of them are consumed, so none becomes a search term).
+
+    ``names_a_bug``: the question names a CVE, so a month naming a release of it is no window (_EVENT_MONTH).
+    """
     found: list[tuple[int, _Span]] = []
-    for _ in text.take(_EVENT_YEAR):
-        pass  # consumed: neither a window nor a search term
+    for pattern in (_EVENT_YEAR, _EVENT_MONTH) if names_a_bug else (_EVENT_YEAR,):
+        for _ in text.take(pattern):
+            pass  # consumed: neither a window nor a search term
 
     for m in text.take(_RANGE):
         b = _sub_point(m, "b1" if m.group("b1") else "b2", clock)
