@@ -471,6 +471,10 @@ CASES = [
     case("is okta degraded?", kinds=[OUTAGE], vendors=["Okta"]),
     case("what went wrong at github?", kinds=[OUTAGE], vendors=["GitHub"]),  # a failure asked about, not a breach
     case("moin, any slack outage?", kinds=[OUTAGE], vendors=["Slack"]),  # a greeting is no subject
+    # asking whether an incident was an attack asks for the incident's reports, whatever their kind…
+    case("acme ground stop - was it a hack??", terms=["acme", "ground", "stop"]),
+    case("acme app died - were they hacked or what?", terms=["acme", "app", "died"]),
+    case("acme offline - was it ransomware?", kinds=[OUTAGE, RANSOM], terms=["acme"]),  # …but ransomware names one
     case("capita leak - how many ppl? smth about 90k", kinds=[BREACH], terms=["capita", "90k"]),  # chat shorthand
     case("is slack still down?", window=NOW_48H, kinds=[OUTAGE], vendors=["Slack"]),
     # the asker's own state says nothing of when the news is from

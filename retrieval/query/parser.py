@@ -16,6 +16,7 @@ from retrieval.query.text import _Text
 from retrieval.query.time_grammar import _POINT_RE, _Clock, _parse_time, _point, _Span, _window, restore_possessives
 from retrieval.query.vocabulary import (
     _BARE_KEV,
+    _CAUSE_QUESTION,
     _EXCLUDE,
     _EXPLOITED,
     _ICS_ADVISORIES,
@@ -165,6 +166,7 @@ def _read_signals(buf: _Text, found: _Found) -> None:
             level = level_of(m)
             if level:
                 found.severities.append(level)
+    buf.drop(_CAUSE_QUESTION)
     kinds: list[tuple[int, Kind]] = []
     for kind, pattern in _KIND_PATTERNS:
         kinds.extend((m.start(), kind) for m in buf.take(pattern))

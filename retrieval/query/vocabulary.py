@@ -278,6 +278,15 @@ _ICS_ADVISORIES = re.compile(
     r"(?:advisor(?:y|ies)|bulletins?)|icsm?as?)(?![\w-])",
     re.IGNORECASE,
 )
+#: Asking whether an incident was an attack ("united ground stop - was it a hack??", "were they hacked or
+#: what?"): the answer is the report of the incident, whatever its kind, so the attack word filters nothing.
+#: "Was it ransomware?" still asks for ransomware reports: that names what the incident would be.
+_CAUSE_QUESTION = re.compile(
+    r"(?<![\w-])(?:(?:was|is|were)\s+(?:it|that|this|they|we)\s+(?:(?:just|really|actually)\s+)?(?:an?\s+)?"
+    r"(?:hack(?:ed)?|cyber[\s-]?attack(?:ed)?|attack(?:ed)?)"
+    r"|(?:hack|cyber[\s-]?attack|attack)\s+or\s+(?:not|what|just\s+an?\s+(?:outage|bug|glitch)))(?![\w-])",
+    re.IGNORECASE,
+)
 _TAKEDOWN = re.compile(r"(?<![\w-])(?:take[sn]?|taking|took)\s+down(?![\w-])", re.IGNORECASE)
 _PHRASE_TERMS = re.compile(
     r"(?<![\w-])(?:critical\s+infrastructure|supply[\s-]chain|zero\s+trust|social\s+engineering|"
