@@ -122,6 +122,12 @@ CASES = [
         alternatives=[["void blizzard", "laundry bear"]],
     ),
     case(
+        "emerson advisories? we have rosemount + ovation kit",
+        kinds=[ADVISORY],
+        terms=["emerson", "rosemount", "ovation", "kit"],
+        alternatives=[["rosemount", "ovation"]],  # "+" lists what the asker runs, as "/" does
+    ),
+    case(
         "star blizzard / coldriver or seaborgium phishing",
         terms=["star", "blizzard", "coldriver", "seaborgium", "phishing"],
         alternatives=[["blizzard", "coldriver", "seaborgium"]],

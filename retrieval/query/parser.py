@@ -269,8 +269,8 @@ def parse_query(
     )
 
 
-#: Where a question offers alternatives: "/" or the word "or" between two words.
-_ALTERNATIVE_SEPARATOR = re.compile(r"\s*/\s*|\s+or\s+", re.IGNORECASE)
+#: Where a question offers alternatives: "/", "+", "&" or the word "or" between two words.
+_ALTERNATIVE_SEPARATOR = re.compile(r"\s*/\s*|\s+or\s+|\s+[+&]\s+", re.IGNORECASE)
 #: The longest name an alternative may be ("void blizzard"): longer runs are a sentence, not a name.
 MAX_ALTERNATIVE_WORDS = 2
 
