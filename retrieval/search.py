@@ -46,7 +46,7 @@ from retrieval.aboutness import (
 from retrieval.cve import CVE_PATTERN
 from retrieval.enrich import is_status_source
 from retrieval.places import Place, may_be_about, names_a_place, places_in
-from retrieval.query import StructuredQuery, parse_query
+from retrieval.query import StructuredQuery, asks_about_trouble, parse_query
 from retrieval.records import Kind, Severity, ThreatRecord
 from retrieval.store import RecordFilter, RecordStore
 from retrieval.vendors import VendorDictionary, name_forms
@@ -643,12 +643,22 @@ class Searcher:
             kept = [c for c in kept if _answers_by_entity_in(reasons[c.id], asking) or reasons[c.id].get("cves")]
             if not kept:
                 return kept
+        # A status page's report answers by its service alone only a question about trouble with it: "did
+        # github ever unmask the twitter source code leaker?" is not answered by "Incident with Codespaces".
+        asks_trouble = Kind.OUTAGE in query.kinds or asks_about_trouble(query.text)
+
+        def by_entity(c: _Candidate) -> bool:
+            if not asks_trouble and c.record is not None and is_status_source(c.record.source):
+                return False
+            return bool(named & {n.lower() for n in _entity_names(reasons[c.id])}) or _answers_by_entity_in(
+                reasons[c.id], asking
+            )
+
         lacking = [
             c
             for c in kept
             if c not in sayers
-            and not named & {n.lower() for n in _entity_names(reasons[c.id])}
-            and not _answers_by_entity_in(reasons[c.id], asking)
+            and not by_entity(c)
             and not reasons[c.id].get("cves")
             and not any(re.search(r"\d", t) for t in c.said)  # an identifier ("australia-southeast2") is a name
             and not (c.dense is not None and c.dense >= STRICT_SEMANTIC_GATE)

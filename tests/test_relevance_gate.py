@@ -400,6 +400,24 @@ def test_a_status_page_that_reports_by_place_answers_a_question_about_a_place_on
     store.close()
 
 
+def test_a_status_report_answers_by_its_service_alone_only_a_question_about_trouble(tmp_path) -> None:
+    """ "did github ever unmask the quokka repo leaker?" names GitHub, and "Incident with Codespaces"
+    is GitHub's; but it is no answer to anything but a question about GitHub in trouble."""
+    hub: dict[str, Any] = {"kind": "outage", "vendors": ["GitHub"], "source": "GitHub Status"}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Incident with Codespaces", hours_ago=4, **hub),
+            *[_record(f"Incident with Actions {n}", hours_ago=24 * (n + 9), **hub) for n in range(5)],
+        ],
+    )  # fmt: skip
+    assert _titles(searcher, "did github ever unmask the quokka repo leaker? anything today") == []
+    assert _titles(searcher, "github codespaces erroring for our monorepo today?") == ["Incident with Codespaces"]
+    assert _titles(searcher, "github codespaces and our monorepo today?") == [], "no trouble asked about"
+    assert _titles(searcher, "any github incidents today?") == ["Incident with Codespaces"]
+    store.close()
+
+
 @needs_model
 def test_an_answer_that_says_little_of_what_the_best_one_says_is_about_something_else(tmp_path, monkeypatch) -> None:
     from bot.config import Settings

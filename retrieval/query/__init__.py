@@ -39,6 +39,7 @@ from retrieval.query.parser import (
     parse_query,
     without_time_phrases,
 )
+from retrieval.query.vocabulary import asks_about_trouble
 
 __all__ = [
     "MAX_QUESTION_CHARS",
@@ -46,6 +47,7 @@ __all__ = [
     "QuestionTooLong",
     "StructuredQuery",
     "TimeWindow",
+    "asks_about_trouble",
     "check_question",
     "has_topic",
     "is_understood",

@@ -256,6 +256,21 @@ _STATUS_NOW = re.compile(
     r"known\s+issue|anyone\s+else|for\s+anyone|is\s+it\s+(?:just\s+)?(?:me|us))(?![\w-])",
     re.I | re.M,
 )
+#: Words of a service in trouble, any tense ("super slow this morning", "hit by the aws mess", "acting up"):
+#: a status page's report answers such a question by its service alone (see ``asks_about_trouble``).
+_TROUBLE = re.compile(
+    r"(?<![\w-])(?:slow\w*|sluggish|lag\w*|mess|hit|down|outages?|issues?|problems?|trouble\w*|incidents?|"
+    r"errors?|erroring|degraded|flaky|flapping|broken|borked|fail\w*|time\s*outs?|timing\s+out|unreachable|"
+    r"[45]xx|latency|acting\s+(?:up|weird)|(?:wont|won't|cant|can't|cannot)\s+\w+|not\s+\w+ing|died|dead)(?![\w-])",
+    re.IGNORECASE,
+)
+
+
+def asks_about_trouble(text: str) -> bool:
+    """Whether a question speaks of a service in trouble (see :data:`_TROUBLE`)."""
+    return _TROUBLE.search(text) is not None
+
+
 #: Past tense: the question asks about something that happened, not about the present ("what caused…").
 _PAST_TENSE = re.compile(
     r"(?<![\w-])(?:was|were|did|went|caused|happened|took|had|postmortem|post-mortem|root\s+cause|rca)(?![\w-])", re.I
