@@ -73,6 +73,8 @@ SETS = {
     "heldout12": REPO / "bench" / "heldout12.jsonl",
     "heldout13": REPO / "bench" / "heldout13.jsonl",
     "heldout14": REPO / "bench" / "heldout14.jsonl",
+    "heldout15": REPO / "bench" / "heldout15.jsonl",
+    "heldout16": REPO / "bench" / "heldout16.jsonl",
 }
 
 

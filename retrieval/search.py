@@ -961,7 +961,7 @@ class Searcher:
                 return None
             why["products"] = hit
         elif query.vendors:
-            hit = [v for v in query.vendors if v.lower() in names]
+            hit = [v for v in query.vendors if v.lower() in names and _status_report_about(record, v)]
             if not hit:
                 return None
             why["vendors"] = hit
@@ -1231,6 +1231,24 @@ class Searcher:
         if not query.products and not query.vendors and not query.terms and not query.cves:
             score += 0.02 * math.exp(-age_days / 2)  # topic-less questions ("any outages today?") want the newest
         return score
+
+
+#: The words of a status page's name that are not its owner's ("Google Cloud Status", "… service health").
+_STATUS_PAGE_WORDS = frozenset({"status", "statuspage", "service", "health", "dashboard", "page"})
+
+
+def _status_report_about(record: ThreatRecord, vendor: str) -> bool:
+    """Whether a status page's report can be about ``vendor``: the page is the vendor's ("GitHub Status"), or
+    its title does not name the page's owner ("Mandiant.com was inaccessible" on Google Cloud's page).
+    "Issues linking GitHub accounts to Cloudflare Pages" is trouble at Cloudflare, whoever else it names."""
+    if not is_status_source(record.source):
+        return True
+    source = record.source.lower()
+    if any(_contains_word(source, w) for w in re.findall(r"\w+", vendor.lower()) if len(w) >= 3):
+        return True
+    title = record.title.lower()
+    owner = [w for w in re.findall(r"\w+", source) if w not in _STATUS_PAGE_WORDS and len(w) >= 3]
+    return not any(_contains_word(title, w) for w in owner)
 
 
 def _candidate(row) -> _Candidate:

@@ -418,6 +418,27 @@ def test_a_status_report_answers_by_its_service_alone_only_a_question_about_trou
     store.close()
 
 
+def test_a_status_report_is_about_the_pages_owner_unless_it_names_another_alone(tmp_path) -> None:
+    from retrieval.search import _status_report_about
+
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Issues linking GitHub accounts to Cloudflare Pages", hours_ago=3, kind="outage",
+                    vendors=["Cloudflare", "GitHub"], source="Cloudflare Status"),
+            _record("Mandiant.com was inaccessible globally", hours_ago=3, kind="outage",
+                    vendors=["Google", "Mandiant"], source="Google Cloud Status"),
+        ],
+    )  # fmt: skip
+    assert _titles(searcher, "is github having a bad day today? pushes timing out") == []
+    assert _titles(searcher, "cloudflare pages broken today?") == ["Issues linking GitHub accounts to Cloudflare Pages"]
+    assert _titles(searcher, "mandiant.com down today?") == ["Mandiant.com was inaccessible globally"]
+    record = _record("Issues linking GitHub accounts to Cloudflare Pages", source="Cloudflare Status")
+    assert _status_report_about(record, "Cloudflare") and not _status_report_about(record, "GitHub")
+    assert _status_report_about(_record("Issues linking GitHub accounts", source="Example News"), "GitHub")
+    store.close()
+
+
 @needs_model
 def test_an_answer_that_says_little_of_what_the_best_one_says_is_about_something_else(tmp_path, monkeypatch) -> None:
     from bot.config import Settings
