@@ -107,6 +107,8 @@ MAX_LATEST_SCAN = 2_000
 #: A status page reports local trouble by place when this share of its latest reports (of this many) name one.
 PLACE_REPORTING_SHARE = 0.05
 PLACE_REPORTING_SAMPLE = 100
+#: A KEV entry's own CVE, which its title ends with ("… Vulnerability (CVE-2025-49706)").
+_KEV_ENTRY_CVE = re.compile(r"\((CVE-\d{4}-\d{4,})\)\s*$", re.IGNORECASE)
 _MENTIONS_KEV = re.compile(r"\bkev\b|known[\s-]+exploited", re.IGNORECASE)
 
 _SEVERITY_BOOST = {0: 0.0, 1: 0.0, 2: 0.002, 3: 0.004, 4: 0.006}
@@ -447,7 +449,8 @@ class Searcher:
         kept = self._saying_what_is_asked(query, kept, reasons, context)
         kept = self._focused(query, kept, reasons, context)
         results = self._collapse(query, kept, reasons, limit=limit)
-        if query.cves and not query.cves_required and len(results) < limit:
+        if query.cves and not query.cves_required and query.catalogue != "kev" and len(results) < limit:
+            # (A catalogue question is answered by the entries: news of the bug says nothing of the catalogue.)
             results += self._cve_relatives(query, start, end, results, limit=limit - len(results))
         if query.catalogue == "kev" and results and len(results) < limit:
             results += self._catalogue_news(results, end, limit=limit - len(results))
@@ -903,6 +906,9 @@ class Searcher:
             why["kind"] = record.kind.value
         if query.cves:
             why["cves"] = [c for c in record.cves if c in query.cves]
+            entry = _KEV_ENTRY_CVE.search(record.title) if record.source == KEV_SOURCE else None
+            if query.catalogue == "kev" and entry is not None and entry.group(1).upper() not in query.cves:
+                return None  # "is CVE-2025-53771 on KEV?": the entry of a related CVE whose notes name it is not
         if query.exploited and candidate.exploited:
             why["exploited"] = True
         text_words = f"{record.title} {' '.join(record.tags)}\n{record.summary}"  # tags state facts, as a title does

@@ -211,6 +211,24 @@ def test_a_catalogue_question_resolves_a_nickname_to_its_cve(searcher) -> None:
     assert not_listed.results == [], "its CVE is not in the catalogue: the honest answer is no"
 
 
+def test_a_catalogue_question_about_a_cve_is_answered_by_that_cves_own_entry(tmp_path) -> None:
+    """KEV's entry for one CVE names related ones in its notes; it is no entry for them."""
+    kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True, "vendors": ["Microsoft"]}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Microsoft SharePoint Improper Authentication Vulnerability (CVE-2025-49706)", hours_ago=30,
+                    cves=["CVE-2025-49706", "CVE-2025-53771"], summary="Related: CVE-2025-53771.", **kev),
+            _record("SharePoint ToolShell chain explained", hours_ago=20, cves=["CVE-2025-49706"],
+                    summary="Researchers detail the SharePoint ToolShell chain."),
+        ],
+    )  # fmt: skip
+    assert _titles(searcher, "is CVE-2025-53771 on KEV?") == []
+    assert _titles(searcher, "is CVE-2025-49706 on KEV?")[0].endswith("(CVE-2025-49706)")
+    assert _titles(searcher, "CVE-2025-53771 exploited?") != [], "outside a catalogue question the entry tells of it"
+    store.close()
+
+
 @needs_model
 def test_a_catalogue_entry_that_ransomware_uses_answers_a_ransomware_question(searcher) -> None:
     titles = _titles(searcher, "any KEV additions this week used by ransomware?")
