@@ -639,7 +639,7 @@ class Searcher:
         sayers = [c for c in kept if any(t in c.said for t in asked) or c.said & said_alternative]
         if strict:
             return [c for c in kept if c in sayers or reasons[c.id].get("cves")]
-        lead = self._leading_name(asking, asked, context)
+        lead = self._leading_name(asking, asked, context, cve_known=any(reasons[c.id].get("cves") for c in kept))
         if lead is not None and not any(lead in c.said or self._names_squashed(c, lead) for c in kept):
             # No record says the name the question leads with: the rest are lookalikes (Peloton for
             # "nordictrack / ifit treadmills", K7 for "avast av vulns"), however close they read.
@@ -681,7 +681,9 @@ class Searcher:
         off = {c.id for c in lacking if c.id not in close}
         return [c for c in kept if c.id not in off]
 
-    def _leading_name(self, asking: str, asked: Sequence[str], context: _GateContext) -> str | None:
+    def _leading_name(
+        self, asking: str, asked: Sequence[str], context: _GateContext, *, cve_known: bool = True
+    ) -> str | None:
         """The name the asking sentence leads with, before any vendor, product or CVE ("wyze cam v3 rce exploit
         out?", "wealthfront breached too??"): what the question is about. Not an identifier ("k7", "win10"),
         which records write in too many ways, nor a word of three letters or fewer ("hse", "gcs")."""
@@ -692,8 +694,8 @@ class Searcher:
         if first not in context.names or len(first) < 4 or re.search(r"\d", first):
             return None
         before = asking[: positions[first]]
-        if CVE_PATTERN.search(before) or self.dictionary.find(before, lenient=True):
-            return None
+        if (cve_known and CVE_PATTERN.search(before)) or self.dictionary.find(before, lenient=True):
+            return None  # (a CVE no answer names says nothing: "CVE-… keepass - …" leads with KeePass)
         return first
 
     def _names_squashed(self, candidate: _Candidate, name: str) -> bool:

@@ -854,7 +854,8 @@ def test_a_name_the_question_leads_with_is_said_by_every_answer(tmp_path, monkey
     ]  # fmt: skip
     store, searcher = _searcher_over(tmp_path, records)
     assert _titles(searcher, "quokkafit treadmills - any vulns disclosed?") == []
-    monkeypatch.setattr(search.Searcher, "_leading_name", lambda self, asking, asked, context: None)
+    assert _titles(searcher, "CVE-2099-0001 quokkafit treadmills - any vulns?") == [], "a CVE nothing names"
+    monkeypatch.setattr(search.Searcher, "_leading_name", lambda self, asking, asked, context, **kw: None)
     assert _titles(searcher, "quokkafit treadmills - any vulns disclosed?") != [], "the rule is what cuts it"
     monkeypatch.undo()
     # the story of the name itself answers; and a vendor written without its hyphen is that vendor
