@@ -436,7 +436,8 @@ class Searcher:
         if self._only_chatter(query, candidates):
             query = dataclasses.replace(query, terms=[])
         self._rank_dense(candidates)
-        candidates = [c for c in candidates if self._could_match(query, c)]
+        gating = self._pre_gate_terms(query)
+        candidates = [c for c in candidates if self._could_match(query, c, gating)]
         self._load_records(candidates)
         reasons: dict[str, dict[str, object]] = {}
         kept: list[_Candidate] = []
@@ -873,14 +874,20 @@ class Searcher:
         for rank, c in enumerate(ordered):
             c.bm25_rank = rank
 
+    def _pre_gate_terms(self, query: StructuredQuery) -> list[str]:
+        """The words a record must hit (in BM25) to reach the relevance gate: those that can name a subject,
+        less the context's common ones ("what did cisa add to KEV this week? need it for the call")."""
+        informative = set(self._term_weights(query.terms).informative(query.terms))
+        asking = _asking_sentence(query.text).lower()
+        return [t for t in query.terms if names_a_subject(t) and (t in informative or _contains_word(asking, t))]
+
     @staticmethod
-    def _could_match(query: StructuredQuery, candidate: _Candidate) -> bool:
+    def _could_match(query: StructuredQuery, candidate: _Candidate, subject_terms: Sequence[str]) -> bool:
         """A cheap pre-gate: without a text hit or close meaning, no record can pass the relevance gate.
 
         Vendor, product and topic words all go into the text query, and a record's canonical
         vendors and products are indexed with it, so a record about them has a BM25 hit.
         """
-        subject_terms = [t for t in query.terms if names_a_subject(t)]
         if not (query.products or query.vendors or subject_terms or query.cves):
             return True  # "what went into KEV last week?": the filters chose them
         if query.cves and not (query.products or query.vendors or subject_terms):

@@ -230,6 +230,29 @@ def test_a_catalogue_question_about_a_cve_is_answered_by_that_cves_own_entry(tmp
 
 
 @needs_model
+def test_common_words_of_the_context_do_not_keep_records_from_the_gate(tmp_path) -> None:
+    """ "what did cisa add to KEV yesterday? need it for the vuln call": "need" and "call" are in most of
+    the store; as in the gate, they cannot require a text hit before it."""
+    kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True}
+    entries = [
+        _record(
+            f"Quokka {name} Remote Code Execution Vulnerability (CVE-2025-6100{n})",
+            hours_ago=30,
+            cves=[f"CVE-2025-6100{n}"],
+            **kev,
+        )
+        for n, name in enumerate(["Gateway", "Portal", "Router"])
+    ]
+    chatter = [_record(f"Story {n}: we need a call about it", hours_ago=24 * (n + 5),
+                       summary="Teams need to call their vendor.") for n in range(60)]  # fmt: skip
+    store, searcher = _searcher_over(tmp_path, [*entries, *chatter])
+    assert sorted(_titles(searcher, "what did cisa add to KEV yesterday? need it for the vuln call")) == sorted(
+        e.title for e in entries
+    )
+    store.close()
+
+
+@needs_model
 def test_a_catalogue_entry_that_ransomware_uses_answers_a_ransomware_question(searcher) -> None:
     titles = _titles(searcher, "any KEV additions this week used by ransomware?")
     assert titles == ["Acme Gateway Path Traversal Vulnerability (CVE-2025-61001)"]
