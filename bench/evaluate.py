@@ -75,6 +75,7 @@ SETS = {
     "heldout14": REPO / "bench" / "heldout14.jsonl",
     "heldout15": REPO / "bench" / "heldout15.jsonl",
     "heldout16": REPO / "bench" / "heldout16.jsonl",
+    "heldout17": REPO / "bench" / "heldout17.jsonl",
 }
 
 
