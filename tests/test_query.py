@@ -463,6 +463,22 @@ CASES = [
         window=("2023-01-01T00:00:00+01:00", "2024-01-01T00:00:00+01:00", "2023"),
         terms=["capita", "writeups"],
     ),
+    # a period right after a release verb dates the release; what followed runs until now
+    case(
+        "did the webkit 0days apple patched last week make it into KEV?",
+        window=("2024-05-27T00:00:00+02:00", WED_LOCAL, "since last week"),
+        kinds=[VULN],
+        exploited=True,
+        vendors=["Apple"],
+        products=["WebKit"],
+        terms=["apple", "make"],
+    ),
+    case(
+        "what did microsoft patch last week?",
+        window=("2024-05-27T00:00:00+02:00", "2024-06-03T00:00:00+02:00", "last week"),
+        kinds=[VULN],
+        vendors=["Microsoft"],
+    ),
     # beside a CVE, "the december fix" says which fix of the bug; without one, the december bulletin is December's
     case("CVE-2024-1234 - a bypass of the december fix?", cves=["CVE-2024-1234"], terms=["bypass", "fix"]),
     case(

@@ -377,6 +377,13 @@ _RANGE = re.compile(
     re.IGNORECASE,
 )
 _SINCE_LEAD = re.compile(r"(?<![\w-])(?:since|after)\s+(?:the\s+)?(?:start\s+of\s+|beginning\s+of\s+)?$", re.I)
+#: "the webkit 0days apple patched last week - in KEV yet?": a period right after a release verb dates the
+#: release, and what followed it (the KEV entries, the exploitation reports) runs from then until now.
+_RELEASED_LEAD = re.compile(
+    r"(?<![\w-])(?:patched|fixed|disclosed|released|announced|published|issued|shipped|dropped|pushed|"
+    r"put\s+out|rolled\s+out)\s+(?:it\s+|them\s+)?$",
+    re.I,
+)
 _SINCE = re.compile(rf"(?<![\w-])(?:since|after|from)\s+(?:the\s+)?(?P<p>{_POINT_ANON})(?![\w])", re.IGNORECASE)
 _SINCE_TIME = re.compile(
     r"(?<![\w-])since\s+(?P<h>\d{1,2})(?::(?P<mi>\d\d))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)?(?![\w])", re.IGNORECASE
@@ -433,6 +440,8 @@ def _parse_time(text: _Text, clock: _Clock, *, names_a_bug: bool = False) -> _Sp
             if lead:  # "since last week": from the start of that period until now
                 text.consume(lead.start(), lead.end())
                 span = _Span(span.start, clock.now, f"since {span.label}")
+            elif span.end < clock.now and _RELEASED_LEAD.search(text.current, 0, m.start()):
+                span = _Span(span.start, clock.now, f"since {span.label}")  # "patched last week": and since
             found.append((m.start(), span))
     for m in text.take(_SINCE_TIME):
         hour, minute = int(m.group("h")), int(m.group("mi") or 0)
