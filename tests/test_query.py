@@ -463,6 +463,9 @@ CASES = [
         window=("2023-01-01T00:00:00+01:00", "2024-01-01T00:00:00+01:00", "2023"),
         terms=["capita", "writeups"],
     ),
+    # after the asking sentence, a period after what the asker must do says when to act; in it, what to read
+    case("acme rce poc out yet? need to know if we patch it this weekend", kinds=[VULN], terms=["acme", "poc", "need"]),
+    case("what should we patch this week?", window=("2024-06-03T00:00:00+02:00", WED_LOCAL, "this week"), kinds=[VULN]),
     # a period right after a release verb dates the release; what followed runs until now
     case(
         "did the webkit 0days apple patched last week make it into KEV?",

@@ -377,6 +377,14 @@ _RANGE = re.compile(
     re.IGNORECASE,
 )
 _SINCE_LEAD = re.compile(r"(?<![\w-])(?:since|after)\s+(?:the\s+)?(?:start\s+of\s+|beginning\s+of\s+)?$", re.I)
+#: "… exploited already? iphones need the update today?", "… need to know if we patch this weekend": after
+#: the asking sentence, a period after what the asker must do says when to act, not which reports to read.
+_ACTION_LEAD = re.compile(
+    r"(?<![\w-])(?:need|needs|have\s+to|has\s+to|must|should|going\s+to|gonna|plan\s+to|want\s+to|"
+    r"if\s+we|do\s+we)\s+(?:[\w+'-]+\s+){0,4}$",
+    re.I,
+)
+_ASKING_SENTENCE_END = re.compile(r"\?+(?=\s*\S)")
 #: "the webkit 0days apple patched last week - in KEV yet?": a period right after a release verb dates the
 #: release, and what followed it (the KEV entries, the exploitation reports) runs from then until now.
 _RELEASED_LEAD = re.compile(
@@ -474,6 +482,9 @@ def _parse_time(text: _Text, clock: _Clock, *, names_a_bug: bool = False) -> _Sp
             if p:
                 text.consume(m.start(), m.end())
                 found.append((m.start(), p))
+    asked = _ASKING_SENTENCE_END.search(text.original)
+    if asked is not None:
+        found = [(at, span) for at, span in found if at < asked.end() or not _ACTION_LEAD.search(text.original, 0, at)]
     if not found:
         return None
     found.sort(key=lambda item: item[0])
