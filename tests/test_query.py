@@ -746,6 +746,7 @@ def test_to_filters_is_json_ready() -> None:
         ("is it on the known exploited vulnerabilities list", None),
         ("KEV additions this week", "this week"),
         ("what hit KEV this week so far?", "this week"),
+        ("whatsapp got added to cisa's exploited list yesterday??", "yesterday"),  # the catalogue by description
     ],
 )
 def test_questions_about_the_kev_catalogue(text: str, window: str | None) -> None:
