@@ -76,6 +76,7 @@ SETS = {
     "heldout15": REPO / "bench" / "heldout15.jsonl",
     "heldout16": REPO / "bench" / "heldout16.jsonl",
     "heldout17": REPO / "bench" / "heldout17.jsonl",
+    "heldout18": REPO / "bench" / "heldout18.jsonl",
 }
 
 
