@@ -262,6 +262,9 @@ class Searcher:
                 # A product alone describes no bug ("CVE-2026-2441 chrome - exploited?" is not every Chrome
                 # story), and a CVE that records name, only not in the window, keeps its honest "nothing".
                 results = self._rank(without, start, end, limit=limit)
+                # A report that names other CVEs instead is about another bug (VMware's KEV entry for another
+                # CVE answers no "CVE-2023-20869 vmware workstation" question); a round-up names too many to say.
+                results = [r for r in results if not r.record.cves or len(r.record.cves) > MAX_LINKING_CVES]
         return results
 
     def resolve_catalogue_names(self, query: StructuredQuery) -> StructuredQuery:

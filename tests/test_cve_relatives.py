@@ -63,6 +63,15 @@ def test_a_cve_nobody_names_still_gets_the_honest_nothing(searcher):
     assert _ask(searcher, "anything on CVE-2023-39999?").results == []
 
 
+def test_a_cve_nobody_names_is_not_answered_by_records_of_other_cves(searcher):
+    """The question describes the bug ("moveit transfer sqli"), so its reports answer; the KEV entries of
+    other Progress CVEs name another bug, and do not."""
+    results = _ask(searcher, "CVE-2023-39999 moveit transfer sqli - any info yet?").results
+    assert results, "the reports of the bug it describes answer"
+    assert all(not r.record.cves or len(r.record.cves) > 3 for r in results)
+    assert all(r.record.source != "CISA KEV" for r in results)
+
+
 def test_relatives_need_a_record_that_names_the_cve_by_then(searcher):
     # Before any record printed the id, nothing says which stories are about it.
     first = min(r.published for r in searcher.store.iter_records() if CVE in r.cves)
