@@ -77,6 +77,7 @@ SETS = {
     "heldout16": REPO / "bench" / "heldout16.jsonl",
     "heldout17": REPO / "bench" / "heldout17.jsonl",
     "heldout18": REPO / "bench" / "heldout18.jsonl",
+    "heldout19": REPO / "bench" / "heldout19.jsonl",
 }
 
 
