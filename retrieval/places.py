@@ -32,6 +32,8 @@ _CONTINENT_WORDS = {
     "micronesian": "Pacific",
     "polynesia": "Pacific",
 }
+#: Old zone names grouped by country ("US/Hawaii", "Canada/Yukon"): their last part is a state or province.
+_COUNTRY_ZONE_GROUPS = frozenset({"US", "Canada", "Brazil", "Chile", "Mexico", "Australia"})
 #: Australia's and the Pacific's zones are one world region (Oceania).
 _ZONE_CONTINENT = {"Australia": "Pacific", "Pacific": "Pacific"}
 #: The trade's names of world regions, which CLDR does not list.
@@ -110,6 +112,18 @@ def _gazetteer() -> dict[str, Place]:
             if name in places or (" " not in name and getAllLemmas(name)):
                 continue
             places[name] = Place(name, country, continents_of_zones([zone]), is_city=True)
+    # The zone database's older names add places the current ones lack: states and provinces ("US/Hawaii",
+    # "Canada/Yukon", read as their country's) and renamed cities ("America/Montreal").
+    for alias, zone in get_global("zone_aliases").items():
+        country = zone_territories.get(zone)
+        if "/" not in alias or alias.startswith(("Etc/", "Antarctica/")) or country is None:
+            continue
+        group, _, last = alias.rpartition("/")
+        name = last.replace("_", " ").lower()
+        if name in places or (" " not in name and getAllLemmas(name)) or not name.isalpha():
+            continue
+        city = group.split("/")[0] not in _COUNTRY_ZONE_GROUPS
+        places[name] = Place(name, country, continents_of_zones([zone]), is_city=city)
     return places
 
 

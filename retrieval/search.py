@@ -28,6 +28,7 @@ import itertools
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -908,7 +909,7 @@ class Searcher:
         record = candidate.record
         if record is None:
             return None
-        text = f"{record.title}\n{record.summary}\n{record.source}\n{' '.join(record.tags)}".lower()
+        text = _folded(f"{record.title}\n{record.summary}\n{record.source}\n{' '.join(record.tags)}".lower())
         if query.exclude_terms and _exclusions(tuple(query.exclude_terms)).search(text):
             return None
         why: dict[str, object] = {}
@@ -1267,6 +1268,20 @@ def _status_report_about(record: ThreatRecord, vendor: str) -> bool:
     title = record.title.lower()
     owner = [w for w in re.findall(r"\w+", source) if w not in _STATUS_PAGE_WORDS and len(w) >= 3]
     return not any(_contains_word(title, w) for w in owner)
+
+
+#: An apostrophe inside a word that is no contraction or possessive ("Hawai'i", "Côte d'Ivoire").
+_INNER_APOSTROPHE = re.compile(r"(?<=[a-z])['\u2019\u02bb](?=[a-z])(?!(?:s|t|d|ll|re|ve|m)\b)")
+
+
+def _folded(text: str) -> str:
+    """``text`` as questions are typed: without accents ("Condé Nast" is "conde nast") or a word's inner
+    apostrophe ("Hawai'i" is "hawaii"). ASCII text without apostrophes is returned as it is (most records)."""
+    if text.isascii() and "'" not in text:
+        return text
+    if not text.isascii():
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return _INNER_APOSTROPHE.sub("", text)
 
 
 def _candidate(row) -> _Candidate:

@@ -34,6 +34,7 @@ def test_places_are_found_by_their_names(text: str, names: list[str]) -> None:
         ("Network Performance Issues in APAC", "korea", True),  # the trade's region names too
         ("Multiple GCP products impacted in asia-southeast2", "jakarta", True),  # a cloud region: maybe there
         ("Workers API errors", "warsaw", False),  # no place: the service's trouble everywhere
+        ("Increased HTTP Errors in Hawaii", "honolulu", True),  # a state, from the zone database's old names
     ],
 )
 def test_a_report_may_be_about_an_asked_place_inside_or_around_it(report: str, asked: str, about: bool) -> None:

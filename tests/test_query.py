@@ -500,7 +500,8 @@ CASES = [
     case("acme ground stop - was it a hack??", terms=["acme", "ground", "stop"]),
     case("acme app died - were they hacked or what?", terms=["acme", "app", "died"]),
     case("acme offline - was it ransomware?", kinds=[OUTAGE, RANSOM], terms=["acme"]),  # …but ransomware names one
-    case("capita leak - how many ppl? smth about 90k", kinds=[BREACH], terms=["capita", "90k"]),  # chat shorthand
+    case("capita leak - how many ppl? smth about 90k", kinds=[BREACH], terms=["capita", "90k"]),
+    case("oncall here - capita vpn flaky?", terms=["capita", "vpn", "flaky"]),  # who asks is no subject
     case("is slack still down?", window=NOW_48H, kinds=[OUTAGE], vendors=["Slack"]),
     # the asker's own state says nothing of when the news is from
     case("opto 22 advisory? our plant still has these", kinds=[ADVISORY], terms=["opto", "plant"]),

@@ -916,6 +916,20 @@ def test_a_vendor_named_only_in_the_context_is_no_mere_mention(tmp_path, monkeyp
 
 
 @pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("40m condé nast records", "40m conde nast records"),  # accents, as questions are typed
+        ("hawai'i community college", "hawaii community college"),  # a word's inner apostrophe
+        ("ivanti's gateway; we don't know", "ivanti's gateway; we don't know"),  # not a possessive or contraction
+    ],
+)
+def test_record_text_is_read_as_questions_are_typed(text: str, folded: str) -> None:
+    from retrieval.search import _folded
+
+    assert _folded(text) == folded
+
+
+@pytest.mark.parametrize(
     ("text", "term", "name", "said"),
     [
         ("cisco unified communications flaw", "unifi", True, False),  # a name is not a stem of another word

@@ -215,7 +215,7 @@ _STOPWORDS = frozenset(
     up very was wasn't we were weren't what what's when where which while who whom why will with won't would you
     your yours yourself
     show tell give list find get search look lookup check know let lets let's see seen hear heard
-    please pls thanks thank thx smth sth ppl idk tbh imo fyi btw afaik iirc hi hello hey hiya howdy moin gm greetings bot threatbot yo ok okay
+    please pls thanks thank thx smth sth ppl idk tbh imo fyi btw afaik iirc oncall on-call hi hello hey hiya howdy moin gm greetings bot threatbot yo ok okay
     new news latest recent recently lately update updates updated info information anything something stuff things
     thing happening happened going on whats wats there're
     add adds adding additions added addition entries entry items item reports reported report stories story articles
