@@ -84,6 +84,9 @@ FOCUS_RELATIVE = 0.5
 #: …unless it reads like the best answer this closely: the same story told without the word. Stricter than
 #: :data:`CVE_RELATIVE_SIMILARITY`: stories on one product ("WinRAR flaw exploited") read alike at 0.6.
 SAME_STORY_SIMILARITY = 0.65
+#: A record that does not say the name a question leads with still answers when it reads this much like the
+#: question (above :data:`STRICT_SEMANTIC_GATE`: a lookalike brand's story reads at 0.62–0.66).
+LEAD_NAME_UNSAID_SIMILARITY = 0.70
 #: A word the lexicon does not know is a name when the store writes it capitalised at least this often.
 NAME_CAPITALISED_SHARE = 0.6
 #: A name this long or longer may stand in for the vendor named beside it ("logofail … dell/lenovo");
@@ -647,8 +650,16 @@ class Searcher:
         lead = self._leading_name(asking, asked, context, cve_known=any(reasons[c.id].get("cves") for c in kept))
         if lead is not None and not any(lead in c.said or self._names_squashed(c, lead) for c in kept):
             # No record says the name the question leads with: the rest are lookalikes (Peloton for
-            # "nordictrack / ifit treadmills", K7 for "avast av vulns"), however close they read.
-            kept = [c for c in kept if _answers_by_entity_in(reasons[c.id], asking) or reasons[c.id].get("cves")]
+            # "nordictrack / ifit treadmills", K7 for "avast av vulns"), unless one reads as the question
+            # itself (a nickname: "the aussie guy who ran fake wifi at airports" for "Australian Man Jailed
+            # for Running Fake Wi-Fi Attacks"), and then the records telling its story.
+            alike = [c for c in kept if c.dense is not None and c.dense >= LEAD_NAME_UNSAID_SIMILARITY]
+            story = self._same_story(alike, kept)
+            kept = [
+                c
+                for c in kept
+                if _answers_by_entity_in(reasons[c.id], asking) or reasons[c.id].get("cves") or c.id in story
+            ]
             if not kept:
                 return kept
         # A status page's report answers by its service alone only a question about trouble with it: "did
@@ -685,6 +696,19 @@ class Searcher:
             }
         off = {c.id for c in lacking if c.id not in close}
         return [c for c in kept if c.id not in off]
+
+    def _same_story(self, anchors: list[_Candidate], candidates: list[_Candidate]) -> set[str]:
+        """The ids of ``anchors`` and of the ``candidates`` that read like one of them (the same story)."""
+        if not anchors:
+            return set()
+        vectors = self.store.vectors_for(list(dict.fromkeys(c.id for c in [*anchors, *candidates])))
+        anchor_vectors = [v for c in anchors if (v := vectors.get(c.id)) is not None]
+        return {c.id for c in anchors} | {
+            c.id
+            for c in candidates
+            if (v := vectors.get(c.id)) is not None
+            and any(float(v @ w) >= SAME_STORY_SIMILARITY for w in anchor_vectors)
+        }
 
     def _leading_name(
         self, asking: str, asked: Sequence[str], context: _GateContext, *, cve_known: bool = True

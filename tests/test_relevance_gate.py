@@ -881,6 +881,14 @@ def test_a_name_the_question_leads_with_is_said_by_every_answer(tmp_path, monkey
     monkeypatch.setattr(search.Searcher, "_leading_name", lambda self, asking, asked, context, **kw: None)
     assert _titles(searcher, "quokkafit treadmills - any vulns disclosed?") != [], "the rule is what cuts it"
     monkeypatch.undo()
+    # a record that reads as the question itself answers though it calls the lead otherwise (a nickname)
+    jailed = "Australian Man Jailed for Running Fake Wi-Fi Attacks at Airports and Onboard Flights"
+    store.upsert([_record(jailed, hours_ago=50, summary=f"{jailed}. He ran fake Wi-Fi at airports and on flights.")])
+    nickname = "the aussie guy who ran fake wifi at airports and on flights - how long did he get?"
+    assert _titles(searcher, nickname) == [jailed]
+    monkeypatch.setattr(search, "LEAD_NAME_UNSAID_SIMILARITY", 1.01)
+    assert _titles(searcher, nickname) == []
+    monkeypatch.undo()
     # the story of the name itself answers; and a vendor written without its hyphen is that vendor
     assert _titles(searcher, "velotron treadmills - any vulns disclosed?")[0].startswith("Vulnerabilities exposed")
     assert _titles(searcher, "dlink dsl routers getting popped?") == [
