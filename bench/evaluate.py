@@ -250,26 +250,33 @@ def main() -> int:
         questions = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         answers = search_batch(args.data_dir, questions, env, code=args.code.resolve())
         rows = []
+        errors = []
         for question, answer in zip(questions, answers, strict=True):
+            if answer.get("error"):  # the batch answers a failing question empty and goes on: say so
+                errors.append(f"{question['id']}: {answer['error']}")
             grades = judge.graded_ids(question)
             returned = [[r["id"], *r.get("members", [])] for r in answer["results"]]
             cluster_of = judge.clusters({*grades, *(i for ids in returned for i in ids)})
             metrics = score(returned, grades, cluster_of)
             rows.append((question, metrics, float(answer["took_ms"])))
             dump.append({"set": name, "id": question["id"], **metrics, "took_ms": answer["took_ms"]})
+            if answer.get("error"):
+                dump[-1]["error"] = answer["error"]
             if args.verbose:
                 print(f"[{question['id']}] {question['query']!r} {metrics}")
                 for r in answer["results"][:5]:
                     mark = "+" if any(i in grades for i in [r["id"], *r.get("members", [])]) else "-"
                     print(f"   {mark} {r['published'][:10]} {r['kind']:<13} {r['title'][:90]}")
         print(table(f"{name} ({path.name})", rows))
+        for error in errors:
+            print(f"  ERROR (scored as an empty answer) {error}")
         if judge.references:
             print(f"  labelled records not in this store: {judge.unresolved} of {judge.references}")
         judge.references = judge.unresolved = 0
         print()
     if args.json_out:
         args.json_out.write_text("\n".join(json.dumps(d) for d in dump) + "\n")
-    return 0
+    return 1 if any(d.get("error") for d in dump) else 0
 
 
 if __name__ == "__main__":
