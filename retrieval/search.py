@@ -1298,14 +1298,19 @@ def _status_report_about(record: ThreatRecord, vendor: str) -> bool:
 _INNER_APOSTROPHE = re.compile(r"(?<=[a-z])['\u2019\u02bb](?=[a-z])(?!(?:s|t|d|ll|re|ve|m)\b)")
 
 
+#: Latin letters with accents (what NFKD can fold); curly quotes and dashes need no folding.
+_ACCENTED = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff]")
+
+
+@functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)
 def _folded(text: str) -> str:
     """``text`` as questions are typed: without accents ("Condé Nast" is "conde nast") or a word's inner
-    apostrophe ("Hawai'i" is "hawaii"). ASCII text without apostrophes is returned as it is (most records)."""
-    if text.isascii() and "'" not in text:
-        return text
-    if not text.isascii():
+    apostrophe ("Hawai'i" is "hawaii"). Cached: the same records come up question after question."""
+    if _ACCENTED.search(text):
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    return _INNER_APOSTROPHE.sub("", text)
+    if "'" in text or "\u2019" in text or "\u02bb" in text:
+        text = _INNER_APOSTROPHE.sub("", text)
+    return text
 
 
 def _candidate(row) -> _Candidate:
