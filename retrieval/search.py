@@ -684,16 +684,7 @@ class Searcher:
         ]
         if not lacking:
             return kept
-        close: set[str] = set()
-        if sayers:  # the same story told without the word ("Denmark" for "danish", "Flea" for "apt15")
-            vectors = self.store.vectors_for([c.id for c in [*sayers, *lacking]])
-            said_vectors = [v for c in sayers if (v := vectors.get(c.id)) is not None]
-            close = {
-                c.id
-                for c in lacking
-                if (v := vectors.get(c.id)) is not None
-                and any(float(v @ w) >= SAME_STORY_SIMILARITY for w in said_vectors)
-            }
+        close = self._same_story(sayers, lacking)  # the same story told without the word ("Denmark" for "danish")
         off = {c.id for c in lacking if c.id not in close}
         return [c for c in kept if c.id not in off]
 
@@ -821,15 +812,7 @@ class Searcher:
         others = [c for c in kept if c.id in off and c.cluster_id != best.cluster_id]
         if not others:
             return kept
-        vectors = self.store.vectors_for([best.id, *(c.id for c in others)])
-        best_vector = vectors.get(best.id)
-        close = {
-            c.id
-            for c in others
-            if best_vector is not None
-            and (v := vectors.get(c.id)) is not None
-            and float(v @ best_vector) >= SAME_STORY_SIMILARITY
-        }
+        close = self._same_story([best], others)
         return [c for c in kept if c.id not in off or c.cluster_id == best.cluster_id or c.id in close]
 
     def _query_vector(self, query: StructuredQuery) -> np.ndarray | None:
