@@ -89,6 +89,9 @@ SAME_STORY_SIMILARITY = 0.65
 LEAD_NAME_UNSAID_SIMILARITY = 0.70
 #: A word the lexicon does not know is a name when the store writes it capitalised at least this often.
 NAME_CAPITALISED_SHARE = 0.6
+#: A word English knows, but not as a noun ("paramount"), names a subject when the store's summaries write it
+#: capitalised mid-sentence more often than not: a plain adjective or verb there is almost never capitalised.
+CAPITALISED_MAJORITY = 0.5
 #: A name this long or longer may stand in for the vendor named beside it ("logofail … dell/lenovo");
 #: two letters ("CI", "OS") are everywhere and say nothing about what a record is about.
 MIN_NAME_BESIDE_VENDOR = 3
@@ -217,6 +220,7 @@ class Searcher:
         self.dictionary = dictionary or VendorDictionary.default()
         self._frequencies: dict[str, int] = {}
         self._names: dict[str, tuple[bool, float | None]] = {}
+        self._capitalised: dict[tuple[str, ...], frozenset[str]] = {}
         self._frequency_total = 0
         self._place_reporting: dict[str, bool] = {}
         # What the dictionary finds in a text depends on nothing else: found once per process, not once per question.
@@ -257,7 +261,7 @@ class Searcher:
             results = self._rank(dataclasses.replace(query, exploited=None), start, end, limit=limit)
         if not results and query.cves and not query.cves_required and query.catalogue != "kev":
             without = dataclasses.replace(query, cves=[])
-            describes_the_bug = any(names_a_subject(t) for t in query.terms)
+            describes_the_bug = any(self._names_a_subject(t, query) for t in query.terms)
             if describes_the_bug and not self.store.count_matching(
                 RecordFilter(end=end, cves=tuple(query.cves)), at_most=1
             ):
@@ -284,7 +288,7 @@ class Searcher:
             return query
         weights = self._term_weights(query.terms)
         used = [t for t in weights.informative(query.terms) if self._frequencies.get(t, 0) > 0]
-        names = _subject_terms(used, frozenset())  # words no record uses resolve nothing
+        names = self._subject_terms(used, frozenset(), query)  # words no record uses resolve nothing
         if not names:
             return query
         expression = " AND ".join('"' + " ".join(re.findall(r"\w+", n.lower())) + '"' for n in names)
@@ -332,7 +336,7 @@ class Searcher:
         if query.window is None:
             return None
         informative = self._term_weights(query.terms).informative(query.terms) if query.terms else []
-        asked = _asked_terms(_subject_terms(informative, frozenset()), query.text)
+        asked = _asked_terms(self._subject_terms(informative, frozenset(), query), query.text)
         narrowed = dataclasses.replace(query, vendors=[], products=[], terms=asked) if asked else query
         where = dataclasses.replace(
             self._filter(query, None, query.window.start.timestamp()), text=_fts_expression(narrowed) or None
@@ -395,8 +399,7 @@ class Searcher:
                 end = query.window.end.timestamp()
         return start, end
 
-    @staticmethod
-    def _filter(query: StructuredQuery, start: float | None, end: float) -> RecordFilter:
+    def _filter(self, query: StructuredQuery, start: float | None, end: float) -> RecordFilter:
         """The records that exist for this question: its window, and the facets that exclude."""
         kinds: tuple[str, ...] = ()
         if query.kinds and query.kinds_required:
@@ -413,7 +416,9 @@ class Searcher:
             # "exploited yet?" asks about a subject, so it ranks; it filters a listing ("exploited bugs this week")
             # and a CVE ("is CVE-… exploited?" wants the reports of it, see ``run`` when there are none).
             exploited=bool(query.exploited)
-            and (query.exploited_required or query.catalogue == "kev" or bool(query.cves) or not _has_subject(query)),
+            and (
+                query.exploited_required or query.catalogue == "kev" or bool(query.cves) or not self._has_subject(query)
+            ),
             min_severity_rank=severity.rank if severity is not None and severity is not Severity.UNKNOWN else None,
             cves=tuple(query.cves),
             has_cve=bool(query.has_cve) and not query.cves,
@@ -429,7 +434,7 @@ class Searcher:
         if total <= DIRECT_SCORING_LIMIT:
             # A question with no subject ("what went into KEV?") is answered by the newest records: reading
             # thousands of older ones only to rank them below would cost what the wide path never pays.
-            newest = None if _has_subject(query) else WIDE_CANDIDATES
+            newest = None if self._has_subject(query) else WIDE_CANDIDATES
             candidates = [
                 _candidate(r) for r in self.store.candidate_rows(where, newest_first=bool(newest), limit=newest)
             ]
@@ -593,7 +598,7 @@ class Searcher:
             return False
         if query.vendors or query.products or query.cves:
             return False
-        subject = _subject_terms(self._term_weights(query.terms).informative(query.terms), frozenset())
+        subject = self._subject_terms(self._term_weights(query.terms).informative(query.terms), frozenset(), query)
         if not subject:
             return False
         asked = _catalogue_clause(query.text, query.catalogue)
@@ -637,7 +642,9 @@ class Searcher:
         if not query.terms or not kept:
             return kept
         asking = _asking_sentence(query.text).lower()
-        asked = _asked_terms(_subject_terms(context.weights.informative(query.terms), context.generic), query.text)
+        asked = _asked_terms(
+            self._subject_terms(context.weights.informative(query.terms), context.generic, query), query.text
+        )
         if not asked:
             return kept
         named = context.asked_names
@@ -749,7 +756,7 @@ class Searcher:
         """
         if not query.terms or len(kept) < 2:
             return kept
-        subject = _subject_terms(context.weights.informative(query.terms), context.generic)
+        subject = self._subject_terms(context.weights.informative(query.terms), context.generic, query)
         weight = context.weights.weights
         now = query.until.timestamp()
         best = max(kept, key=lambda c: self._score(query, c, now))
@@ -890,7 +897,11 @@ class Searcher:
         less the context's common ones ("what did cisa add to KEV this week? need it for the call")."""
         informative = set(self._term_weights(query.terms).informative(query.terms))
         asking = _asking_sentence(query.text).lower()
-        return [t for t in query.terms if names_a_subject(t) and (t in informative or _contains_word(asking, t))]
+        return [
+            t
+            for t in query.terms
+            if self._names_a_subject(t, query) and (t in informative or _contains_word(asking, t))
+        ]
 
     @staticmethod
     def _could_match(query: StructuredQuery, candidate: _Candidate, subject_terms: Sequence[str]) -> bool:
@@ -993,7 +1004,7 @@ class Searcher:
             why["vendors"] = hit
         if query.terms:
             # Words common in the store (or in most candidates) neither gate nor rank; rarer words weigh more.
-            informative = _subject_terms(context.weights.informative(query.terms), context.generic)
+            informative = self._subject_terms(context.weights.informative(query.terms), context.generic, query)
             # A word of a name the question already read as that name ("6 craft sites" after "Craft CMS") is that name.
             named = {w for n in entity_names for w in re.findall(r"\w+", n)}
             names_here = [
@@ -1074,6 +1085,47 @@ class Searcher:
         """A name or an identifier, not a word: unknown to the English lexicon (or with digits), and written
         capitalised where the store's summaries use it ("Boeing"; not "takedown", "ransomware")."""
         return self._name_reading(term)[0]
+
+    def _has_subject(self, query: StructuredQuery) -> bool:
+        """Whether the question names what it is about: a vendor, product, CVE or a word that can name something."""
+        return bool(
+            query.vendors or query.products or query.cves or any(self._names_a_subject(t, query) for t in query.terms)
+        )
+
+    def _subject_terms(self, terms: Sequence[str], generic: frozenset[str], query: StructuredQuery) -> list[str]:
+        """The words that gate: rare in the store, not in most candidates, and able to name a subject."""
+        return [t for t in terms if t not in generic and self._names_a_subject(t, query)]
+
+    def _names_a_subject(self, term: str, query: StructuredQuery) -> bool:
+        """Whether ``term`` can name what ``query`` is about: a noun or a name (:func:`names_a_subject`), or
+        its capitalised name (:meth:`_capitalised_subjects`)."""
+        return names_a_subject(term) or term in self._capitalised_subjects(query)
+
+    def _capitalised_subjects(self, query: StructuredQuery) -> frozenset[str]:
+        """In a question that names nothing by the lexicon, its words that the store writes capitalised
+        mid-sentence more often than not: "any paramount breach updates this week?" is about Paramount.
+
+        A question is about something; when none of its words is a noun or a name, a word English knows only
+        otherwise (an adjective, a verb) that the store's summaries capitalise is a company's or a group's
+        name, where a plain adjective is almost never capitalised there ("flaky", "hosed" stay chatter). A
+        question that names something already keeps such words as context ("fin8 … seeing sardonic iocs").
+        """
+        if query.vendors or query.products or query.cves or any(names_a_subject(t) for t in query.terms):
+            return frozenset()
+        key = tuple(query.terms)
+        found = self._capitalised.get(key)
+        if found is None:
+            found = frozenset(
+                t
+                for t in query.terms
+                if re.fullmatch(r"[a-z]+", t)
+                and (share := self.store.capitalised_share(t)) is not None
+                and share > CAPITALISED_MAJORITY
+            )
+            if len(self._capitalised) >= ENTITY_CACHE_SIZE:
+                self._capitalised.clear()
+            self._capitalised[key] = found
+        return found
 
     def _rarer_than_entities(self, names: frozenset[str], query: StructuredQuery) -> frozenset[str]:
         """The ``names`` that the store says less often than each vendor and product the question names."""
@@ -1191,7 +1243,7 @@ class Searcher:
             generic = frozenset(
                 t for t in query.terms if sum(_matches_term(x, t.lower()) for x in texts) > 0.5 * len(texts)
             )
-        informative = _subject_terms(weights.informative(query.terms), generic)
+        informative = self._subject_terms(weights.informative(query.terms), generic, query)
         lexical = bool(informative) and any(
             weights.coverage(informative, [t for t in informative if _matches_term(x, t.lower())]) > 0.5 for x in texts
         )
@@ -1391,16 +1443,6 @@ def _own_names_said(record: ThreatRecord, terms: Sequence[str], names: frozenset
         if words and all(w in said for w in words) and any(w in names for w in words):
             own.append(name)
     return own
-
-
-def _has_subject(query: StructuredQuery) -> bool:
-    """Whether the question names what it is about: a vendor, product, CVE or a word that can name something."""
-    return bool(query.vendors or query.products or query.cves or any(names_a_subject(t) for t in query.terms))
-
-
-def _subject_terms(terms: Sequence[str], generic: frozenset[str]) -> list[str]:
-    """The words that gate: rare in the store, not in most candidates, and able to name a subject."""
-    return [t for t in terms if t not in generic and names_a_subject(t)]
 
 
 def _fts_expression(query: StructuredQuery) -> str:

@@ -1070,3 +1070,37 @@ def test_a_kev_question_is_answered_by_its_entry_whatever_kind_its_words_suggest
     titles = _titles(searcher, "wordpad ntlm hash leak CVE-2023-99563 - on the KEV list yet?")
     assert titles == ["Quokkasoft WordPad Information Disclosure Vulnerability (CVE-2023-99563)"]
     store.close()
+
+
+@needs_model
+def test_a_word_the_store_writes_capitalised_names_the_subject_of_a_question_that_names_nothing_else(
+    tmp_path, monkeypatch
+) -> None:
+    """ "any paramount breach updates this week?": English knows "paramount" only as an adjective, but the
+    store writes it capitalised, as a company's name; the week's other breaches are no answer. A word the
+    store writes in lower case ("flaky") stays chatter, and a question that names something keeps it context."""
+    from retrieval import search
+
+    breach: dict[str, Any] = {"kind": "breach"}
+    records = [
+        _record("Paramount discloses data breach", hours_ago=24 * 12, **breach,
+                summary="Entertainment giant Paramount disclosed a breach; Paramount says personal data was taken."),
+        _record("Airline investigates after hacker leaks staff data", hours_ago=20, **breach,
+                summary="An airline is investigating a hacker's leak of staff records."),
+        _record("Bookstore chain discloses data breach", hours_ago=30, **breach,
+                summary="A bookstore chain says customer data was stolen."),
+        _record("Flaky logins at a retailer were a credential-stuffing breach", hours_ago=40, **breach,
+                summary="Customers reported flaky logins before the retailer confirmed the flaky sessions were a breach."),
+        _record("Security is of paramount importance, says regulator", hours_ago=24 * 60,
+                summary="Security is of paramount importance, the regulator said."),
+        *[_record(f"Round-up {n}: breaches of the week", hours_ago=24 * (n + 20), summary="Weekly news.", **breach)
+          for n in range(12)],
+    ]  # fmt: skip
+    store, searcher = _searcher_over(tmp_path, records)
+    assert _titles(searcher, "any paramount breach updates this week?") == []
+    assert _titles(searcher, "any paramount breach updates this month?") == ["Paramount discloses data breach"]
+    assert _titles(searcher, "any flaky breach updates this week?") != [], "a lower-case word is chatter"
+    monkeypatch.setattr(search, "CAPITALISED_MAJORITY", 1.0)
+    fresh = search.Searcher(store)  # (a searcher remembers what it read of a question's words)
+    assert _titles(fresh, "any paramount breach updates this week?") != [], "the rule is what cuts it"
+    store.close()
