@@ -17,7 +17,7 @@ import sqlite3
 from typing import NamedTuple
 
 from retrieval.database import Database
-from retrieval.records import STORED, ThreatRecord
+from retrieval.records import FROM_STORE, ThreatRecord
 
 __all__ = [
     "RecordState",
@@ -52,7 +52,7 @@ def _table(name: str) -> str:
 
 def _records(rows: list[sqlite3.Row]) -> list[ThreatRecord]:
     # Vetted when they came in: a record stored by an older threatbot stays readable even if implausible now.
-    return [ThreatRecord.model_validate_json(r["data"], context=STORED) for r in rows]
+    return [ThreatRecord.model_validate_json(r["data"], context=FROM_STORE) for r in rows]
 
 
 # -- snapshots of record state (delivery) ------------------------------------------------------------

@@ -160,6 +160,9 @@ FUTURE_SLACK = timedelta(days=2)
 #: Validation context for records read back from storage: they were vetted when they came in, and a
 #: record stored by an older threatbot must stay readable (and deletable) even if it is implausible.
 STORED: dict[str, Any] = {"stored": True}
+#: Validation context for a record parsed from the JSON the store wrote: its text was scrubbed and its lists
+#: normalised on the way in, so only the parse remains (search parses thousands a question; 21 -> 13 us each).
+FROM_STORE: dict[str, Any] = {"stored": True, "normalised": True}
 
 
 def implausible_date(value: datetime, *, now: datetime | None = None) -> str | None:
@@ -220,7 +223,9 @@ class ThreatRecord(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_lone_surrogates(cls, value: Any) -> Any:
+    def _no_lone_surrogates(cls, value: Any, info: ValidationInfo) -> Any:
+        if _normalised(info):
+            return value  # scrubbed when it came in: search parses thousands of stored records a question
         if isinstance(value, str):
             return scrub_text(value)
         if isinstance(value, list):
@@ -264,14 +269,18 @@ class ThreatRecord(BaseModel):
 
     @field_validator("cves", mode="before")
     @classmethod
-    def _cves(cls, value: Any) -> Any:
+    def _cves(cls, value: Any, info: ValidationInfo) -> Any:
+        if _normalised(info) and isinstance(value, list):
+            return value
         if isinstance(value, str):  # "CVE-2024-1, CVE-2024-2" given as one string, not a list
             value = re.split(r"[\s,;]+", value)
         return _dedupe([str(v).strip().upper() for v in (value or []) if str(v).strip()])
 
     @field_validator("vendors", "products", "countries", "tags", mode="before")
     @classmethod
-    def _lists(cls, value: Any) -> Any:
+    def _lists(cls, value: Any, info: ValidationInfo) -> Any:
+        if _normalised(info) and isinstance(value, list):
+            return value
         if isinstance(value, str):
             value = [value]
         return _dedupe([" ".join(str(v).split()) for v in (value or []) if str(v).strip()])
@@ -298,6 +307,11 @@ class ThreatRecord(BaseModel):
     def to_json_dict(self) -> dict[str, Any]:
         """The export form: every field, ISO dates, enum values as strings."""
         return self.model_dump(mode="json")
+
+
+def _normalised(info: ValidationInfo) -> bool:
+    """Whether the values are a stored record's own, normalised when it came in (``FROM_STORE``)."""
+    return bool((info.context or {}).get("normalised"))
 
 
 def _dedupe(items: list[str]) -> list[str]:

@@ -29,7 +29,15 @@ from retrieval.clustering import CVE_WINDOW, STORY_WINDOW, ClusterCandidate, Clu
 from retrieval.database import Database
 from retrieval.embeddings import MiniLMEmbedder, shared_embedder
 from retrieval.errors import ConfigError
-from retrieval.records import STORED, Kind, ThreatRecord, canonical_url, content_equal, merge_records, utcnow
+from retrieval.records import (
+    FROM_STORE,
+    Kind,
+    ThreatRecord,
+    canonical_url,
+    content_equal,
+    merge_records,
+    utcnow,
+)
 from retrieval.vector_index import VectorIndex, open_chroma_client
 
 log = logging.getLogger(__name__)
@@ -94,7 +102,7 @@ class _Plan:
 
 def _load(data: str | bytes) -> ThreatRecord:
     """A stored record (vetted when it came in, so the plausibility checks for new input are skipped)."""
-    return ThreatRecord.model_validate_json(data, context=STORED)
+    return ThreatRecord.model_validate_json(data, context=FROM_STORE)
 
 
 def _timestamp(value: datetime) -> float:

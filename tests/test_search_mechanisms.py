@@ -273,3 +273,27 @@ def test_warm_up_loads_what_the_first_question_would_otherwise_wait_for(tmp_path
     )
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "data")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=40)  # lone surrogates included
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    title=_TEXT.filter(lambda t: t.split()),
+    summary=_TEXT,
+    lists=st.lists(_TEXT, max_size=4),
+    cves=st.lists(st.sampled_from(["cve-2024-1", " CVE-2024-1", "CVE-2025-22", ""]), max_size=4),
+)
+def test_a_stored_record_parses_to_what_full_validation_gives(title, summary, lists, cves):
+    """The store parses its own JSON without re-scrubbing or re-normalising (``FROM_STORE``): the record must
+    be the one full validation of the same JSON gives, whatever the text that came in."""
+    from retrieval.records import FROM_STORE, STORED
+
+    record = ThreatRecord(
+        title=title, summary=summary, published=datetime(2025, 1, 1, tzinfo=UTC), url="https://example.com/a",
+        vendors=lists, products=lists, tags=lists, countries=lists, cves=cves,
+    )  # fmt: skip
+    stored = record.model_dump_json()
+    assert ThreatRecord.model_validate_json(stored, context=FROM_STORE) == record
+    assert ThreatRecord.model_validate_json(stored, context=STORED) == record
