@@ -78,6 +78,9 @@ SETS = {
     "heldout17": REPO / "bench" / "heldout17.jsonl",
     "heldout18": REPO / "bench" / "heldout18.jsonl",
     "heldout19": REPO / "bench" / "heldout19.jsonl",
+    "heldout20": REPO / "bench" / "heldout20.jsonl",
+    "heldout21": REPO / "bench" / "heldout21.jsonl",
+    "heldout22": REPO / "bench" / "heldout22.jsonl",
 }
 
 

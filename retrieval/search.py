@@ -654,7 +654,13 @@ class Searcher:
         sayers = [c for c in kept if any(t in c.said for t in asked) or c.said & said_alternative]
         if strict:
             return [c for c in kept if c in sayers or reasons[c.id].get("cves")]
-        lead = self._leading_name(asking, asked, context, cve_known=any(reasons[c.id].get("cves") for c in kept))
+        # The name leads the sentence that asks, when that sentence says a name ("After TRITON hit the site,
+        # Schneider has been quiet. Did ICS-CERT publish a Triconex advisory?" leads with Triconex).
+        question = _question_sentence(query.text)
+        lead_text = question.group(1).lower() if question is not None else asking
+        if not any(t in context.names and _word_pattern(t).search(lead_text) for t in asked):
+            lead_text = asking
+        lead = self._leading_name(lead_text, asked, context, cve_known=any(reasons[c.id].get("cves") for c in kept))
         if lead is not None and not any(lead in c.said or self._names_squashed(c, lead) for c in kept):
             # No record says the name the question leads with: the rest are lookalikes (Peloton for
             # "nordictrack / ifit treadmills", K7 for "avast av vulns"), unless one reads as the question
@@ -1385,11 +1391,24 @@ _INFLECTED = re.compile(r"(?:ing|ed|s)$")
 
 #: Where a chat message's asking sentence ends: a question mark, other sentence punctuation, a line break.
 _SENTENCE_END = re.compile(r"[?!;\n]+|\.(?=\s)")
+#: A sentence and what ends it: a question mark, other punctuation, or the end of the text.
+_ASKED = re.compile(r"(.*?)([?!;\n]+|\.(?=\s)|$)", re.DOTALL)
 
 
 def _asking_sentence(text: str) -> str:
-    """The question's first sentence, dashes and all ("deadlock ransomware - anything new this week")."""
-    return next((c for c in _SENTENCE_END.split(text) if c.strip()), text)
+    """What the message asks, dashes and all ("deadlock ransomware - anything new this week"): up to its first
+    question mark, context before it included ("getting 522s in chennai tonight. cloudflare side?"); the first
+    sentence when it asks nothing."""
+    question = _question_sentence(text)
+    if question is None:
+        return next((c for c in _SENTENCE_END.split(text) if c.strip()), text)
+    return text[: question.end(1)]
+
+
+def _question_sentence(text: str) -> re.Match[str] | None:
+    """The first sentence that ends in a question mark ("Did ICS-CERT publish a Triconex advisory?" after
+    "After TRITON hit the site, Schneider has been quiet."), or None."""
+    return next((m for m in _ASKED.finditer(text) if m.group(1).strip() and m.group(2).startswith("?")), None)
 
 
 def _asked_terms(terms: Sequence[str], text: str) -> list[str]:

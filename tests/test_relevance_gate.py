@@ -1104,3 +1104,35 @@ def test_a_word_the_store_writes_capitalised_names_the_subject_of_a_question_tha
     fresh = search.Searcher(store)  # (a searcher remembers what it read of a question's words)
     assert _titles(fresh, "any paramount breach updates this week?") != [], "the rule is what cuts it"
     store.close()
+
+
+@needs_model
+def test_the_name_leads_the_sentence_that_asks_not_the_context_before_it(tmp_path, monkeypatch) -> None:
+    """ "After TRITON hit the petrochem site, Schneider has been quiet. Did ICS-CERT finally publish a Triconex
+    advisory this week?": the question leads with Triconex; TRITON is the context no advisory says. And when
+    the sentence that asks names nothing ("… which ransomware gang is behind it?"), the context still leads."""
+    advisory: dict[str, Any] = {"kind": "vulnerability", "source": "CISA CSAF", "tags": ["ICS"]}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Quokka Electric Triconex Tricon", hours_ago=30, vendors=["Quokka Electric"], **advisory,
+                    summary="Successful exploitation of these vulnerabilities could allow an attacker to misinform the "
+                            "Triconex Tricon safety instrumented system."),
+            _record("Globex Ransomware gang leaks hospital patient records", hours_ago=40, kind="ransomware",
+                    summary="A ransomware gang threatens patients of a hospital with leaking their records."),
+        ],
+    )  # fmt: skip
+    context_first = (
+        "After TRITON hit the petrochem site, Quokka has been quiet. Did ICS-CERT finally publish a Triconex "
+        "Tricon advisory this week, and what does it cover?"
+    )
+    assert _titles(searcher, context_first) == ["Quokka Electric Triconex Tricon"]
+    elliptic = (
+        "fred hutch patients are getting extortion emails about their records. which ransomware gang is behind it?"
+    )
+    assert _titles(searcher, elliptic) == [], "the name of the context still leads an elliptic question"
+    from retrieval import search
+
+    monkeypatch.setattr(search, "_question_sentence", lambda text: None)  # the first sentence, as before
+    assert _titles(searcher, context_first) == [], "the rule is what finds it"
+    store.close()

@@ -20,6 +20,7 @@ from retrieval.query.vocabulary import (
     _EXCLUDE,
     _EXPLOITED,
     _ICS_ADVISORIES,
+    _ICS_CERT,
     _KEV_CATALOGUE,
     _KIND_PATTERNS,
     _KIND_WORDS,
@@ -149,6 +150,8 @@ def _read_signals(buf: _Text, found: _Found) -> None:
     for _ in buf.take(_KEV_CATALOGUE):  # before "kev" is read as a mere exploitation word
         found.catalogue = "kev"
         found.exploited = True
+    for _ in buf.take(_ICS_CERT):
+        found.catalogue = found.catalogue or "ics"
     if found.catalogue is None and _ICS_ADVISORIES.search(buf.current):  # not taken: "advisories" is a kind too
         found.catalogue = "ics"
     for _ in buf.take(_NOW_WORDS):

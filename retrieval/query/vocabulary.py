@@ -288,6 +288,8 @@ _KEV_CATALOGUE = re.compile(
 )
 #: "KEV" said with a period ("KEV today?", "KEV adds yesterday?"): the catalogue's entries of that period.
 _BARE_KEV = re.compile(r"(?<![\w-])kev(?![\w-])", re.IGNORECASE)
+#: ICS-CERT, the ICS advisories' publisher before CISA: a word of the catalogue, not of its advisories.
+_ICS_CERT = re.compile(r"(?<![\w-])ics-?cert(?![\w-])", re.IGNORECASE)
 #: Questions for ICS advisories: CISA's ICSA/ICSMA series, or advisories about industrial control systems.
 _ICS_ADVISORIES = re.compile(
     r"(?<![\w-])(?:(?:ics|ics/ot|ot|scada|industrial\s+control(?:\s+systems?)?)\s+(?:security\s+)?"
