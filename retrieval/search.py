@@ -419,7 +419,10 @@ class Searcher:
             and (
                 query.exploited_required or query.catalogue == "kev" or bool(query.cves) or not self._has_subject(query)
             ),
-            min_severity_rank=severity.rank if severity is not None and severity is not Severity.UNKNOWN else None,
+            # A CVE says which bug; "VMware says critical unauth RCE" describes it and excludes none of its reports.
+            min_severity_rank=severity.rank
+            if severity is not None and severity is not Severity.UNKNOWN and not query.cves
+            else None,
             cves=tuple(query.cves),
             has_cve=bool(query.has_cve) and not query.cves,
         )

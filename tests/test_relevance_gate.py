@@ -1136,3 +1136,23 @@ def test_the_name_leads_the_sentence_that_asks_not_the_context_before_it(tmp_pat
     monkeypatch.setattr(search, "_question_sentence", lambda text: None)  # the first sentence, as before
     assert _titles(searcher, context_first) == [], "the rule is what finds it"
     store.close()
+
+
+@needs_model
+def test_a_severity_word_filters_a_listing_but_not_the_reports_of_a_named_cve(tmp_path) -> None:
+    """ "vRealize Log Insight CVE-… - VMware says critical unauth RCE. anything beyond the advisory?": the CVE
+    says which bug and "critical" describes it; a report that states no severity still answers. "critical
+    bugs this week" is a listing, and there the word filters."""
+    vulnerability: dict[str, Any] = {"kind": "vulnerability", "vendors": ["Quokkasoft"]}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Quokkasoft patches Log Insight flaws", hours_ago=30, cves=["CVE-2022-91706"], **vulnerability,
+                    summary="Quokkasoft fixed remote code execution flaws in Log Insight (CVE-2022-91706)."),
+            _record("Critical Quokkasoft gateway flaw", hours_ago=20, severity="critical", **vulnerability),
+        ],
+    )  # fmt: skip
+    question = "Log Insight CVE-2022-91706 - quokkasoft says critical unauth RCE. anything beyond the advisory so far?"
+    assert _titles(searcher, question) == ["Quokkasoft patches Log Insight flaws"]
+    assert _titles(searcher, "critical quokkasoft bugs this week?") == ["Critical Quokkasoft gateway flaw"]
+    store.close()
