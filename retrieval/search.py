@@ -186,6 +186,8 @@ class _GateContext:
     #: Names rarer in the store than every vendor and product the question names: they say what it is about
     #: ("logofail" beside "dell/lenovo"), where a commoner one ("poc" beside "outlook") does not.
     names_beside_entities: frozenset[str] = frozenset()
+    #: The informative words of a first clause that says names and nothing else ("ScarCruft / APT37 - …").
+    first_clause_names: tuple[str, ...] = ()
     #: The places the asking sentence names ("cloudflare slow in lisbon?"): a status page's report must be
     #: about trouble there.
     asked_places: tuple[Place, ...] = ()
@@ -1035,6 +1037,10 @@ class Searcher:
                 w for w in context.alternative_words if w not in matched and context.says(text, w)
             }
             coverage = context.weights.coverage(informative, candidate.said) if informative else 1.0
+            if context.first_clause_names:
+                # "ScarCruft / APT37 - pull together everything reported on them this year": a message that opens
+                # with names alone asks about them; the request after the dash does not dilute them.
+                coverage = max(coverage, context.weights.coverage(context.first_clause_names, candidate.said))
             candidate.coverage = coverage
             dense = candidate.dense if candidate.dense is not None else 0.0
             if not informative:
@@ -1273,8 +1279,19 @@ class Searcher:
             and not first_names & {n.lower() for n in [*query.vendors, *query.products]}
             and any(_contains_word(first.lower(), t) for t in informative),
             names_beside_entities=self._rarer_than_entities(names, query),
+            first_clause_names=self._first_clause_names(query, first, informative, names),
             asked_places=asked_places,
         )
+
+    @staticmethod
+    def _first_clause_names(
+        query: StructuredQuery, first: str, informative: Sequence[str], names: frozenset[str]
+    ) -> tuple[str, ...]:
+        """The informative words of the first clause when it is names alone and more follows it."""
+        if first.strip() == query.text.strip():
+            return ()
+        said = [t for t in informative if _contains_word(first.lower(), t)]
+        return tuple(said) if said and all(t in names for t in said) else ()
 
     def _collapse(
         self, query: StructuredQuery, kept: list[_Candidate], reasons: dict[str, dict[str, object]], *, limit: int

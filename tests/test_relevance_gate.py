@@ -1156,3 +1156,24 @@ def test_a_severity_word_filters_a_listing_but_not_the_reports_of_a_named_cve(tm
     assert _titles(searcher, question) == ["Quokkasoft patches Log Insight flaws"]
     assert _titles(searcher, "critical quokkasoft bugs this week?") == ["Critical Quokkasoft gateway flaw"]
     store.close()
+
+
+@needs_model
+def test_a_message_that_opens_with_names_alone_asks_about_them(tmp_path, monkeypatch) -> None:
+    """ "Quokkacruft / APT99 - pull together everything reported on them this year so far for the DPRK
+    section": the request after the dash says how to answer; the names say what about, and a report that
+    says one of them answers though it says nothing of pulling, sections or the DPRK."""
+    from retrieval import search
+
+    records = [
+        _record("Quokkacruft's evolving arsenal", hours_ago=24 * 30, kind="malware",
+                summary="Researchers detail new tooling of the Quokkacruft group."),
+        _record("Lazarus targets crypto firms", hours_ago=24 * 20, kind="malware",
+                summary="North Korean hackers go after crypto companies."),
+    ]  # fmt: skip
+    store, searcher = _searcher_over(tmp_path, records)
+    question = "Quokkacruft / APT99 - pull together everything reported on them this year so far for the DPRK section"
+    assert _titles(searcher, question) == ["Quokkacruft's evolving arsenal"]
+    monkeypatch.setattr(search.Searcher, "_first_clause_names", staticmethod(lambda *a: ()))
+    assert _titles(searcher, question) == [], "the rule is what finds it"
+    store.close()
