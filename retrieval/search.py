@@ -1287,11 +1287,11 @@ class Searcher:
     def _first_clause_names(
         query: StructuredQuery, first: str, informative: Sequence[str], names: frozenset[str]
     ) -> tuple[str, ...]:
-        """The informative words of the first clause when it is names alone and more follows it."""
+        """The words of the first clause when it says names and nothing else, and more follows it."""
         if first.strip() == query.text.strip():
             return ()
-        said = [t for t in informative if _contains_word(first.lower(), t)]
-        return tuple(said) if said and all(t in names for t in said) else ()
+        words = [w for w in re.findall(r"\w[\w.-]*", first.lower()) if w not in _NAME_LIST_JOINERS]
+        return tuple(words) if words and all(w in names and w in informative for w in words) else ()
 
     def _collapse(
         self, query: StructuredQuery, kept: list[_Candidate], reasons: dict[str, dict[str, object]], *, limit: int
@@ -1410,6 +1410,8 @@ def _catalogue_clause(text: str, catalogue: str) -> str | None:
 _INFLECTED = re.compile(r"(?:ing|ed|s)$")
 
 #: Where a chat message's asking sentence ends: a question mark, other sentence punctuation, a line break.
+#: Words that join names in a list ("ScarCruft / APT37", "lockbit or blackcat").
+_NAME_LIST_JOINERS = frozenset({"and", "or", "aka", "vs"})
 _SENTENCE_END = re.compile(r"[?!;\n]+|\.(?=\s)")
 #: A sentence and what ends it: a question mark, other punctuation, or the end of the text.
 _ASKED = re.compile(r"(.*?)([?!;\n]+|\.(?=\s)|$)", re.DOTALL)
