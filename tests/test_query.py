@@ -466,6 +466,27 @@ CASES = [
     # after the asking sentence, a period after what the asker must do says when to act; in it, what to read
     case("acme rce poc out yet? need to know if we patch it this weekend", kinds=[VULN], terms=["acme", "poc", "need"]),
     case("what should we patch this week?", window=("2024-06-03T00:00:00+02:00", WED_LOCAL, "this week"), kinds=[VULN]),
+    case(
+        "acme 143 is out - anything nasty? deciding whether to push it today",
+        terms=["acme", "nasty", "deciding", "whether", "push"],
+    ),
+    case(
+        "acme backdoor: what else? need a ttp/ioc summary for the soc tonight",
+        kinds=[MALWARE],
+        terms=["acme", "else", "need", "ttp", "ioc", "summary", "soc"],
+        alternatives=[["ttp", "ioc"]],
+    ),
+    # "back in" dates the story retold; the message's other period is the one asked about, if there is one
+    case(
+        "the pentesters arrested back in 2019 - news yesterday that they settled?",
+        window=("2024-06-04T00:00:00+02:00", "2024-06-05T00:00:00+02:00", "yesterday"),
+        terms=["pentesters", "arrested", "back", "settled"],
+    ),
+    case(
+        "what happened back in 2019?",
+        window=("2019-01-01T00:00:00+01:00", "2020-01-01T00:00:00+01:00", "2019"),
+        terms=["back"],
+    ),
     # a period right after a release verb dates the release; what followed runs until now
     case(
         "did the webkit 0days apple patched last week make it into KEV?",

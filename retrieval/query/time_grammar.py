@@ -381,9 +381,11 @@ _SINCE_LEAD = re.compile(r"(?<![\w-])(?:since|after)\s+(?:the\s+)?(?:start\s+of\
 #: the asking sentence, a period after what the asker must do says when to act, not which reports to read.
 _ACTION_LEAD = re.compile(
     r"(?<![\w-])(?:need|needs|have\s+to|has\s+to|must|should|going\s+to|gonna|plan\s+to|want\s+to|"
-    r"if\s+we|do\s+we)\s+(?:[\w+'-]+\s+){0,4}$",
+    r"whether\s+to|if\s+we|do\s+we)\s+(?:[\w+'/-]+\s+){0,4}$",
     re.I,
 )
+#: "back in 2019", "back on monday": a period the message looks back to, the time of the story it retells.
+_BACK_IN = re.compile(r"(?<![\w-])back\s+(?:in\s+|on\s+|around\s+)?$", re.I)
 _ASKING_SENTENCE_END = re.compile(r"\?+(?=\s*\S)")
 #: "the webkit 0days apple patched last week - in KEV yet?": a period right after a release verb dates the
 #: release, and what followed it (the KEV entries, the exploitation reports) runs from then until now.
@@ -482,6 +484,12 @@ def _parse_time(text: _Text, clock: _Clock, *, names_a_bug: bool = False) -> _Sp
             if p:
                 text.consume(m.start(), m.end())
                 found.append((m.start(), p))
+    if len(found) > 1:
+        # "the pentesters arrested back in 2019 - news yesterday that they settled?": "back in" dates the story
+        # told, and the other period is the one asked about.
+        told = [(at, span) for at, span in found if _BACK_IN.search(text.original, 0, at)]
+        if len(told) < len(found):
+            found = [item for item in found if item not in told]
     asked = _ASKING_SENTENCE_END.search(text.original)
     if asked is not None:
         found = [(at, span) for at, span in found if at < asked.end() or not _ACTION_LEAD.search(text.original, 0, at)]
