@@ -1255,8 +1255,12 @@ class Searcher:
         texts = [f"{c.record.title}\n{c.record.summary}".lower() for c in candidates if c.record is not None]
         generic: frozenset[str] = frozenset()
         if len(query.terms) >= 2 and len(texts) >= 10:
+            # An identifier ("australia-southeast2") is no template's word: when most of the window says it, the
+            # window is full of what was asked (a region's outage, told by each of its products).
             generic = frozenset(
-                t for t in query.terms if sum(_matches_term(x, t.lower()) for x in texts) > 0.5 * len(texts)
+                t
+                for t in query.terms
+                if not re.search(r"\d", t) and sum(_matches_term(x, t.lower()) for x in texts) > 0.5 * len(texts)
             )
         informative = self._subject_terms(weights.informative(query.terms), generic, query)
         lexical = bool(informative) and any(

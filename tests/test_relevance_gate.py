@@ -1177,3 +1177,25 @@ def test_a_message_that_opens_with_names_alone_asks_about_them(tmp_path, monkeyp
     monkeypatch.setattr(search.Searcher, "_first_clause_names", staticmethod(lambda *a: ()))
     assert _titles(searcher, question) == [], "the rule is what finds it"
     store.close()
+
+
+@needs_model
+def test_an_identifier_most_of_the_window_says_is_what_was_asked_not_a_templates_word(tmp_path) -> None:
+    """ "is quokka-east9 (melbourne) on fire? pubsub and bigtable timing out": a region's outage is told once
+    per product, so most of the window says the region; that makes it the answer, not a word that tells none."""
+    outage: dict[str, Any] = {"kind": "outage", "source": "Example Cloud Status"}
+    products = ["Pub/Sub", "Bigtable", "Load Balancing", "Compute", "Filestore", "Networking", "Dataflow",
+                "Spanner", "Functions", "Run", "Storage", "Dataproc"]  # fmt: skip
+    records = [
+        _record(f"{p} issues in quokka-east9", hours_ago=2 + n / 10, **outage,
+                summary=f"We are experiencing an issue with {p} in quokka-east9. Customers may see errors.")
+        for n, p in enumerate(products)
+    ] + [
+        _record(f"{p} issues in wombat-west{n}", hours_ago=24 * (n + 5), **outage,
+                summary=f"We are experiencing an issue with {p} in wombat-west{n}.")
+        for n, p in enumerate(products * 4)
+    ]  # fmt: skip
+    store, searcher = _searcher_over(tmp_path, records)
+    titles = _titles(searcher, "is quokka-east9 on fire right now? pubsub and bigtable timing out for us")
+    assert "Pub/Sub issues in quokka-east9" in titles and len(titles) >= 5
+    store.close()
