@@ -680,6 +680,9 @@ class Searcher:
             ]
             if not kept:
                 return kept
+        kept = self._about_what_is_named(query, asked, kept, reasons, context)
+        if not kept:
+            return kept
         # A status page's report answers by its service alone only a question about trouble with it: "did
         # github ever unmask the twitter source code leaker?" is not answered by "Incident with Codespaces".
         asks_trouble = Kind.OUTAGE in query.kinds or asks_about_trouble(query.text)
@@ -705,6 +708,42 @@ class Searcher:
         close = self._same_story(sayers, lacking)  # the same story told without the word ("Denmark" for "danish")
         off = {c.id for c in lacking if c.id not in close}
         return [c for c in kept if c.id not in off]
+
+    def _about_what_is_named(
+        self,
+        query: StructuredQuery,
+        asked: Sequence[str],
+        kept: list[_Candidate],
+        reasons: dict[str, dict[str, object]],
+        context: _GateContext,
+    ) -> list[_Candidate]:
+        """Answers about the name a question asks "anything on" ("After yesterday's Netcomm / TP-Link router
+        news: anything on Linksys?", "intel and amd put out advisories - anything from nvidia today?").
+
+        Wherever it stands, the name after "anything on / about / from" is what is asked; the names before it
+        are context. A record answers when it says that name, is about it as a vendor or product, names a CVE
+        asked, or tells the story of one that does; else when it reads as the question itself
+        (:data:`LEAD_NAME_UNSAID_SIMILARITY`).
+        """
+        match = _ASKED_ABOUT.search(query.text)
+        if match is None:
+            return kept
+        focus = match.group(1).lower()
+        named = [t for t in asked if t in context.names and _contains_word(focus, t)]
+        entities = [n for n in [*query.vendors, *query.products] if _answers_by_entity_in({"vendors": [n]}, focus)]
+        if not named and not entities:
+            return kept
+        wanted = {e.lower() for e in entities}
+        about = [
+            c
+            for c in kept
+            if any(t in c.said for t in named)
+            or (c.record is not None and wanted & self._entities(c.record)[0])
+            or _answers_by_entity_in(reasons[c.id], focus)
+        ]
+        alike = [c for c in kept if c.dense is not None and c.dense >= LEAD_NAME_UNSAID_SIMILARITY]
+        story = self._same_story([*about, *alike], kept)
+        return [c for c in kept if c.id in story or reasons[c.id].get("cves")]
 
     def _same_story(self, anchors: list[_Candidate], candidates: list[_Candidate]) -> set[str]:
         """The ids of ``anchors`` and of the ``candidates`` that read like one of them (the same story)."""
@@ -1414,6 +1453,12 @@ def _catalogue_clause(text: str, catalogue: str) -> str | None:
 _INFLECTED = re.compile(r"(?:ing|ed|s)$")
 
 #: Where a chat message's asking sentence ends: a question mark, other sentence punctuation, a line break.
+#: "anything on linksys?", "any news about X", "anything new from nvidia today?": the name after it is what is asked.
+_ASKED_ABOUT = re.compile(
+    r"(?<![\w-])(?:anything|any\s+(?:news|updates?|word|reports?)|news|updates?|word)\s+(?:new\s+|else\s+)?"
+    r"(?:on|about|from|regarding)\s+(?:the\s+)?([\w.+-]+(?:\s+[\w.+-]+)?)",
+    re.IGNORECASE,
+)
 #: Words that join names in a list ("ScarCruft / APT37", "lockbit or blackcat").
 _NAME_LIST_JOINERS = frozenset({"and", "or", "aka", "vs"})
 _SENTENCE_END = re.compile(r"[?!;\n]+|\.(?=\s)")

@@ -6,6 +6,7 @@ fails as surely as one that lets nothing through.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -1198,4 +1199,30 @@ def test_an_identifier_most_of_the_window_says_is_what_was_asked_not_a_templates
     store, searcher = _searcher_over(tmp_path, records)
     titles = _titles(searcher, "is quokka-east9 on fire right now? pubsub and bigtable timing out for us")
     assert "Pub/Sub issues in quokka-east9" in titles and len(titles) >= 5
+    store.close()
+
+
+@needs_model
+def test_the_name_after_anything_on_is_what_is_asked_wherever_it_stands(tmp_path, monkeypatch) -> None:
+    """ "After yesterday's Netcomm / Quokkalink router RCE news: anything on Wombatsys?": the names before
+    "anything on" are context, and a story about them is no answer; one about the name asked for is."""
+    from retrieval import search
+
+    vulnerability: dict[str, Any] = {"kind": "vulnerability"}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Critical flaws found in Netcomm and Quokkalink routers", hours_ago=20, **vulnerability,
+                    summary="Researchers disclosed remote code execution flaws in Netcomm and Quokkalink routers."),
+            *[_record(f"Round-up {n}: router patches", hours_ago=24 * (n + 9), summary="Weekly news.",
+                      **vulnerability) for n in range(12)],
+        ],
+    )  # fmt: skip
+    question = "After yesterday's Netcomm / Quokkalink router RCE news: anything on Wombatsys? our branches run them"
+    assert _titles(searcher, question) == []
+    monkeypatch.setattr(search, "_ASKED_ABOUT", re.compile(r"(?!)"))
+    assert _titles(searcher, question) != [], "the rule is what cuts it"
+    monkeypatch.undo()
+    store.upsert([_record("Wombatsys mesh routers hit by RCE flaw", hours_ago=10, **vulnerability)])
+    assert _titles(searcher, question) == ["Wombatsys mesh routers hit by RCE flaw"]
     store.close()
