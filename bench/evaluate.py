@@ -81,6 +81,8 @@ SETS = {
     "heldout20": REPO / "bench" / "heldout20.jsonl",
     "heldout21": REPO / "bench" / "heldout21.jsonl",
     "heldout22": REPO / "bench" / "heldout22.jsonl",
+    "heldout23": REPO / "bench" / "heldout23.jsonl",
+    "heldout24": REPO / "bench" / "heldout24.jsonl",
 }
 
 
