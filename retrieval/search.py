@@ -671,8 +671,7 @@ class Searcher:
             # "nordictrack / ifit treadmills", K7 for "avast av vulns"), unless one reads as the question
             # itself (a nickname: "the aussie guy who ran fake wifi at airports" for "Australian Man Jailed
             # for Running Fake Wi-Fi Attacks"), and then the records telling its story.
-            alike = [c for c in kept if c.dense is not None and c.dense >= LEAD_NAME_UNSAID_SIMILARITY]
-            story = self._same_story(alike, kept)
+            story = self._told_by_or_alike([], kept)
             kept = [
                 c
                 for c in kept
@@ -741,9 +740,14 @@ class Searcher:
             or (c.record is not None and wanted & self._entities(c.record)[0])
             or _answers_by_entity_in(reasons[c.id], focus)
         ]
-        alike = [c for c in kept if c.dense is not None and c.dense >= LEAD_NAME_UNSAID_SIMILARITY]
-        story = self._same_story([*about, *alike], kept)
+        story = self._told_by_or_alike(about, kept)
         return [c for c in kept if c.id in story or reasons[c.id].get("cves")]
+
+    def _told_by_or_alike(self, anchors: list[_Candidate], kept: list[_Candidate]) -> set[str]:
+        """The ids of ``anchors``, of the records that read as the question itself (a nickname, a name written
+        otherwise: :data:`LEAD_NAME_UNSAID_SIMILARITY`), and of the records telling the same story as either."""
+        alike = [c for c in kept if c.dense is not None and c.dense >= LEAD_NAME_UNSAID_SIMILARITY]
+        return self._same_story([*anchors, *alike], kept)
 
     def _same_story(self, anchors: list[_Candidate], candidates: list[_Candidate]) -> set[str]:
         """The ids of ``anchors`` and of the ``candidates`` that read like one of them (the same story)."""
