@@ -106,6 +106,9 @@ CHARACTERISTIC_SHARE = 0.01
 EXPLOITED_ASKED_BOOST = 0.01
 #: How long after an entry's date news of its addition to KEV is still news of the addition.
 CATALOGUE_NEWS_AFTER = timedelta(days=7)
+#: How long before an entry's date a report of the bug's exploitation is why it went in (CISA adds a bug
+#: days or weeks after the first reports of attacks).
+CATALOGUE_EXPLOITATION_BEFORE = timedelta(days=30)
 #: CVEs of a catalogue answer whose addition news is looked up (an answer lists at most a page of entries).
 MAX_CATALOGUE_CVES = 50
 KEV_SOURCE = "CISA KEV"
@@ -117,6 +120,11 @@ PLACE_REPORTING_SAMPLE = 100
 #: A KEV entry's own CVE, which its title ends with ("… Vulnerability (CVE-2025-49706)").
 _KEV_ENTRY_CVE = re.compile(r"\((CVE-\d{4}-\d{4,})\)\s*$", re.IGNORECASE)
 _MENTIONS_KEV = re.compile(r"\bkev\b|known[\s-]+exploited", re.IGNORECASE)
+#: A question asking whether a bug is exploited, once the catalogue's name ("known exploited") is taken out.
+_ASKS_EXPLOITED = re.compile(r"\bexploit(?:ed|ing|ation)\b|in[\s-]the[\s-]wild|\bitw\b", re.IGNORECASE)
+_SAYS_EXPLOITED = re.compile(
+    r"\bexploit(?:ed|ing|s|ation)\b|\bzero[\s-]?days?\b|\b0-?days?\b|in[\s-]the[\s-]wild", re.IGNORECASE
+)
 
 _SEVERITY_BOOST = {0: 0.0, 1: 0.0, 2: 0.002, 3: 0.004, 4: 0.006}
 
@@ -471,10 +479,16 @@ class Searcher:
             # (A catalogue question is answered by the entries: news of the bug says nothing of the catalogue.)
             results += self._cve_relatives(query, start, end, results, limit=limit - len(results))
         if query.catalogue == "kev" and results and len(results) < limit:
-            results += self._catalogue_news(results, end, limit=limit - len(results))
+            # Asked whether one bug is exploited ("CVE-2023-28434 minio - exploited? on KEV yet?"), the reports of its
+            # exploitation answer too: they are why it went in. "Is it on KEV?" alone asks about the catalogue.
+            asks_exploitation = bool(_ASKS_EXPLOITED.search(_MENTIONS_KEV.sub(" ", query.text)))
+            exploitation = asks_exploitation and self._has_subject(query)
+            results += self._catalogue_news(results, end, limit=limit - len(results), exploitation=exploitation)
         return results
 
-    def _catalogue_news(self, entries: list[SearchResult], end: float, *, limit: int) -> list[SearchResult]:
+    def _catalogue_news(
+        self, entries: list[SearchResult], end: float, *, limit: int, exploitation: bool = False
+    ) -> list[SearchResult]:
         """News that reports the catalogue adding the answer's entries ("CISA adds SLP flaw to KEV"), after them.
 
         The entry is the answer to a catalogue question; a report of its addition is a useful second source
@@ -485,7 +499,7 @@ class Searcher:
         if not cves:
             return []
         added = [r.record.published.timestamp() for r in entries]
-        first = min(added) - timedelta(days=1).total_seconds()
+        first = min(added) - (CATALOGUE_EXPLOITATION_BEFORE if exploitation else timedelta(days=1)).total_seconds()
         last = min(end, max(added) + CATALOGUE_NEWS_AFTER.total_seconds())
         rows = self.store.candidate_rows(RecordFilter(end=last, start=first, cves=tuple(cves)))
         shown = {r.record.id for r in entries} | {m for r in entries for m in r.members}
@@ -497,8 +511,9 @@ class Searcher:
             record = c.record
             if record is None or record.source == KEV_SOURCE:
                 continue
-            if not _MENTIONS_KEV.search(f"{record.title}\n{record.summary}"):
-                continue  # names the CVE, but not its addition to the catalogue
+            text = f"{record.title}\n{record.summary}"
+            if not (_MENTIONS_KEV.search(text) or (exploitation and (c.exploited or _SAYS_EXPLOITED.search(text)))):
+                continue  # names the CVE, but neither its addition to the catalogue nor its exploitation
             if c.cluster_id in entry_of_cluster:
                 entry_of_cluster[c.cluster_id].members.append(c.id)  # the same incident: one more source of it
                 continue

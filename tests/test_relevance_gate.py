@@ -1226,3 +1226,39 @@ def test_the_name_after_anything_on_is_what_is_asked_wherever_it_stands(tmp_path
     store.upsert([_record("Wombatsys mesh routers hit by RCE flaw", hours_ago=10, **vulnerability)])
     assert _titles(searcher, question) == ["Wombatsys mesh routers hit by RCE flaw"]
     store.close()
+
+
+@needs_model
+def test_asked_whether_a_catalogued_bug_is_exploited_its_exploitation_reports_follow_the_entry(tmp_path) -> None:
+    """ "CVE-… quokkadb - exploited in the wild? is it on KEV yet?": the entry answers the catalogue part,
+    and the reports of attacks (published weeks before CISA added it, not saying "KEV") the rest. "Is it on
+    KEV?" alone asks about the catalogue, and gets the entry only."""
+    cve = "CVE-2025-61077"
+    kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True}
+    news: dict[str, Any] = {"kind": "vulnerability", "cves": [cve]}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record(f"QuokkaDB Security Feature Bypass Vulnerability ({cve})", hours_ago=20, cves=[cve], **kev),
+            _record("Hackers exploit QuokkaDB storage flaw to breach servers", hours_ago=24 * 12, **news,
+                    summary=f"Attackers are exploiting {cve} in QuokkaDB to take over storage servers."),
+            _record("QuokkaDB ships 9.2 with faster replication", hours_ago=24 * 14, **news,
+                    summary=f"The release also fixes {cve}, found by an internal audit."),
+            _record("Hackers exploit QuokkaDB flaw, months ago", hours_ago=24 * 60, **news,
+                    summary=f"Attacks on {cve} in QuokkaDB, reported long before the entry."),
+        ],
+    )  # fmt: skip
+
+    def shown(text: str) -> list[str]:
+        """Every record the answer shows, its incidents' other reports included, as titles."""
+        answer = searcher.search(text, now=NOW).results
+        ids = [i for r in answer for i in [r.record.id, *r.members]]
+        return [store.get_many([i])[i].title for i in ids]
+
+    entry = f"QuokkaDB Security Feature Bypass Vulnerability ({cve})"
+    assert shown(f"{cve} quokkadb — exploited in the wild? is it on KEV yet?") == [
+        entry,
+        "Hackers exploit QuokkaDB storage flaw to breach servers",
+    ]
+    assert shown(f"{cve} quokkadb — is it on KEV yet?") == [entry]
+    store.close()
