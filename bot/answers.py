@@ -136,7 +136,8 @@ def item_line(item: ReplyItem, zone: ZoneInfo, now: datetime) -> str:
         facts.append(record.severity.value)
     if record.exploited:
         facts.append("exploited")
-    facts.append(f"{moment_label(record.published, zone, now)} ({ago(record.published, zone, now)})")
+    when = f"{moment_label(record.published, zone, now)} ({ago(record.published, zone, now)})"
+    facts.append(f"{when}, reported after {item.reported_after}" if item.reported_after else when)
     link = f"\n   {record.url}" if record.url else ""
     mark = f"\n   {item.stack_note}" if item.stack_note else ""
     return f"{item.label}. *{record.title}* — {' · '.join(facts)}{link}\n   id `{record.id}`{mark}"

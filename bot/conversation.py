@@ -772,6 +772,7 @@ class _Turn:
                 member_ids=list(r.members),
                 member_sources=[members[m].source for m in r.members if m in members],
                 stack_note=mark,
+                reported_after=str(r.why.get("reported_after", "")),
             )
             for n, (r, (record, mark)) in enumerate(zip(results, shown, strict=True))
         ]

@@ -99,6 +99,9 @@ class ReplyItem:
     member_sources: list[str] = field(default_factory=list)
     #: "⚠ affects your stack: FortiOS 7.2.5 (fixed in 7.2.8)" when the story touches the asker's stack.
     stack_note: str = ""
+    #: The past window a late report was published after ("Friday"): said beside its date, so the list under
+    #: "Friday (…)" is honest about the stories told on Monday.
+    reported_after: str = ""
 
     @property
     def source_count(self) -> int:

@@ -106,6 +106,9 @@ CHARACTERISTIC_SHARE = 0.01
 EXPLOITED_ASKED_BOOST = 0.01
 #: How long after an entry's date news of its addition to KEV is still news of the addition.
 CATALOGUE_NEWS_AFTER = timedelta(days=7)
+#: How long after a past window news of its events may still come out: as long as the window lasted, within these.
+LATE_REPORTS_MIN = timedelta(days=3)
+LATE_REPORTS_MAX = timedelta(days=31)
 #: How long before an entry's date a report of the bug's exploitation is why it went in (CISA adds a bug
 #: days or weeks after the first reports of attacks).
 CATALOGUE_EXPLOITATION_BEFORE = timedelta(days=30)
@@ -283,7 +286,37 @@ class Searcher:
                 # A report that names other CVEs instead is about another bug (VMware's KEV entry for another
                 # CVE answers no "CVE-2023-20869 vmware workstation" question); a round-up names too many to say.
                 results = [r for r in results if not r.record.cves or len(r.record.cves) > MAX_LINKING_CVES]
+        if len(results) < limit:
+            results += self._late_reports(query, results, limit=limit - len(results))
         return results
+
+    def _late_reports(self, query: StructuredQuery, shown: list[SearchResult], *, limit: int) -> list[SearchResult]:
+        """News of a past window's events published after it: a window says when it happened, not when it was told.
+
+        "fortinac rce that fortinet dropped friday" is reported on Monday, "october ransomware numbers" in
+        November, "how many KEV additions over 2025" in January. Past the window's end, for as long as the
+        window lasted (at least :data:`LATE_REPORTS_MIN`, at most :data:`LATE_REPORTS_MAX`), news that passes the
+        same gate answers after the window's own records. Status pages, catalogue entries and advisories are
+        dated by the event itself, and outages are reported while they last, so their later records are later
+        events: "any Exchange outages yesterday?" is not answered by today's.
+        """
+        window = query.window
+        if window is None or window.end >= query.until or Kind.OUTAGE in query.kinds:
+            return []  # (an outage is reported while it lasts: a later one is another outage, "none yesterday" stays)
+        span = min(max(window.end - window.start, LATE_REPORTS_MIN), LATE_REPORTS_MAX)
+        start, end = window.end.timestamp(), min(window.end + span, query.until).timestamp() + 0.001
+        incident_of = {r.record.cluster_id or r.record.id: r for r in shown}
+        late: list[SearchResult] = []
+        for r in self._rank(query, start, end, limit=limit + len(shown)):
+            if _dated_by_event(r.record.source) or r.record.kind is Kind.OUTAGE:
+                continue
+            incident = incident_of.get(r.record.cluster_id or r.record.id)
+            if incident is not None:  # a later report of an incident in the answer: one more source of it
+                incident.members.extend([r.record.id, *r.members])
+                continue
+            r.why["reported_after"] = window.label
+            late.append(r)
+        return late[:limit]
 
     def resolve_catalogue_names(self, query: StructuredQuery) -> StructuredQuery:
         """A bug named by its nickname in a catalogue question becomes its CVE ("is react2shell in KEV?").
@@ -1426,6 +1459,12 @@ _ACCENTED = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff]")
 
 
 @functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)
+def _dated_by_event(source: str) -> bool:
+    """Whether a source's records are dated by the event itself (a status page's incident, a catalogue entry, an
+    advisory), so that a later record is a later event and never a late report of an earlier one."""
+    return source == KEV_SOURCE or source.endswith(" CSAF") or is_status_source(source)
+
+
 def _folded(text: str) -> str:
     """``text`` as questions are typed: without accents ("Condé Nast" is "conde nast") or a word's inner
     apostrophe ("Hawai'i" is "hawaii"). Cached: the same records come up question after question."""

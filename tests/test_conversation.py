@@ -538,3 +538,17 @@ def test_a_heading_names_only_words_that_can_be_a_topic() -> None:
     now = datetime(2026, 2, 10, 16, 0, tzinfo=UTC)
     assert "went" not in answers.subject(parse_query("what went into KEV this week?", now=now), 2)
     assert answers.subject(parse_query("ransomware on hospitals", now=now), 2).endswith("about “hospitals”")
+
+
+def test_a_late_report_says_beside_its_date_which_window_it_came_after() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.answers import item_line
+    from bot.messages import ReplyItem
+
+    record = ThreatRecord(
+        title="Patch QuokkaDB now", summary="", published=NOW - timedelta(days=1), url="https://x.example/q", source="X"
+    )
+    late = item_line(ReplyItem("2", record, reported_after="Friday"), ZoneInfo(TZ), NOW)
+    assert "(yesterday), reported after Friday" in late
+    assert "reported after" not in item_line(ReplyItem("2", record), ZoneInfo(TZ), NOW)

@@ -1262,3 +1262,35 @@ def test_asked_whether_a_catalogued_bug_is_exploited_its_exploitation_reports_fo
     ]
     assert shown(f"{cve} quokkadb — is it on KEV yet?") == [entry]
     store.close()
+
+
+@needs_model
+def test_a_past_window_says_when_it_happened_and_late_news_of_it_follows(tmp_path) -> None:
+    """ "quokkadb rce that wombat dropped friday": Monday's write-ups answer too, after Friday's story and
+    marked as reported after it; an advisory dated Sunday is its own event, and news a week on is not late
+    news of Friday any more."""
+    vulnerability: dict[str, Any] = {"kind": "vulnerability"}
+    friday = NOW - timedelta(days=6, hours=3)  # Fri 14 Nov 12:00; NOW is Thu 20 Nov
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Wombat fixes critical QuokkaDB remote code execution flaw", hours_ago=6 * 24 + 3, **vulnerability,
+                    summary="Wombat released QuokkaDB 4.2 to fix a critical RCE in its replication service."),
+            _record("Patch QuokkaDB now: RCE details published by researchers", hours_ago=3 * 24 + 3, **vulnerability,
+                    summary="Researchers published the details of the QuokkaDB RCE; admins should update."),
+            _record("QuokkaDB RCE: vendor advisory", hours_ago=4 * 24 + 3, source="CISA CSAF", **vulnerability,
+                    summary="QuokkaDB remote code execution in the replication service."),
+            _record("QuokkaDB RCE attacks seen a week on", hours_ago=20, **vulnerability,
+                    summary="Attackers now exploit the QuokkaDB RCE in the wild."),
+            *[_record(f"Round-up {n}: database patches", hours_ago=24 * (n + 9), summary="Weekly news.",
+                      **vulnerability) for n in range(12)],
+        ],
+    )  # fmt: skip
+    results = searcher.search("quokkadb rce that wombat dropped friday - patch tonight?", now=NOW).results
+    shown = [(r.record.title, r.why.get("reported_after")) for r in results]
+    assert shown == [
+        ("Wombat fixes critical QuokkaDB remote code execution flaw", None),
+        ("Patch QuokkaDB now: RCE details published by researchers", "Friday"),
+    ]
+    assert results[0].record.published.date() == friday.date()
+    store.close()
