@@ -1458,13 +1458,13 @@ _INNER_APOSTROPHE = re.compile(r"(?<=[a-z])['\u2019\u02bb](?=[a-z])(?!(?:s|t|d|l
 _ACCENTED = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff]")
 
 
-@functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)
 def _dated_by_event(source: str) -> bool:
     """Whether a source's records are dated by the event itself (a status page's incident, a catalogue entry, an
     advisory), so that a later record is a later event and never a late report of an earlier one."""
     return source == KEV_SOURCE or source.endswith(" CSAF") or is_status_source(source)
 
 
+@functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)
 def _folded(text: str) -> str:
     """``text`` as questions are typed: without accents ("Condé Nast" is "conde nast") or a word's inner
     apostrophe ("Hawai'i" is "hawaii"). Cached: the same records come up question after question."""
