@@ -95,7 +95,7 @@ _SAME_THING: dict[Kind, frozenset[Kind]] = {
 
 
 #: Security events: sources file them under any kind (an advisory about a gang, an attack reported as an outage).
-_SECURITY_EVENTS = frozenset({Kind.VULNERABILITY, Kind.ADVISORY, Kind.RANSOMWARE, Kind.BREACH, Kind.MALWARE})
+SECURITY_EVENTS = frozenset({Kind.VULNERABILITY, Kind.ADVISORY, Kind.RANSOMWARE, Kind.BREACH, Kind.MALWARE})
 
 
 def says_kind(text: str, kinds: Iterable[Kind]) -> bool:
@@ -118,7 +118,7 @@ def kind_fits(record_kind: Kind, asked: Iterable[Kind], text: str) -> bool:
     if record_kind is Kind.OTHER or record_kind in related_kinds(asked):
         return says_kind(text, asked)
     headline = text.split("\n", 1)[0]
-    if says_kind(headline, [k for k in asked if k in _SECURITY_EVENTS]):
+    if says_kind(headline, [k for k in asked if k in SECURITY_EVENTS]):
         return True
     # An attack that takes a service down is an outage report too; a malware story is not, however often it
     # says "outage" (a botnet that "used the outage", malware "delivered during the downtime").

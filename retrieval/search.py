@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from retrieval.aboutness import (
+    SECURITY_EVENTS,
     TermWeights,
     about_ics,
     is_name,
@@ -104,6 +105,9 @@ CHARACTERISTIC_SHARE = 0.01
 #: What a record reporting exploitation gains when the question asks about exploitation: as much as the
 #: asked kind (0.008) and a little more, so such reports lead without hiding the rest.
 EXPLOITED_ASKED_BOOST = 0.01
+#: How close in meaning a security story whose headline names the question's subject must be for the question's
+#: kind word not to exclude it (``Searcher._headline_names_the_subject``).
+KIND_UNSAID_SIMILARITY = 0.45
 #: How long after an entry's date news of its addition to KEV is still news of the addition.
 CATALOGUE_NEWS_AFTER = timedelta(days=7)
 #: How long after a past window news of its events may still come out: as long as the window lasted, within these.
@@ -1052,6 +1056,7 @@ class Searcher:
             and not query.kinds_required
             and not (query.catalogue == "kev" and record.source == KEV_SOURCE and Kind.RANSOMWARE not in query.kinds)
             and not kind_fits(record.kind, query.kinds, text_words)
+            and not self._headline_names_the_subject(query, candidate, context)
         ):
             # A KEV question is answered by its entries, whatever kind its words suggest ("wordpad ntlm hash
             # leak CVE-… - on the KEV list yet?" is no breach question; the entry says "information disclosure").
@@ -1147,6 +1152,26 @@ class Searcher:
         if candidate.dense is not None:
             why["similarity"] = round(candidate.dense, 3)
         return why
+
+    def _headline_names_the_subject(self, query: StructuredQuery, candidate: _Candidate, context: _GateContext) -> bool:
+        """Whether a security story's headline names what the question is about, and it reads like the question:
+        then the kind the question's words suggest does not exclude it.
+
+        Sources file one event under different kinds, and a question's kind word is often part of what it asks
+        ("0apt — real ransomware crew or fake?" is answered by "Group 0APT accused of faking breach claims",
+        "insomniac games — did the wolverine stuff leak?" by "Insomniac Games hit by Rhysida ransomware"). Only
+        between security events (an outage or a story of another kind is still no answer), only for a name the
+        question uses (not a vendor of the dictionary, which gates on its own), and only when the record reads
+        like the question (:data:`KIND_UNSAID_SIMILARITY`): "Avast releases Akira decryptor" names Avast but
+        answers no "avast sandbox privesc bugs?".
+        """
+        record = candidate.record
+        if record is None or record.kind not in SECURITY_EVENTS or not set(query.kinds) <= SECURITY_EVENTS:
+            return False
+        if (candidate.dense or 0.0) < KIND_UNSAID_SIMILARITY:
+            return False
+        headline = _folded(record.title.lower())
+        return any(t in context.names and context.says(headline, t) for t in query.terms)
 
     def _reports_by_place(self, source: str) -> bool:
         """Whether a status page names the place of local trouble ("… in Warsaw, Poland (WAW)"): at least

@@ -1294,3 +1294,28 @@ def test_a_past_window_says_when_it_happened_and_late_news_of_it_follows(tmp_pat
     ]
     assert results[0].record.published.date() == friday.date()
     store.close()
+
+
+@needs_model
+def test_a_security_story_headlined_with_the_asked_name_is_not_excluded_by_the_questions_kind_word(
+    tmp_path, monkeypatch
+) -> None:
+    """ "0quokka — real ransomware crew or fake?": the story that answers is filed as a breach ("Group 0Quokka
+    accused of faking breach claims"). Its headline names the crew and it reads like the question, so the kind
+    word does not exclude it; without the rule, it does."""
+    from retrieval import search
+
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("New cybercrime group 0Quokka accused of faking hundreds of breach claims", hours_ago=30,
+                    kind="breach", summary="Researchers say the 0Quokka group invents the companies it names."),
+            *[_record(f"Round-up {n}: ransomware news", hours_ago=24 * (n + 9), summary="Weekly news.",
+                      kind="ransomware") for n in range(12)],
+        ],
+    )  # fmt: skip
+    question = "0quokka — real ransomware crew or fake? they list two of our clients"
+    assert _titles(searcher, question) == ["New cybercrime group 0Quokka accused of faking hundreds of breach claims"]
+    monkeypatch.setattr(search, "KIND_UNSAID_SIMILARITY", 1.1)
+    assert _titles(searcher, question) == [], "the kind word excludes it when the headline rule is off"
+    store.close()
