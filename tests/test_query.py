@@ -769,6 +769,8 @@ def test_to_filters_is_json_ready() -> None:
         ("KEV additions this week", "this week"),
         ("what hit KEV this week so far?", "this week"),
         ("whatsapp got added to cisa's exploited list yesterday??", "yesterday"),  # the catalogue by description
+        ("is the fortisiem CVE-2023-36553 on the known exploited list yet?", None),
+        ("cisa put another coldfusion bug on the exploited list yesterday?", "yesterday"),
     ],
 )
 def test_questions_about_the_kev_catalogue(text: str, window: str | None) -> None:

@@ -282,6 +282,8 @@ _KEV_CATALOGUE = re.compile(
     r"|kev\s+(?:catalog(?:ue)?|list|entr(?:y|ies)|additions?|listings?|updates?)"
     r"|(?:hit|hits|made|make|makes|landed|land)\s+(?:the\s+)?kev"
     r"|(?:cisa(?:'s)?\s+)?known\s+exploited\s+vulnerabilities\s+(?:catalog(?:ue)?|list)"
+    r"|(?:in|to|into|on|onto|from)\s+(?:the\s+)?(?:cisa(?:'s)?\s+)?(?:known[\s-]+)?exploited(?:\s+vuln(?:erabilitie)?s)?"
+    r"\s+(?:catalog(?:ue)?|list)"
     r"|cisa(?:'s)?\s+(?:known\s+)?exploited(?:\s+vuln(?:erabilitie)?s)?\s+(?:catalog(?:ue)?|list)"
     r"|cisa\s+(?:add(?:s|ed|ing)?|list(?:s|ed)?)(?=\s))(?![\w-])",
     re.I,
