@@ -327,6 +327,13 @@ CASES = [
     case("since 2024-06-01", window=("2024-06-01T00:00:00+02:00", WED_LOCAL, "since 2024-06-01")),
     case("since June 1st", window=("2024-06-01T00:00:00+02:00", WED_LOCAL, "since 2024-06-01")),
     case("since last week", window=("2024-05-27T00:00:00+02:00", WED_LOCAL, "since last week")),
+    case("since the start of may", window=("2024-05-01T00:00:00+02:00", WED_LOCAL, "since May 2024")),
+    case("since early may", window=("2024-05-01T00:00:00+02:00", WED_LOCAL, "since May 2024")),
+    case(  # a launch, like a patch, dates what followed it until now
+        "the portal launched last week",
+        window=("2024-05-27T00:00:00+02:00", WED_LOCAL, "since last week"),
+        terms=["portal", "launched"],
+    ),
     case(
         "between 2024-05-01 and 2024-05-15",
         window=("2024-05-01T00:00:00+02:00", "2024-05-16T00:00:00+02:00", "2024-05-01 to 2024-05-15"),

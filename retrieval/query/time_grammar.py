@@ -390,11 +390,16 @@ _ASKING_SENTENCE_END = re.compile(r"\?+(?=\s*\S)")
 #: "the webkit 0days apple patched last week - in KEV yet?": a period right after a release verb dates the
 #: release, and what followed it (the KEV entries, the exploitation reports) runs from then until now.
 _RELEASED_LEAD = re.compile(
-    r"(?<![\w-])(?:patched|fixed|disclosed|released|announced|published|issued|shipped|dropped|pushed|"
+    r"(?<![\w-])(?:patched|fixed|disclosed|released|announced|published|issued|shipped|dropped|pushed|launched|"
     r"put\s+out|rolled\s+out)\s+(?:it\s+|them\s+)?$",
     re.I,
 )
-_SINCE = re.compile(rf"(?<![\w-])(?:since|after|from)\s+(?:the\s+)?(?P<p>{_POINT_ANON})(?![\w])", re.IGNORECASE)
+#: "since october", "since the start of october", "since early october": from that period's start until now.
+_SINCE = re.compile(
+    rf"(?<![\w-])(?:since|after|from)\s+(?:the\s+)?(?:(?:start|beginning|middle|end)\s+of\s+(?:the\s+)?|early\s+|"
+    rf"mid[\s-]+|late\s+)?(?P<p>{_POINT_ANON})(?![\w])",
+    re.IGNORECASE,
+)
 _SINCE_TIME = re.compile(
     r"(?<![\w-])since\s+(?P<h>\d{1,2})(?::(?P<mi>\d\d))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)?(?![\w])", re.IGNORECASE
 )
