@@ -223,3 +223,14 @@ def test_a_feed_incident_shows_the_worst_severity_any_report_states() -> None:
     digest = payload(render_digest(Digest("d", (post,), ("fortinet",), "discord")))
     assert "critical · exploited" in digest["embeds"][0]["description"]
     assert digest["embeds"][0]["color"] == SEVERITY_COLOURS[Severity.CRITICAL]
+
+
+def test_a_late_report_says_in_its_embed_which_window_it_came_after() -> None:
+    items = [
+        ReplyItem("1", record(title="Friday story")),
+        ReplyItem("2", record(title="Monday write-up"), reported_after="Friday"),
+    ]
+    reply = Reply("Friday: 2 stories:", ThreadKey("discord", "1", "2"), ReplyKind.ANSWER, items=items)
+    (message,) = render_reply(reply)
+    assert "reported after Friday" in message.embeds[1].description
+    assert "reported after" not in message.embeds[0].description

@@ -7,6 +7,7 @@ independently, on the dicts that would be sent — including the 50-block limit 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -324,3 +325,16 @@ def test_cards_round_trip_through_json() -> None:
     assert back.items[0].record.body is None  # bodies are not kept
     assert back.items[0].record.cves == ["CVE-2025-1"] and back.suggestions == ["more"]
     assert (back.kind, back.thread_key, back.window, back.generated) == (reply.kind, KEY, "Today", True)
+
+
+def test_a_late_report_says_on_its_card_which_window_it_came_after() -> None:
+    late, on_time = record(id="late", title="Monday write-up"), record(id="ontime", title="Friday story")
+    reply = answer([on_time, late])
+    reply = replace(reply, items=[reply.items[0], replace(reply.items[1], reported_after="Friday <&>")])
+    message = render_reply(reply, card="c1", viewer=Viewer(NOW))
+    cards = [b["text"]["text"] for b in message.blocks if b["type"] == "section" and "write-up" in b["text"]["text"]]
+    assert len(cards) == 1 and " · reported after Friday &lt;&amp;&gt;" in cards[0]
+    assert "reported after" not in all_text([b for b in message.blocks if "Friday story" in json.dumps(b)])
+    assert block_errors(message.blocks) == [] and limit_problems(message.blocks) == []
+    # A card re-rendered from the stored reply ("Details", votes) keeps the mark.
+    assert reply_from_json(reply_to_json(reply)).items[1].reported_after == "Friday <&>"

@@ -234,6 +234,8 @@ def _item_embed(item: ReplyItem) -> discord.Embed:
     facts = [_severity_line(record), record.kind.value]
     facts.append(f"{len(distinct)} sources" if len(distinct) > 1 else neutral(distinct[0]))
     facts.append(timestamp(record.published, "R"))
+    if item.reported_after:
+        facts.append(f"reported after {neutral(item.reported_after)}")
     lines = [" · ".join(facts)]
     if record.summary:
         lines.append(clip(neutral(" ".join(record.summary.split())), ITEM_SUMMARY))

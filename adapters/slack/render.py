@@ -293,7 +293,10 @@ def _entity_lines(record: ThreatRecord, per_line: int = 500) -> list[str]:
 def _story_text(item: ReplyItem, viewer: Viewer, *, summary: int = 500) -> str:
     """A story's card text: title link, facts, sources, summary, CVEs. At most ~2,800 units by construction."""
     record = item.record
-    lines = [_title_line(item, record), _facts(record, viewer)]
+    facts = _facts(record, viewer)
+    if item.reported_after:
+        facts += f" · reported after {escaped_clip(item.reported_after, 80)}"
+    lines = [_title_line(item, record), facts]
     sources = _sources(item)
     if sources:
         lines.append(sources)

@@ -246,6 +246,7 @@ def _item_json(item: ReplyItem | None) -> dict[str, Any] | None:
         "record": _record_json(item.record),
         "member_ids": item.member_ids,
         "member_sources": item.member_sources,
+        "reported_after": item.reported_after,
     }
 
 
@@ -257,6 +258,7 @@ def _item(data: dict[str, Any] | None) -> ReplyItem | None:
         record=ThreatRecord.model_validate(data["record"], context=STORED),
         member_ids=list(data.get("member_ids", [])),
         member_sources=list(data.get("member_sources", [])),
+        reported_after=str(data.get("reported_after", "")),
     )
 
 
