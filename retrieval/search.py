@@ -18,6 +18,9 @@ The pipeline, each step for a reason:
 5. **Score**: reciprocal rank fusion of dense and BM25 ranks, plus small boosts for a
    vendor/product match, severity, exploitation and recency.
 6. **Collapse clusters**: one result per incident, listing the other records as ``members``.
+7. **Judge** (``retrieval.relevance``): a model learned from labelled questions weighs what the ranking
+   knew of each result against the others, and keeps the results likely to answer; an answer with none
+   likely enough is "nothing".
 """
 
 from __future__ import annotations
@@ -47,12 +50,16 @@ from retrieval.aboutness import (
 )
 from retrieval.cve import CVE_PATTERN
 from retrieval.enrich import is_status_source
+from retrieval.formats.kev import KEV_SOURCE
 from retrieval.places import Place, may_be_about, names_a_place, places_in
 from retrieval.query import StructuredQuery, asks_about_trouble, parse_query
 from retrieval.records import Kind, Severity, ThreatRecord
+from retrieval.relevance import RankSignals, RelevanceModel
 from retrieval.store import RecordFilter, RecordStore
 from retrieval.vendors import VendorDictionary, name_forms
 
+#: The relevance model judges answers of at least this many results (as many as it learned from).
+JUDGED_RESULTS = 10
 #: At or below this many filtered records, score them all directly instead of asking Chroma.
 DIRECT_SCORING_LIMIT = 5000
 #: How many nearest neighbours / BM25 hits to take in the wide (unfiltered) path.
@@ -118,7 +125,6 @@ LATE_REPORTS_MAX = timedelta(days=31)
 CATALOGUE_EXPLOITATION_BEFORE = timedelta(days=30)
 #: CVEs of a catalogue answer whose addition news is looked up (an answer lists at most a page of entries).
 MAX_CATALOGUE_CVES = 50
-KEV_SOURCE = "CISA KEV"
 #: How far back "the latest was …" looks, in records that could answer (newest first).
 MAX_LATEST_SCAN = 2_000
 #: A status page reports local trouble by place when this share of its latest reports (of this many) name one.
@@ -144,6 +150,8 @@ class SearchResult:
     score: float
     members: list[str] = field(default_factory=list)
     why: dict[str, object] = field(default_factory=dict)
+    #: What the ranking knew when it chose this result: what the relevance model judges it by.
+    signals: RankSignals | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, object]:
         r = self.record
@@ -232,9 +240,18 @@ class _Candidate:
 class Searcher:
     """Answers structured queries over a :class:`RecordStore`."""
 
-    def __init__(self, store: RecordStore, dictionary: VendorDictionary | None = None) -> None:
+    def __init__(
+        self,
+        store: RecordStore,
+        dictionary: VendorDictionary | None = None,
+        *,
+        relevance: RelevanceModel | None = None,
+        judged: bool = True,
+    ) -> None:
+        """``judged=False`` answers with every ranked result, unjudged: what the relevance model learns from."""
         self.store = store
         self.dictionary = dictionary or VendorDictionary.default()
+        self.relevance = (relevance or RelevanceModel.packaged()) if judged else None
         self._frequencies: dict[str, int] = {}
         self._names: dict[str, tuple[bool, float | None]] = {}
         self._capitalised: dict[tuple[str, ...], frozenset[str]] = {}
@@ -269,7 +286,16 @@ class Searcher:
         places_in("warm up")  # and so do the places (CLDR's, through Babel)
 
     def run(self, query: StructuredQuery, *, limit: int = 10) -> list[SearchResult]:
-        """Rank records for an already-understood query."""
+        """Rank records for an already-understood query, and keep those the relevance model judges to answer.
+
+        The model learned from answers of :data:`JUDGED_RESULTS` results, so it always judges at least that many.
+        """
+        if self.relevance is None:
+            return self.ranked(query, limit=limit)
+        return self.relevance.judge(query, self.ranked(query, limit=max(limit, JUDGED_RESULTS)))[:limit]
+
+    def ranked(self, query: StructuredQuery, *, limit: int = 10) -> list[SearchResult]:
+        """The ranking's answer before the relevance model's judgment."""
         query = self.resolve_catalogue_names(query)
         start, end = self._bounds(query)
         results = self._rank(query, start, end, limit=limit)
@@ -319,6 +345,7 @@ class Searcher:
                 incident.members.extend([r.record.id, *r.members])
                 continue
             r.why["reported_after"] = window.label
+            r.signals = dataclasses.replace(r.signals or RankSignals(), path="late")
             late.append(r)
         return late[:limit]
 
@@ -369,7 +396,7 @@ class Searcher:
         relaxed = dataclasses.replace(
             query, kinds=[], kinds_required=False, exploited=None, min_severity=None, catalogue=None
         )
-        return self.run(relaxed, limit=limit)
+        return self.ranked(relaxed, limit=limit)
 
     def latest_before_window(self, query: StructuredQuery) -> SearchResult | None:
         """The most recent match published before the query's window: "none today; the latest was …".
@@ -558,7 +585,11 @@ class Searcher:
                 news[c.cluster_id].members.append(c.id)
                 continue
             news[c.cluster_id] = SearchResult(
-                record, 0.0, [], {"reports_addition_of": sorted(set(record.cves) & set(cves))}
+                record,
+                0.0,
+                [],
+                {"reports_addition_of": sorted(set(record.cves) & set(cves))},
+                RankSignals(path="catalogue_news"),
             )
         return list(news.values())[:limit]
 
@@ -638,7 +669,7 @@ class Searcher:
             if c.cluster_id in by_cluster:
                 by_cluster[c.cluster_id].members.append(c.id)
                 continue
-            result = SearchResult(c.record, (c.dense or 0.0) * 1e-3, [], reasons[c.id])
+            result = SearchResult(c.record, (c.dense or 0.0) * 1e-3, [], reasons[c.id], RankSignals(path="same_bug"))
             by_cluster[c.cluster_id] = result
             results.append(result)
         return results[:limit]
@@ -1418,13 +1449,23 @@ class Searcher:
     ) -> list[SearchResult]:
         now = query.until.timestamp()
         scored = sorted(((self._score(query, c, now), c) for c in kept), key=lambda pair: -pair[0])
+        best_coverage = max((c.coverage for c in kept), default=0.0)
         clusters: dict[str, SearchResult] = {}
         order: list[str] = []
         for score, candidate in scored:
             assert candidate.record is not None
             result = clusters.get(candidate.cluster_id)
             if result is None:
-                clusters[candidate.cluster_id] = SearchResult(candidate.record, score, [], reasons[candidate.id])
+                signals = RankSignals(
+                    dense_rank=candidate.dense_rank,
+                    bm25_rank=candidate.bm25_rank,
+                    coverage=candidate.coverage,
+                    best_coverage=best_coverage,
+                    kept=len(kept),
+                )
+                clusters[candidate.cluster_id] = SearchResult(
+                    candidate.record, score, [], reasons[candidate.id], signals
+                )
                 order.append(candidate.cluster_id)
             else:
                 result.members.append(candidate.id)

@@ -1102,7 +1102,9 @@ def test_a_word_the_store_writes_capitalised_names_the_subject_of_a_question_tha
     assert _titles(searcher, "any paramount breach updates this month?") == ["Paramount discloses data breach"]
     assert _titles(searcher, "any flaky breach updates this week?") != [], "a lower-case word is chatter"
     monkeypatch.setattr(search, "CAPITALISED_MAJORITY", 1.0)
-    fresh = search.Searcher(store)  # (a searcher remembers what it read of a question's words)
+    # (A searcher remembers what it read of a question's words. Unjudged: the relevance model would also drop the
+    # week's other breaches, and this shows that the rule alone does.)
+    fresh = search.Searcher(store, judged=False)
     assert _titles(fresh, "any paramount breach updates this week?") != [], "the rule is what cuts it"
     store.close()
 

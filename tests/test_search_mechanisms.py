@@ -91,7 +91,7 @@ def test_the_direct_path_serves_up_to_its_limit_and_the_wide_path_beyond(filled,
     """A count that stops past the limit chooses the path, as the full count did."""
     from retrieval.query import parse_query
 
-    searcher = search.Searcher(filled)
+    searcher = search.Searcher(filled, judged=False)  # random vectors: the ranking's paths, not a judgment of them
     monkeypatch.setattr(searcher, "_query_vector", lambda query: _unit(7))
     wide: list[int] = []
     real_wide = searcher._wide_candidates

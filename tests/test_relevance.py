@@ -1,0 +1,194 @@
+"""The relevance model: its trees read as scikit-learn's do, its features say what the ranking knew, and the
+search keeps only what it judges to answer."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from retrieval.query import StructuredQuery, TimeWindow
+from retrieval.records import Kind, Severity, ThreatRecord
+from retrieval.relevance import FEATURES, RankSignals, RelevanceModel, features
+from retrieval.search import SearchResult
+
+NOW = datetime(2025, 6, 10, 12, tzinfo=UTC)
+
+
+def _column(name: str) -> int:
+    return FEATURES.index(name)
+
+
+def _stump(feature: str, threshold: float, left: float, right: float) -> dict:
+    """One split: ``feature <= threshold`` goes left."""
+    return {
+        "feature": [_column(feature), 0, 0],
+        "threshold": [threshold, 0.0, 0.0],
+        "left": [1, -1, -1],
+        "right": [2, -1, -1],
+        "value": [0.0, left, right],
+    }
+
+
+def _spec(*trees: dict, answer: float = 0.5, keep: float = 0.5, baseline: float = 0.0) -> dict:
+    return {
+        "features": list(FEATURES),
+        "answer_threshold": answer,
+        "keep_threshold": keep,
+        "baseline": baseline,
+        "trees": list(trees),
+    }
+
+
+def _record(n: int, **changes) -> ThreatRecord:
+    fields = {
+        "id": f"r{n}",
+        "title": f"Fortinet FortiOS flaw {n} exploited",
+        "summary": "attackers exploit the bug",
+        "published": NOW - timedelta(days=n),
+        "url": f"https://example.com/{n}",
+        "source": "Example News",
+        "kind": Kind.VULNERABILITY,
+    }
+    return ThreatRecord(**(fields | changes))
+
+
+def _result(n: int, similarity: float | None, signals: RankSignals | None = None, **why) -> SearchResult:
+    reasons = dict(why) | ({"similarity": similarity} if similarity is not None else {})
+    return SearchResult(
+        _record(n), 0.05 - n * 0.001, [], reasons, signals or RankSignals(coverage=0.5, best_coverage=1.0)
+    )
+
+
+def test_trees_add_their_leaves_to_the_baseline_and_read_through_a_sigmoid():
+    model = RelevanceModel(
+        _spec(_stump("similarity", 0.5, -1.0, 1.0), _stump("position", 0.5, 0.25, -0.75), baseline=0.1)
+    )
+    rows = np.zeros((3, len(FEATURES)))
+    rows[0, _column("similarity")] = 0.7  # right, then left (position 0)
+    rows[1, _column("similarity")] = 0.5  # on the threshold: left, as scikit-learn goes
+    rows[2, [_column("similarity"), _column("position")]] = (0.9, 3)  # right, right
+    expected = [0.1 + 1.0 + 0.25, 0.1 - 1.0 + 0.25, 0.1 + 1.0 - 0.75]
+    assert model.probabilities(rows) == pytest.approx([1 / (1 + math.exp(-r)) for r in expected])
+
+
+def test_trees_of_unequal_depth_each_stop_at_their_own_leaf():
+    deep = {
+        "feature": [_column("similarity"), 0, _column("coverage"), 0, 0],
+        "threshold": [0.5, 0.0, 0.3, 0.0, 0.0],
+        "left": [1, -1, 3, -1, -1],
+        "right": [2, -1, 4, -1, -1],
+        "value": [0.0, -2.0, 0.0, 0.5, 1.5],
+    }
+    model = RelevanceModel(_spec(deep, _stump("position", 0.5, 0.0, -10.0)))
+    rows = np.zeros((2, len(FEATURES)))
+    rows[0, _column("similarity")] = 0.2
+    rows[1, [_column("similarity"), _column("coverage")]] = (0.8, 0.9)
+    raw = model.probabilities(rows)
+    assert raw == pytest.approx([1 / (1 + math.exp(2.0)), 1 / (1 + math.exp(-1.5))])
+
+
+def test_a_model_trained_on_other_features_is_refused():
+    spec = _spec(_stump("similarity", 0.5, -1.0, 1.0))
+    spec["features"] = spec["features"][:-1]
+    with pytest.raises(ValueError, match="retrain"):
+        RelevanceModel(spec)
+
+
+def test_judge_keeps_the_ranking_order_and_says_each_chance():
+    model = RelevanceModel(_spec(_stump("similarity", 0.5, -3.0, 3.0)))
+    query = StructuredQuery(text="fortinet exploited", until=NOW, vendors=["Fortinet"])
+    results = [_result(0, 0.8), _result(1, 0.3), _result(2, 0.6)]
+    kept = model.judge(query, results)
+    assert [r.record.id for r in kept] == ["r0", "r2"]
+    assert [r.why["relevance"] for r in results] == [0.953, 0.047, 0.953]
+
+
+def test_an_answer_judged_empty_is_empty():
+    model = RelevanceModel(_spec(_stump("similarity", 0.5, -3.0, 3.0)))
+    query = StructuredQuery(text="fortinet exploited", until=NOW)
+    assert model.judge(query, [_result(0, 0.2), _result(1, 0.1)]) == []
+    assert model.judge(query, []) == []
+
+
+def test_an_answer_is_judged_on_its_best_result_and_then_keeps_the_likely_ones():
+    """A weak result joins an answer that has a strong one; with no strong one the answer is "nothing"."""
+    model = RelevanceModel(_spec(_stump("similarity", 0.5, -1.0, 3.0), answer=0.6, keep=0.2))  # 0.27 or 0.95
+    query = StructuredQuery(text="fortinet exploited", until=NOW)
+    strong_and_weak = [_result(0, 0.3), _result(1, 0.9), _result(2, 0.4)]
+    assert [r.record.id for r in model.judge(query, strong_and_weak)] == ["r0", "r1", "r2"]
+    assert model.judge(query, [_result(0, 0.3), _result(2, 0.4)]) == []
+    stricter = RelevanceModel(_spec(_stump("similarity", 0.5, -1.0, 3.0), answer=0.6, keep=0.5))
+    assert [r.record.id for r in stricter.judge(query, strong_and_weak)] == ["r1"]
+
+
+def test_features_compare_each_result_with_the_best_and_say_how_it_was_found():
+    window = TimeWindow(NOW - timedelta(days=10), NOW, "last 10 days")
+    query = StructuredQuery(
+        text="fortinet flaws exploited this week",
+        until=NOW,
+        window=window,
+        kinds=[Kind.VULNERABILITY],
+        terms=["flaw", "exploited"],
+        vendors=["Fortinet"],
+    )
+    results = [
+        _result(
+            1,
+            0.8,
+            RankSignals(dense_rank=0, bm25_rank=2, coverage=1.0, best_coverage=1.0, kept=7),
+            vendors=["Fortinet"],
+        ),
+        _result(5, 0.6, RankSignals(path="late")),
+        SearchResult(
+            _record(7, source="CISA KEV", kind=Kind.ADVISORY, severity=Severity.HIGH),
+            0.0,
+            ["m1", "m2", "m3"],
+            {"reports_addition_of": ["CVE-2025-1"]},
+            RankSignals(path="catalogue_news"),
+        ),
+    ]
+    rows = features(query, results)
+    row = {name: rows[:, i] for i, name in enumerate(FEATURES)}
+    assert list(row["position"]) == [0, 1, 2]
+    assert list(row["results"]) == [3, 3, 3]
+    assert row["similarity"] == pytest.approx([0.8, 0.6, -0.2])
+    assert row["similarity_below_best"] == pytest.approx([0.0, 0.2, 1.0])
+    assert list(row["in_bm25"]) == [1, 0, 0]
+    assert row["bm25_rank"] == pytest.approx([math.log1p(2), math.log1p(400), math.log1p(400)])
+    assert list(row["path_ranked"]) == [1, 0, 0]
+    assert list(row["path_late"]) == [0, 1, 0]
+    assert list(row["path_catalogue_news"]) == [0, 0, 1]
+    assert list(row["kind_asked"]) == [1, 1, 0]
+    assert list(row["kind_other"]) == [0, 0, 1]
+    assert list(row["by_vendor"]) == [1, 0, 0]
+    assert list(row["source_kev"]) == [0, 0, 1]
+    assert list(row["source_news"]) == [1, 1, 0]
+    assert row["other_sources"] == pytest.approx([0, 0, math.log1p(3)])
+    assert row["place_in_window"] == pytest.approx([0.9, 0.5, 0.3])
+    assert list(row["share_of_words_in_title"]) == [1.0, 1.0, 1.0]
+    assert row["severity"][2] == Severity.HIGH.rank
+
+
+def test_features_of_no_results_are_no_rows():
+    assert features(StructuredQuery(text="x", until=NOW), []).shape == (0, len(FEATURES))
+
+
+def test_the_packaged_model_loads_and_judges():
+    model = RelevanceModel.packaged()
+    spec = json.loads((_package_data() / "relevance-model.json").read_text())
+    assert spec["features"] == list(FEATURES)
+    assert 0.0 < model.keep_threshold <= model.answer_threshold < 1.0
+    assert spec["trained_on"]["questions"] >= 1000
+    chances = model.probabilities(np.random.default_rng(0).uniform(-1, 5, (50, len(FEATURES))))
+    assert ((chances > 0) & (chances < 1)).all()
+    assert len(set(np.round(chances, 6))) > 1  # the trees split: not one answer for every row
+
+
+def _package_data():
+    from importlib import resources
+
+    return resources.files("retrieval") / "data"
