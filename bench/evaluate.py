@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 36
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 38
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -17,7 +17,8 @@ measured once on the code of their moment (3a58291, 778d2ec, 1d1a577, 4b3158f); 
 and KEV) and ``heldout30`` (30, 2024–26 news, status pages and ICS) once on 0eb6707, and ``heldout31`` and
 ``heldout32`` (60 each, the same split) once on 6076789, ``heldout33`` and ``heldout34`` (60 each, the same split)
 once on 85475f9, ``heldout35`` and ``heldout36`` (60 each, the same split) once on 3c1dccd (the first code with the
-learned relevance judgment, trained on the sets before them). Each set's first measurement is the honest figure for questions the ranking had never seen;
+learned relevance judgment, trained on the sets before them), and ``heldout37`` and ``heldout38`` (60 each, the same
+split) once on c0bdd33 (its model retrained with heldout35 and heldout36). Each set's first measurement is the honest figure for questions the ranking had never seen;
 after it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
@@ -39,7 +40,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout36] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout38] [--verbose]
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ SETS = {
     "heldout34": REPO / "bench" / "heldout34.jsonl",
     "heldout35": REPO / "bench" / "heldout35.jsonl",
     "heldout36": REPO / "bench" / "heldout36.jsonl",
+    "heldout37": REPO / "bench" / "heldout37.jsonl",
+    "heldout38": REPO / "bench" / "heldout38.jsonl",
 }
 
 
