@@ -173,6 +173,17 @@ def test_features_compare_each_result_with_the_best_and_say_how_it_was_found():
     assert row["severity"][2] == Severity.HIGH.rank
 
 
+def test_when_a_question_is_asked_does_not_change_how_its_answer_is_judged():
+    """Labellers ask near the events, so a feature of age against now would learn "old means wrong": "Okta
+    breach" asked years later would be judged "nothing". Without a window, the rows do not depend on now."""
+    results = [_result(1, 0.8), _result(30, 0.6, RankSignals(path="late")), _result(400, 0.5)]
+    asked = [
+        features(StructuredQuery(text="okta breach", until=NOW + timedelta(days=days), terms=["okta"]), results)
+        for days in (0, 3 * 365)
+    ]
+    assert np.array_equal(asked[0], asked[1])
+
+
 def test_features_of_no_results_are_no_rows():
     assert features(StructuredQuery(text="x", until=NOW), []).shape == (0, len(FEATURES))
 
