@@ -225,3 +225,28 @@ def test_the_seed_outage_is_today_s_answer_and_only_on_its_day(searcher):
     assert searcher.search("any Exchange outages today?", now=asked - timedelta(hours=2)).results == []
     assert searcher.search("exchange vulnerabilities today", now=asked).results == []
     assert searcher.search("crypto exchange outage today", now=asked).results == []
+
+
+def test_the_relevance_model_has_the_last_word_except_on_facts(searcher):
+    """The judgment decides what stays, in the ranking's order; a record printing the asked CVE is a fact it keeps."""
+    from retrieval.relevance import FEATURES, RelevanceModel
+    from retrieval.search import Searcher
+
+    def model(threshold: float) -> RelevanceModel:  # no trees: every result's chance is 0.5
+        spec = {"answer_threshold": threshold, "keep_threshold": threshold, "baseline": 0.0, "trees": []}
+        return RelevanceModel(spec | {"features": list(FEATURES)})
+
+    unjudged = Searcher(searcher.store, judged=False)
+    keeps_all, keeps_none = (
+        Searcher(searcher.store, relevance=model(0.5)),
+        Searcher(searcher.store, relevance=model(0.6)),
+    )
+    okta = {"now": datetime(2023, 10, 25, 12, tzinfo=UTC), "tz": "UTC"}
+    ranked = [r.record.id for r in unjudged.search("Okta breach this week", **okta).results]
+    assert ranked
+    judged = keeps_all.search("Okta breach this week", **okta).results
+    assert [r.record.id for r in judged] == ranked
+    assert {r.why["relevance"] for r in judged} == {0.5}
+    assert keeps_none.search("Okta breach this week", **okta).results == []
+    moveit = keeps_none.search("is CVE-2023-34362 exploited?", now=datetime(2023, 7, 1, tzinfo=UTC)).results
+    assert moveit and all("CVE-2023-34362" in r.record.cves for r in moveit)
