@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 38
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 40
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -18,7 +18,8 @@ and KEV) and ``heldout30`` (30, 2024–26 news, status pages and ICS) once on 0e
 ``heldout32`` (60 each, the same split) once on 6076789, ``heldout33`` and ``heldout34`` (60 each, the same split)
 once on 85475f9, ``heldout35`` and ``heldout36`` (60 each, the same split) once on 3c1dccd (the first code with the
 learned relevance judgment, trained on the sets before them), and ``heldout37`` and ``heldout38`` (60 each, the same
-split) once on c0bdd33 (its model retrained with heldout35 and heldout36). Each set's first measurement is the honest figure for questions the ranking had never seen;
+split) once on c0bdd33 (its model retrained with heldout35 and heldout36), and ``heldout39`` and ``heldout40`` (60
+each, the same split) once on 47a3616 (the same search code as c0bdd33). Each set's first measurement is the honest figure for questions the ranking had never seen;
 after it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
@@ -40,7 +41,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout38] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout40] [--verbose]
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ SETS = {
     "heldout36": REPO / "bench" / "heldout36.jsonl",
     "heldout37": REPO / "bench" / "heldout37.jsonl",
     "heldout38": REPO / "bench" / "heldout38.jsonl",
+    "heldout39": REPO / "bench" / "heldout39.jsonl",
+    "heldout40": REPO / "bench" / "heldout40.jsonl",
 }
 
 
