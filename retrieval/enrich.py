@@ -46,9 +46,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from retrieval.cve import find_cves
+from retrieval.formats.csaf import SOURCE_SUFFIX as CSAF_SOURCE_SUFFIX
 from retrieval.formats.kev import KEV_SOURCE
 from retrieval.records import STORED, Kind, Severity, ThreatRecord
 
@@ -356,6 +357,20 @@ def catalogue_tags(record: ThreatRecord) -> list[str]:
 def is_status_source(source: str) -> bool:
     """Whether ``source`` is a status page ("Google Cloud Status", "Microsoft 365 service health")."""
     return _STATUS_SOURCES.search(source) is not None
+
+
+SourceType = Literal["kev", "advisory", "status_page", "news"]
+
+
+def source_type(source: str) -> SourceType:
+    """What kind of source wrote a record: the KEV catalogue, a CSAF advisory, a status page, or news (the rest)."""
+    if source == KEV_SOURCE:
+        return "kev"
+    if source.endswith(CSAF_SOURCE_SUFFIX):
+        return "advisory"
+    if is_status_source(source):
+        return "status_page"
+    return "news"
 
 
 def infer_kind(title: str, text: str = "", *, source: str = "") -> Kind:

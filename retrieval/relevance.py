@@ -32,10 +32,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from retrieval.enrich import is_status_source
-from retrieval.formats.kev import KEV_SOURCE
-from retrieval.query import StructuredQuery, asks_about_trouble
-from retrieval.records import Kind
+from retrieval.enrich import is_status_source, source_type
+from retrieval.query import StructuredQuery, is_trouble_question
 
 if TYPE_CHECKING:
     from retrieval.search import SearchResult
@@ -99,7 +97,7 @@ def features(query: StructuredQuery, results: Sequence[SearchResult]) -> np.ndar
         matched = why.get("matched_terms")
         said = len(matched) if isinstance(matched, list) else 0
         title = record.title.lower()
-        source = _source_type(record.source)
+        source = source_type(record.source)
         rows[i] = (
             i,
             1 / (i + 1),
@@ -226,8 +224,11 @@ def certain(query: StructuredQuery, result: SearchResult) -> bool:
     """Whether the ranking's rules found ``result`` by a fact that answers the question whatever the model thinks."""
     if result.why.get("cves"):
         return True  # it prints the CVE asked about
-    asks_trouble = Kind.OUTAGE in query.kinds or asks_about_trouble(query.text)
-    return asks_trouble and "vendors" in result.why and is_status_source(result.record.source)
+    return (
+        is_trouble_question(query.kinds, query.text)
+        and "vendors" in result.why
+        and is_status_source(result.record.source)
+    )
 
 
 def _depth(tree: dict) -> int:
@@ -250,13 +251,3 @@ def _signals(result: SearchResult) -> RankSignals:
 def _similarity(result: SearchResult) -> float:
     similarity = result.why.get("similarity")
     return float(similarity) if isinstance(similarity, int | float) else NO_SIMILARITY
-
-
-def _source_type(source: str) -> str:
-    if source == KEV_SOURCE:
-        return "kev"
-    if source.endswith(" CSAF"):
-        return "advisory"
-    if is_status_source(source):
-        return "status_page"
-    return "news"

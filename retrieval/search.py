@@ -49,10 +49,10 @@ from retrieval.aboutness import (
     related_kinds,
 )
 from retrieval.cve import CVE_PATTERN
-from retrieval.enrich import is_status_source
+from retrieval.enrich import is_status_source, source_type
 from retrieval.formats.kev import KEV_SOURCE
 from retrieval.places import Place, may_be_about, names_a_place, places_in
-from retrieval.query import StructuredQuery, asks_about_trouble, parse_query
+from retrieval.query import StructuredQuery, is_trouble_question, parse_query
 from retrieval.records import Kind, Severity, ThreatRecord
 from retrieval.relevance import RankSignals, RelevanceModel
 from retrieval.store import RecordFilter, RecordStore
@@ -767,7 +767,7 @@ class Searcher:
             return kept
         # A status page's report answers by its service alone only a question about trouble with it: "did
         # github ever unmask the twitter source code leaker?" is not answered by "Incident with Codespaces".
-        asks_trouble = Kind.OUTAGE in query.kinds or asks_about_trouble(query.text)
+        asks_trouble = is_trouble_question(query.kinds, query.text)
 
         def by_entity(c: _Candidate) -> bool:
             if not asks_trouble and c.record is not None and is_status_source(c.record.source):
@@ -1527,7 +1527,7 @@ _ACCENTED = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff]")
 def _dated_by_event(source: str) -> bool:
     """Whether a source's records are dated by the event itself (a status page's incident, a catalogue entry, an
     advisory), so that a later record is a later event and never a late report of an earlier one."""
-    return source == KEV_SOURCE or source.endswith(" CSAF") or is_status_source(source)
+    return source_type(source) != "news"
 
 
 @functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)

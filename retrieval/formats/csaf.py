@@ -79,9 +79,13 @@ def rolie_links(data: dict[str, Any], *, origin: str) -> tuple[list[str], list[s
     return list(dict.fromkeys(links)), errors, digests
 
 
+#: Ends the source name of every CSAF record ("CISA CSAF"): how a reader tells an advisory's records apart.
+SOURCE_SUFFIX = " CSAF"
+
+
 def parse_csaf(data: dict[str, Any], *, origin: str) -> ParsedSource:
     """One CSAF document as a one-record source; a document that cannot be read is an error, not a crash."""
-    result = ParsedSource(format="csaf", feed_title=_publisher(data) + " CSAF")
+    result = ParsedSource(format="csaf", feed_title=_publisher(data) + SOURCE_SUFFIX)
     try:
         result.records.append(csaf_record(data))
     except ValueError as exc:
@@ -132,7 +136,7 @@ def csaf_record(data: dict[str, Any]) -> ThreatRecord:
             summary=summary or title,
             body=body or None,
             url=_self_url(document),
-            source=_publisher(data) + " CSAF",
+            source=_publisher(data) + SOURCE_SUFFIX,
             kind=Kind.VULNERABILITY if cves else Kind.ADVISORY,
             exploited=exploited,
             severity=_severity(vulnerabilities),

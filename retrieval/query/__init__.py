@@ -39,7 +39,7 @@ from retrieval.query.parser import (
     parse_query,
     without_time_phrases,
 )
-from retrieval.query.vocabulary import asks_about_trouble
+from retrieval.query.vocabulary import asks_about_trouble, is_trouble_question
 
 __all__ = [
     "MAX_QUESTION_CHARS",
@@ -50,6 +50,7 @@ __all__ = [
     "asks_about_trouble",
     "check_question",
     "has_topic",
+    "is_trouble_question",
     "is_understood",
     "merge_queries",
     "parse_query",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from retrieval.records import Kind, Severity
 
@@ -269,6 +269,11 @@ _TROUBLE = re.compile(
 def asks_about_trouble(text: str) -> bool:
     """Whether a question speaks of a service in trouble (see :data:`_TROUBLE`)."""
     return _TROUBLE.search(text) is not None
+
+
+def is_trouble_question(kinds: Sequence[Kind], text: str) -> bool:
+    """Whether a question asks about trouble at a service: outages by kind, or in words ("github flaky?")."""
+    return Kind.OUTAGE in kinds or asks_about_trouble(text)
 
 
 #: Past tense: the question asks about something that happened, not about the present ("what caused…").
