@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 43
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 44
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -21,7 +21,8 @@ learned relevance judgment, trained on the sets before them), and ``heldout37`` 
 split) once on c0bdd33 (its model retrained with heldout35 and heldout36), and ``heldout39`` and ``heldout40`` (60
 each, the same split) once on 47a3616 (the same search code as c0bdd33); ``heldout41`` (2023 news, KEV and 2023 status
 pages), ``heldout42`` (2025–26 news, status pages, ICS advisories of 2024) and ``heldout43`` (news of 2023 H2, KEV
-entries of 2024–25, ICS advisories of 2020–22), 60 each, once on 7700fa3. Each set's first measurement is the honest figure for questions the ranking had never seen;
+entries of 2024–25, ICS advisories of 2020–22) and ``heldout44`` (2025–26 news, status pages of 2020–22, ICS advisories
+of 2019–22, KEV of 2026), 60 each, once on 7700fa3. Each set's first measurement is the honest figure for questions the ranking had never seen;
 after it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
@@ -43,7 +44,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout43] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout44] [--verbose]
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ SETS = {
     "heldout41": REPO / "bench" / "heldout41.jsonl",
     "heldout42": REPO / "bench" / "heldout42.jsonl",
     "heldout43": REPO / "bench" / "heldout43.jsonl",
+    "heldout44": REPO / "bench" / "heldout44.jsonl",
 }
 
 
