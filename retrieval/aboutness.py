@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lemminflect import getAllLemmas
@@ -103,6 +103,12 @@ def says_kind(text: str, kinds: Iterable[Kind]) -> bool:
     return any(_KIND_EVIDENCE[k].search(text) for k in kinds if k in _KIND_EVIDENCE)
 
 
+def filed_as(record_kind: Kind, asked: Iterable[Kind]) -> bool:
+    """Whether a record filed as ``record_kind`` is filed as one of the ``asked`` kinds (advisory and
+    vulnerability being one thing filed two ways)."""
+    return any(record_kind is k or record_kind in _SAME_THING.get(k, ()) for k in asked)
+
+
 def kind_fits(record_kind: Kind, asked: Iterable[Kind], text: str) -> bool:
     """A record of ``record_kind`` with ``text`` (its title on the first line) answers a question for ``asked``.
 
@@ -113,7 +119,7 @@ def kind_fits(record_kind: Kind, asked: Iterable[Kind], text: str) -> bool:
     no vulnerability report.
     """
     asked = list(asked)
-    if record_kind in asked or any(record_kind in _SAME_THING.get(k, ()) for k in asked):
+    if filed_as(record_kind, asked):
         return True
     if record_kind is Kind.OTHER or record_kind in related_kinds(asked):
         return says_kind(text, asked)
@@ -123,6 +129,18 @@ def kind_fits(record_kind: Kind, asked: Iterable[Kind], text: str) -> bool:
     # An attack that takes a service down is an outage report too; a malware story is not, however often it
     # says "outage" (a botnet that "used the outage", malware "delivered during the downtime").
     return Kind.OUTAGE in asked and record_kind is not Kind.MALWARE and says_kind(headline, [Kind.OUTAGE])
+
+
+def kinds_overlap(record_kind: Kind, asked: Iterable[Kind]) -> bool:
+    """Whether a record of ``record_kind`` that :func:`kind_fits` rejects may still answer, for a judge to weigh.
+
+    Security events overlap in the real world (the exploited flaw behind a ransomware wave, a ransomware attack
+    that is a breach), and a record nobody could file (``other``) may be anything. An outage and a security
+    event are different things: a status page's incident answers no vulnerability question.
+    """
+    if record_kind is Kind.OTHER:
+        return True
+    return record_kind in SECURITY_EVENTS and any(k in SECURITY_EVENTS for k in asked)
 
 
 _ICS = re.compile(
@@ -216,6 +234,13 @@ class TermWeights:
 
     def common(self, terms: Iterable[str]) -> set[str]:
         return {t for t in terms if self.weights.get(t, 1.0) == 0}
+
+    def largest_missing(self, terms: Sequence[str], said: Collection[str]) -> float:
+        """The share of ``terms``' weight carried by the weightiest one not ``said``: "sentenced yet?" of a story
+        that says the name and the trial but not "sentenced" misses the word the question turns on."""
+        total = sum(self.weights.get(t, 1.0) for t in terms)
+        missing = max((self.weights.get(t, 1.0) for t in terms if t not in said), default=0.0)
+        return missing / total if total else 0.0
 
     def coverage(self, terms: Iterable[str], matched: Iterable[str]) -> float:
         """Share of the informative weight that ``matched`` carries (1.0 when no word is informative).

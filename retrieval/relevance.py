@@ -15,9 +15,12 @@ a weaker result that is likely enough still belongs to it. The ranking's order i
 whether a result answers, not which answers best.
 
 Some answers are facts, not judgments, and the model never drops them (:func:`certain`): a record that
-prints the CVE asked about, and a service's own status page reporting trouble when asked about trouble at
-that service. The labelled questions hold few of the second, and a learned "nothing" to "any GitHub
-outages yesterday?" while GitHub's status page reported one would be a false statement, not a judgment.
+prints the CVE asked about; an entry a catalogue (KEV, CISA's advisories) or a status page files under the
+kind asked, in the window, when the question asks for nothing else ("any new advisories today?"); and a
+service's own status page reporting trouble when asked about trouble at that service (by its vendor's or
+product's name). The labelled questions hold few of the second, and a
+learned "nothing" to "any GitHub outages yesterday?" while GitHub's status page reported one would be a
+false statement, not a judgment.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -32,17 +36,21 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from retrieval.aboutness import filed_as
 from retrieval.enrich import is_status_source, source_type
+from retrieval.formats.kev import KEV_SOURCE
 from retrieval.query import StructuredQuery, is_trouble_question
 
 if TYPE_CHECKING:
     from retrieval.search import SearchResult
 
 #: How a result reached the answer: the main ranking, a report of the same bug that never prints the asked
-#: CVE, a report of a KEV entry's addition, or a report published after the asked window.
-Path = Literal["ranked", "same_bug", "catalogue_news", "late"]
+#: CVE, a report of a KEV entry's addition, a report published after the asked window, or a record the rules
+#: almost accepted (a near miss, kept only when the model judges it answers).
+Path = Literal["ranked", "same_bug", "catalogue_news", "late", "near_miss"]
 
 MODEL_RESOURCE = "relevance-model.json"
+_ASKS_YET = re.compile(r"\b(?:yet|already|ever|still)\b", re.IGNORECASE)
 #: A rank from the dense or BM25 list that a record was not in.
 ABSENT_RANK = 400
 #: Similarity written for a result that has none (a catalogue report found by its CVE).
@@ -59,6 +67,8 @@ class RankSignals:
     #: The weighted share of the question's informative words the record says, and the best share of any record kept.
     coverage: float = 0.0
     best_coverage: float = 0.0
+    #: The largest share of the question's informative weight that one word the record does not say carries.
+    missed: float = 0.0
     #: How many records passed every rule before clusters were collapsed.
     kept: int = 0
 
@@ -66,12 +76,12 @@ class RankSignals:
 FEATURES: tuple[str, ...] = (
     "position", "inverse_position", "results", "score_vs_best", "similarity", "similarity_vs_best",
     "similarity_below_best", "coverage", "coverage_vs_best", "in_bm25", "bm25_rank", "dense_rank",
-    "path_ranked", "path_same_bug", "path_late", "path_catalogue_news", "kept", "kind_asked", "kind_other",
+    "path_ranked", "path_same_bug", "path_late", "path_catalogue_news", "path_near_miss", "kept", "kind_asked", "kind_other",
     "asks_kinds", "by_vendor", "by_product", "by_cve", "exploited_asked_and_said", "words_said",
     "share_of_words_said", "share_of_words_in_title", "words", "has_window", "window_days", "place_in_window",
     "days_before_newest", "asks_cves", "asks_vendor_or_product", "asks_kev", "asks_ics", "asks_exploited", "source_kev",
     "source_advisory", "source_status_page", "source_news", "severity", "exploited", "other_sources",
-    "question_words",
+    "question_words", "missed_share", "asks_yet",
 )  # fmt: skip
 
 
@@ -88,6 +98,9 @@ def features(query: StructuredQuery, results: Sequence[SearchResult]) -> np.ndar
         window_start = query.window.start.timestamp()
         window_span = max(query.window.end.timestamp() - window_start, 3600.0)
     question_words = math.log1p(len(query.text.split()))
+    # "claimed yet?", "sentenced yet?": a question about a development, which a story of the subject alone misses.
+    # ("still" also means "ongoing"; the trees weigh the word against the window, they do not read it as a rule.)
+    asks_yet = bool(_ASKS_YET.search(query.text))
     # Age against the answer's newest result, never against now: when a question is asked says nothing of
     # whether a story answers it ("Okta breach" asked in 2026 is still answered by 2023's reports).
     newest = max(r.record.published.timestamp() for r in results)
@@ -115,6 +128,7 @@ def features(query: StructuredQuery, results: Sequence[SearchResult]) -> np.ndar
             signals.path == "same_bug",
             signals.path == "late",
             signals.path == "catalogue_news",
+            signals.path == "near_miss",
             math.log1p(signals.kept),
             bool(query.kinds) and record.kind in query.kinds,
             bool(query.kinds) and record.kind not in query.kinds,
@@ -144,6 +158,8 @@ def features(query: StructuredQuery, results: Sequence[SearchResult]) -> np.ndar
             record.exploited,
             math.log1p(len(result.members)),
             question_words,
+            signals.missed,
+            asks_yet,
         )
     return rows
 
@@ -222,13 +238,26 @@ def kept(
 
 def certain(query: StructuredQuery, result: SearchResult) -> bool:
     """Whether the ranking's rules found ``result`` by a fact that answers the question whatever the model thinks."""
+    record = result.record
+    if "near_miss" in result.why:
+        return False  # the rules did not accept it: only the model can
     if result.why.get("cves"):
         return True  # it prints the CVE asked about
+    if _asks_only_for_a_kind(query) and source_type(record.source) != "news":
+        # "any new advisories today?", "what went into KEV today?": every entry its catalogue (or a status page)
+        # files under what is asked, in the window, is the answer; no judgment of words can make it less so.
+        return record.source == KEV_SOURCE if query.catalogue == "kev" else filed_as(record.kind, query.kinds)
     return (
         is_trouble_question(query.kinds, query.text)
-        and "vendors" in result.why
-        and is_status_source(result.record.source)
+        and ("vendors" in result.why or "products" in result.why)
+        and is_status_source(record.source)
     )
+
+
+def _asks_only_for_a_kind(query: StructuredQuery) -> bool:
+    """A question that names no subject (no words, names or CVEs), only a kind or a catalogue and a window."""
+    subject = query.terms or query.vendors or query.products or query.cves
+    return query.window is not None and bool(query.kinds or query.catalogue) and not subject
 
 
 def _depth(tree: dict) -> int:

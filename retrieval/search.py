@@ -13,8 +13,11 @@ The pipeline, each step for a reason:
    filtered query. Otherwise Chroma's nearest neighbours and the BM25 (FTS5) matches are
    taken and filtered.
 4. **Relevance gate**: a question that names a vendor or product only gets records about it;
-   one with topic words only gets records that contain them or are close in meaning. No
-   padding with near-misses: an empty result is an answer.
+   one with topic words only gets records that contain them or are close in meaning. Two of its
+   rules are judgments rather than facts (a security story about the subject that its kind's words
+   miss, and one that says too little of the question): the best records they reject follow the
+   answer as *near misses*, which only the relevance model (step 7) can keep. An empty result is an
+   answer.
 5. **Score**: reciprocal rank fusion of dense and BM25 ranks, plus small boosts for a
    vendor/product match, severity, exploitation and recency.
 6. **Collapse clusters**: one result per incident, listing the other records as ``members``.
@@ -44,6 +47,7 @@ from retrieval.aboutness import (
     about_ics,
     is_name,
     kind_fits,
+    kinds_overlap,
     names_a_subject,
     only_mentioned,
     related_kinds,
@@ -60,6 +64,8 @@ from retrieval.vendors import VendorDictionary, name_forms
 
 #: The relevance model judges answers of at least this many results (as many as it learned from).
 JUDGED_RESULTS = 10
+#: How many near misses (records the rules almost accept) an answer can end with, for the model to judge.
+NEAR_MISSES = 10
 #: At or below this many filtered records, score them all directly instead of asking Chroma.
 DIRECT_SCORING_LIMIT = 5000
 #: How many nearest neighbours / BM25 hits to take in the wide (unfiltered) path.
@@ -235,6 +241,8 @@ class _Candidate:
     coverage: float = 0.0
     #: The question's words this record says (set by the relevance gate).
     said: frozenset[str] = frozenset()
+    #: The largest share of the question's informative weight that one word the record does not say carries.
+    missed: float = 0.0
 
 
 class Searcher:
@@ -298,7 +306,8 @@ class Searcher:
         """The ranking's answer before the relevance model's judgment."""
         query = self.resolve_catalogue_names(query)
         start, end = self._bounds(query)
-        results = self._rank(query, start, end, limit=limit)
+        near_misses: list[SearchResult] = []
+        results = self._rank(query, start, end, limit=limit, near_misses=near_misses)
         if not results and query.exploited and query.cves and not query.exploited_required and query.catalogue != "kev":
             # "CVE-… - exploited?" with no report of exploitation: the honest answer is what the records say.
             results = self._rank(dataclasses.replace(query, exploited=None), start, end, limit=limit)
@@ -318,6 +327,12 @@ class Searcher:
                 results = [r for r in results if not r.record.cves or len(r.record.cves) > MAX_LINKING_CVES]
         if len(results) < limit:
             results += self._late_reports(query, results, limit=limit - len(results))
+        if len(results) < limit:
+            # Last, the near misses: the rules alone would drop them, the relevance model judges them.
+            shown = {r.record.cluster_id or r.record.id for r in results}
+            results += [r for r in near_misses if (r.record.cluster_id or r.record.id) not in shown][
+                : limit - len(results)
+            ]
         return results
 
     def _late_reports(self, query: StructuredQuery, shown: list[SearchResult], *, limit: int) -> list[SearchResult]:
@@ -396,7 +411,7 @@ class Searcher:
         relaxed = dataclasses.replace(
             query, kinds=[], kinds_required=False, exploited=None, min_severity=None, catalogue=None
         )
-        return self.ranked(relaxed, limit=limit)
+        return [r for r in self.ranked(relaxed, limit=limit) if "near_miss" not in r.why]
 
     def latest_before_window(self, query: StructuredQuery) -> SearchResult | None:
         """The most recent match published before the query's window: "none today; the latest was …".
@@ -427,7 +442,7 @@ class Searcher:
             self._load_records(candidates)
             context = self._gate_context(query, candidates)
             for candidate in candidates:  # already newest first
-                why = self._gate(query, candidate, context)
+                why = self._answers(query, candidate, context)
                 # A higher bar than an answer's: the latest of the subject says what the question asks, so a story
                 # that only names its vendor or reads like it ("ransomware kills EDR" for DeadLock) is not it.
                 if why is not None and self._saying_what_is_asked(
@@ -457,7 +472,7 @@ class Searcher:
         self._rank_dense(candidates)
         self._load_records(candidates)
         context = self._gate_context(query, candidates)
-        reasons = {c.id: why for c in candidates if (why := self._gate(query, c, context)) is not None}
+        reasons = {c.id: why for c in candidates if (why := self._answers(query, c, context)) is not None}
         return self._collapse(query, [c for c in candidates if c.id in reasons], reasons, limit=len(candidates))
 
     # -- steps -------------------------------------------------------------------------------
@@ -501,7 +516,18 @@ class Searcher:
             has_cve=bool(query.has_cve) and not query.cves,
         )
 
-    def _rank(self, query: StructuredQuery, start: float | None, end: float, *, limit: int) -> list[SearchResult]:
+    def _rank(
+        self,
+        query: StructuredQuery,
+        start: float | None,
+        end: float,
+        *,
+        limit: int,
+        near_misses: list[SearchResult] | None = None,
+    ) -> list[SearchResult]:
+        """The records that answer by the rules, best first; ``near_misses`` collects the best of those that
+        almost do (a security story about the subject in other words than the kind's, or one saying too little
+        of the question)."""
         where = self._filter(query, start, end)
         # Only which path matters: a count that stops past the limit costs nothing when most records pass.
         total = self.store.count_matching(where, at_most=DIRECT_SCORING_LIMIT + 1)
@@ -530,15 +556,22 @@ class Searcher:
         self._load_records(candidates)
         reasons: dict[str, dict[str, object]] = {}
         kept: list[_Candidate] = []
+        near: list[_Candidate] = []
         context = self._gate_context(query, candidates)
         for candidate in candidates:
             why = self._gate(query, candidate, context)
             if why is not None:
                 reasons[candidate.id] = why
-                kept.append(candidate)
+                (near if "near_miss" in why else kept).append(candidate)
         kept = self._saying_what_is_asked(query, kept, reasons, context)
         kept = self._focused(query, kept, reasons, context)
         results = self._collapse(query, kept, reasons, limit=limit)
+        if near_misses is not None and near:
+            answered = {c.cluster_id for c in kept}
+            near = [c for c in near if c.cluster_id not in answered]
+            for result in self._collapse(query, near, reasons, limit=NEAR_MISSES):
+                result.signals = dataclasses.replace(result.signals or RankSignals(), path="near_miss")
+                near_misses.append(result)
         if query.cves and not query.cves_required and query.catalogue != "kev" and len(results) < limit:
             # (A catalogue question is answered by the entries: news of the bug says nothing of the catalogue.)
             results += self._cve_relatives(query, start, end, results, limit=limit - len(results))
@@ -1068,6 +1101,7 @@ class Searcher:
         if query.exclude_terms and _exclusions(tuple(query.exclude_terms)).search(text):
             return None
         why: dict[str, object] = {}
+        near_miss: str | None = None
         if query.window is not None:
             why["window"] = query.window.label
         if query.kinds:
@@ -1092,7 +1126,10 @@ class Searcher:
             # A KEV question is answered by its entries, whatever kind its words suggest ("wordpad ntlm hash
             # leak CVE-… - on the KEV list yet?" is no breach question; the entry says "information disclosure").
             # Only ransomware is a kind an entry states (its "known ransomware use" flag, read into its tags).
-            return None
+            if source_type(record.source) != "news" or not kinds_overlap(record.kind, query.kinds):
+                return None  # a catalogue's or status page's kind is its source's statement, not a guess
+            # A security story about the subject in other words than the kind's is a near miss, for the model.
+            near_miss = "kind"
         if query.kinds and record.kind in query.kinds:
             why["kind"] = record.kind.value
         if (
@@ -1169,6 +1206,7 @@ class Searcher:
                 # with names alone asks about them; the request after the dash does not dilute them.
                 coverage = max(coverage, context.weights.coverage(context.first_clause_names, candidate.said))
             candidate.coverage = coverage
+            candidate.missed = context.weights.largest_missing(informative, candidate.said)
             dense = candidate.dense if candidate.dense is not None else 0.0
             if not informative:
                 pass  # nothing but common words: the other filters and the ranking decide
@@ -1177,12 +1215,22 @@ class Searcher:
                 if not matched and dense < ENTITY_TOPIC_GATE:
                     return None
             elif not (coverage > 0.5 or (matched and dense >= 0.40) or dense >= context.semantic_gate):
-                return None
+                # Says too little of the question, in words or meaning: a near miss, the model judges it.
+                near_miss = near_miss or "topic"
             elif not matched and any(t in context.names for t in informative):
                 return None  # "was Boeing hit by ransomware?": meaning alone cannot stand in for a name
         if candidate.dense is not None:
             why["similarity"] = round(candidate.dense, 3)
+        if near_miss is not None:
+            why["near_miss"] = near_miss
         return why
+
+    def _answers(
+        self, query: StructuredQuery, candidate: _Candidate, context: _GateContext
+    ) -> dict[str, object] | None:
+        """Why this record answers the question by the rules alone (a near miss does not), or None."""
+        why = self._gate(query, candidate, context)
+        return None if why is None or "near_miss" in why else why
 
     def _headline_names_the_subject(self, query: StructuredQuery, candidate: _Candidate, context: _GateContext) -> bool:
         """Whether a security story's headline names what the question is about, and it reads like the question:
@@ -1461,6 +1509,7 @@ class Searcher:
                     bm25_rank=candidate.bm25_rank,
                     coverage=candidate.coverage,
                     best_coverage=best_coverage,
+                    missed=candidate.missed,
                     kept=len(kept),
                 )
                 clusters[candidate.cluster_id] = SearchResult(

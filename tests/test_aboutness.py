@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from retrieval.aboutness import COMMON_SHARE, TermWeights, kind_fits, only_mentioned, related_kinds
+from retrieval.aboutness import COMMON_SHARE, TermWeights, kind_fits, kinds_overlap, only_mentioned, related_kinds
 from retrieval.records import Kind
 from retrieval.vendors import VendorDictionary
 
@@ -30,6 +30,20 @@ def test_kinds_read_from_words_admit_their_related_kinds() -> None:
 )
 def test_kind_fits(kind: Kind, asked: list[Kind], text: str, fits: bool) -> None:
     assert kind_fits(kind, asked, text) is fits
+
+
+@pytest.mark.parametrize(
+    ("kind", "asked", "overlap"),
+    [
+        (Kind.VULNERABILITY, [Kind.RANSOMWARE], True),  # the exploited flaw behind a ransomware wave
+        (Kind.MALWARE, [Kind.BREACH], True),
+        (Kind.OTHER, [Kind.OUTAGE], True),  # nobody could file it: it may be anything
+        (Kind.OUTAGE, [Kind.VULNERABILITY], False),  # an outage is no security event, whatever caused it
+        (Kind.MALWARE, [Kind.OUTAGE], False),
+    ],
+)
+def test_security_events_overlap_and_outages_do_not(kind: Kind, asked: list[Kind], overlap: bool) -> None:
+    assert kinds_overlap(kind, asked) is overlap
 
 
 @pytest.mark.parametrize(

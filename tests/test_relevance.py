@@ -12,7 +12,7 @@ import pytest
 
 from retrieval.query import StructuredQuery, TimeWindow
 from retrieval.records import Kind, Severity, ThreatRecord
-from retrieval.relevance import FEATURES, RankSignals, RelevanceModel, features
+from retrieval.relevance import FEATURES, RankSignals, RelevanceModel, certain, features
 from retrieval.search import SearchResult
 
 NOW = datetime(2025, 6, 10, 12, tzinfo=UTC)
@@ -203,3 +203,23 @@ def _package_data():
     from importlib import resources
 
     return resources.files("retrieval") / "data"
+
+
+def test_facts_are_certain_and_near_misses_never_are():
+    """A catalogue entry of the asked kind, asked for nothing else in a window, is the answer; a news story of the
+    same kind, one about a subject, or a record the rules let in only as a near miss is the model's to judge."""
+    today = TimeWindow(start=NOW - timedelta(hours=12), end=NOW, label="today")
+    kev_today = StructuredQuery(text="what went into KEV today?", until=NOW, window=today, catalogue="kev")
+    advisories_today = StructuredQuery(text="any new advisories today?", until=NOW, window=today, kinds=[Kind.ADVISORY])
+    entry = SearchResult(_record(1, source="CISA KEV"), 0.05, [], {}, RankSignals())
+    csaf = SearchResult(_record(2, source="CISA CSAF"), 0.04, [], {}, RankSignals())
+    news = SearchResult(_record(3), 0.03, [], {}, RankSignals())
+    assert certain(kev_today, entry) and certain(advisories_today, csaf) and certain(advisories_today, entry)
+    assert not certain(kev_today, csaf) and not certain(advisories_today, news)
+    fortinet_today = StructuredQuery(text="fortinet advisories today?", until=NOW, window=today, kinds=[Kind.ADVISORY],
+                                     vendors=["Fortinet"])  # fmt: skip
+    assert not certain(fortinet_today, csaf), "a subject asked: the words decide, not the catalogue"
+    assert not certain(kev_today, SearchResult(entry.record, 0.05, [], {"near_miss": "topic"}, RankSignals()))
+    cve = StructuredQuery(text="CVE-2025-1234 exploited?", until=NOW, cves=["CVE-2025-1234"])
+    assert certain(cve, _result(4, 0.5, cves=["CVE-2025-1234"]))
+    assert not certain(cve, _result(4, 0.5, cves=["CVE-2025-1234"], near_miss="kind"))

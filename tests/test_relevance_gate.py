@@ -1179,7 +1179,8 @@ def test_a_message_that_opens_with_names_alone_asks_about_them(tmp_path, monkeyp
     question = "Quokkacruft / APT99 - pull together everything reported on them this year so far for the DPRK section"
     assert _titles(searcher, question) == ["Quokkacruft's evolving arsenal"]
     monkeypatch.setattr(search.Searcher, "_first_clause_names", staticmethod(lambda *a: ()))
-    assert _titles(searcher, question) == [], "the rule is what finds it"
+    unjudged = search.Searcher(store, judged=False).search(question, now=NOW).results
+    assert [r.why.get("near_miss") for r in unjudged] == ["topic"], "the rule is what makes it an answer"
     store.close()
 
 
@@ -1305,8 +1306,9 @@ def test_a_security_story_headlined_with_the_asked_name_is_not_excluded_by_the_q
 ) -> None:
     """ "0quokka — real ransomware crew or fake?": the story that answers is filed as a breach ("Group 0Quokka
     accused of faking breach claims"). Its headline names the crew and it reads like the question, so the kind
-    word does not exclude it; without the rule, it does."""
+    word does not exclude it; without the rule, the kind word leaves it a near miss, for the model alone to keep."""
     from retrieval import search
+    from retrieval.search import Searcher
 
     store, searcher = _searcher_over(
         tmp_path,
@@ -1320,5 +1322,6 @@ def test_a_security_story_headlined_with_the_asked_name_is_not_excluded_by_the_q
     question = "0quokka — real ransomware crew or fake? they list two of our clients"
     assert _titles(searcher, question) == ["New cybercrime group 0Quokka accused of faking hundreds of breach claims"]
     monkeypatch.setattr(search, "KIND_UNSAID_SIMILARITY", 1.1)
-    assert _titles(searcher, question) == [], "the kind word excludes it when the headline rule is off"
+    unjudged = Searcher(store, judged=False).search(question, now=NOW).results
+    assert [r.why.get("near_miss") for r in unjudged] == ["kind"], "the rules alone no longer answer with it"
     store.close()

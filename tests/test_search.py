@@ -250,3 +250,26 @@ def test_the_relevance_model_has_the_last_word_except_on_facts(searcher):
     assert keeps_none.search("Okta breach this week", **okta).results == []
     moveit = keeps_none.search("is CVE-2023-34362 exploited?", now=datetime(2023, 7, 1, tzinfo=UTC)).results
     assert moveit and all("CVE-2023-34362" in r.record.cves for r in moveit)
+
+
+def test_near_misses_follow_the_answer_for_the_model_alone_to_keep(searcher):
+    """A record the rules almost accept (MOVEit's mass exploitation, told without the word "ransomware") ends the
+    unjudged answer as a near miss; a subscription or a "latest" never takes one."""
+    from retrieval.query import parse_query
+    from retrieval.search import Searcher
+
+    unjudged = Searcher(searcher.store, judged=False)
+    asked = datetime(2023, 6, 10, tzinfo=UTC)
+    results = unjudged.search("moveit ransomware victims", now=asked).results
+    near = [r for r in results if "near_miss" in r.why]
+    assert near and results[: len(results) - len(near)] == [r for r in results if "near_miss" not in r.why]
+    assert all(r.signals is not None and r.signals.path == "near_miss" for r in near)
+    moveit = next(r for r in near if "Mass exploitation of critical MOVEit flaw" in r.record.title)
+    assert moveit.why["near_miss"] == "kind"
+    clusters = [r.record.cluster_id or r.record.id for r in results]
+    assert len(clusters) == len(set(clusters))  # a near miss is never an incident the answer already has
+    query = parse_query("moveit ransomware victims", now=asked, dictionary=unjudged.dictionary)
+    assert unjudged.matching(query, [moveit.record]) == []
+    judged = searcher.search("moveit ransomware victims", now=asked).results
+    assert {r.record.id for r in judged} <= {r.record.id for r in results}
+    assert all(r.why["relevance"] >= searcher.relevance.keep_threshold for r in judged if "near_miss" in r.why)
