@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 44
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 47
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -22,8 +22,11 @@ split) once on c0bdd33 (its model retrained with heldout35 and heldout36), and `
 each, the same split) once on 47a3616 (the same search code as c0bdd33); ``heldout41`` (2023 news, KEV and 2023 status
 pages), ``heldout42`` (2025–26 news, status pages, ICS advisories of 2024) and ``heldout43`` (news of 2023 H2, KEV
 entries of 2024–25, ICS advisories of 2020–22) and ``heldout44`` (2025–26 news, status pages of 2020–22, ICS advisories
-of 2019–22, KEV of 2026), 60 each, once on 7700fa3. Each set's first measurement is the honest figure for questions the ranking had never seen;
-after it, a set is dev.
+of 2019–22, KEV of 2026), 60 each, once on 7700fa3; ``heldout45`` (2023 H1 news, KEV of 2021–22, 2023 status pages,
+ICS advisories of 2018), ``heldout46`` (news of Nov 2025 and Feb 2026, 2023–25 status pages, ICS advisories of 2023,
+KEV of 2025) and ``heldout47`` (2023 H2 news, KEV of 2023–24, 2024–25 status pages, ICS advisories of 2021 and 2024),
+60 each, written from ``bench/LABELLER-BRIEF.md``, once on f35ef90 (the near misses). Each set's first measurement
+is the honest figure for questions the ranking had never seen; after it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
 Every question is asked through ``threatbot search --batch --json`` (the same path a user's batch takes),
@@ -44,7 +47,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout44] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout47] [--verbose]
 """
 
 from __future__ import annotations
@@ -116,6 +119,9 @@ SETS = {
     "heldout42": REPO / "bench" / "heldout42.jsonl",
     "heldout43": REPO / "bench" / "heldout43.jsonl",
     "heldout44": REPO / "bench" / "heldout44.jsonl",
+    "heldout45": REPO / "bench" / "heldout45.jsonl",
+    "heldout46": REPO / "bench" / "heldout46.jsonl",
+    "heldout47": REPO / "bench" / "heldout47.jsonl",
 }
 
 
