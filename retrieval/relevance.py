@@ -18,9 +18,8 @@ Some answers are facts, not judgments, and the model never drops them (:func:`ce
 prints the CVE asked about; an entry a catalogue (KEV, CISA's advisories) or a status page files under the
 kind asked, in the window, when the question asks for nothing else ("any new advisories today?"); and a
 service's own status page reporting trouble when asked about trouble at that service (by its vendor's or
-product's name). The labelled questions hold few of the second, and a
-learned "nothing" to "any GitHub outages yesterday?" while GitHub's status page reported one would be a
-false statement, not a judgment.
+product's name). The labelled questions hold few of the last two, and a learned "nothing" to "any GitHub
+outages yesterday?" while GitHub's status page reported one would be a false statement, not a judgment.
 """
 
 from __future__ import annotations
