@@ -190,6 +190,7 @@ class Database:
         self.conn = connect(path)
         self.lock = threading.RLock()
         self._depth = 0  # open transaction() blocks in the thread holding the lock
+        self._commits = 0  # write transactions committed through this connection
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -214,6 +215,14 @@ class Database:
                 raise
             self._depth = 0
             self.conn.execute("COMMIT")
+            self._commits += 1
+
+    def version(self) -> tuple[int, int]:
+        """Which state of the file this connection reads: equal versions, equal data. Commits through this
+        connection count here; ``PRAGMA data_version`` counts those of every other connection (another process
+        ingesting). What is cached from the file is good while the version stays."""
+        with self.lock:
+            return self._commits, self.conn.execute("PRAGMA data_version").fetchone()[0]
 
     def query(self, sql: str, params: tuple | list | dict = ()) -> list[sqlite3.Row]:
         with self.lock:

@@ -1030,9 +1030,13 @@ class Searcher:
         if vector is None or not candidates:
             return
         vectors = self.store.vectors_by_rowid([c.rowid for c in candidates])
-        for c in candidates:
-            v = vectors.get(c.rowid)
-            c.dense = float(v @ vector) if v is not None else None
+        scored = [c for c in candidates if c.rowid in vectors]
+        if not scored:
+            return
+        # One matrix product: a catalogue question scores thousands, one by one they cost more than reading them.
+        similarities = np.stack([vectors[c.rowid] for c in scored]) @ vector
+        for c, similarity in zip(scored, similarities.tolist(), strict=True):
+            c.dense = similarity
 
     @staticmethod
     def _rank_dense(candidates: list[_Candidate]) -> None:

@@ -256,3 +256,27 @@ def test_load_prepared_writes_known_records_with_their_vectors_and_clusters(stor
     assert {r["id"] for r in rows} == {"bulk-0", "bulk-1", "bulk-2"}
     with pytest.raises(ValueError):
         store.load_prepared(records[:1], [])
+
+
+def test_kept_vectors_follow_the_file_through_this_and_other_connections(store, settings):
+    """Search keeps the vectors it read; a record re-embedded here or by another process is read anew."""
+    from retrieval.store import RecordStore
+
+    store.upsert([_record(id="r1", url="https://example.com/r1")])
+    rowid = store.db.query("SELECT rowid FROM records WHERE id = 'r1'")[0][0]
+
+    def stored() -> bytes:
+        return store.db.query("SELECT vector FROM vectors WHERE record_rowid = ?", (rowid,))[0][0]
+
+    first = store.vectors_by_rowid([rowid])[rowid]
+    assert first.tobytes() == stored() and store.vectors_by_rowid([rowid])[rowid] is first  # kept, not read again
+    store.upsert([_record(id="r1", url="https://example.com/r1", title="Ransomware gang leaks hospital records")])
+    second = store.vectors_by_rowid([rowid])[rowid]
+    assert second.tobytes() == stored() != first.tobytes()
+    other = RecordStore(settings)  # another connection: what another process writes
+    try:
+        other.upsert([_record(id="r1", url="https://example.com/r1", title="Critical Fortinet VPN flaw exploited")])
+    finally:
+        other.close()
+    third = store.vectors_by_rowid([rowid])[rowid]
+    assert third.tobytes() == stored() != second.tobytes()
