@@ -18,8 +18,9 @@ Some answers are facts, not judgments, and the model never drops them (:func:`ce
 prints the CVE asked about; an entry a catalogue (KEV, CISA's advisories) or a status page files under the
 kind asked, in the window, when the question asks for nothing else ("any new advisories today?"); and a
 service's own status page reporting trouble when asked about trouble at that service (by its vendor's or
-product's name). The labelled questions hold few of the last two, and a learned "nothing" to "any GitHub
-outages yesterday?" while GitHub's status page reported one would be a false statement, not a judgment.
+product's name) and nothing more. The labelled questions hold few of the last two, and a learned "nothing" to
+"any GitHub outages yesterday?" while GitHub's status page reported one would be a false statement, not a
+judgment.
 """
 
 from __future__ import annotations
@@ -246,8 +247,12 @@ def certain(query: StructuredQuery, result: SearchResult) -> bool:
         # "any new advisories today?", "what went into KEV today?": every entry its catalogue (or a status page)
         # files under what is asked, in the window, is the answer; no judgment of words can make it less so.
         return record.source == KEV_SOURCE if query.catalogue == "kev" else filed_as(record.kind, query.kinds)
+    # "github having problems today?": the service's own status page reporting trouble is the answer. A question
+    # that says more ("cloudflare R2 uploads timing out?", "slow in frankfurt?") asks about one part of it, and
+    # whether an incident of another part answers is a judgment of words: the model's.
     return (
-        is_trouble_question(query.kinds, query.text)
+        not query.terms
+        and is_trouble_question(query.kinds, query.text)
         and ("vendors" in result.why or "products" in result.why)
         and is_status_source(record.source)
     )

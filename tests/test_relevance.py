@@ -223,3 +223,22 @@ def test_facts_are_certain_and_near_misses_never_are():
     cve = StructuredQuery(text="CVE-2025-1234 exploited?", until=NOW, cves=["CVE-2025-1234"])
     assert certain(cve, _result(4, 0.5, cves=["CVE-2025-1234"]))
     assert not certain(cve, _result(4, 0.5, cves=["CVE-2025-1234"], near_miss="kind"))
+
+
+def test_a_status_page_is_the_answer_to_trouble_at_its_service_and_only_to_that():
+    """ "github having problems today?" is answered by any incident GitHub's status page reports; a question about
+    one part of a service ("github pages down today?") leaves whether another part's incident answers to the model."""
+    today = TimeWindow(start=NOW - timedelta(hours=12), end=NOW, label="today")
+    incident = SearchResult(
+        _record(1, title="Incident with Codespaces", source="GitHub Status", kind=Kind.OUTAGE),
+        0.05, [], {"vendors": ["GitHub"]}, RankSignals(),
+    )  # fmt: skip
+    whole = StructuredQuery(text="github having problems today?", until=NOW, window=today, vendors=["GitHub"])
+    part = StructuredQuery(text="github pages down today? deploys stuck", until=NOW, window=today, vendors=["GitHub"],
+                           terms=["pages", "deploys", "stuck"])  # fmt: skip
+    assert certain(whole, incident)
+    assert not certain(part, incident)
+    news = SearchResult(
+        _record(2, title="GitHub outage hits developers"), 0.04, [], {"vendors": ["GitHub"]}, RankSignals()
+    )
+    assert not certain(whole, news), "a story about the outage is a report, not the service's own word"
