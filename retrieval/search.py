@@ -118,6 +118,9 @@ CHARACTERISTIC_SHARE = 0.01
 #: What a record reporting exploitation gains when the question asks about exploitation: as much as the
 #: asked kind (0.008) and a little more, so such reports lead without hiding the rest.
 EXPLOITED_ASKED_BOOST = 0.01
+#: What a record rated at least the asked severity gains when the words asked for one about a subject: as much
+#: as the asked kind, since a rating is a facet of the record as its kind is.
+ASKED_SEVERITY_BOOST = 0.008
 #: How close in meaning a security story whose headline names the question's subject must be for the question's
 #: kind word not to exclude it (``Searcher._headline_names_the_subject``).
 KIND_UNSAID_SIMILARITY = 0.45
@@ -512,6 +515,10 @@ class Searcher:
             min_severity_rank=severity.rank
             if severity is not None and severity is not Severity.UNKNOWN and not query.cves
             else None,
+            # Read from words about a subject ("intel patch day - anything critical?"), a rating is certain only
+            # where a source stated one: a stated lower rating excludes, news that states none stays (ranked
+            # below the rated ones). A listing ("critical advisories today?") asks for the rating alone.
+            unrated_too=not query.severity_required and self._has_subject(query),
             cves=tuple(query.cves),
             has_cve=bool(query.has_cve) and not query.cves,
         )
@@ -1540,6 +1547,8 @@ class Searcher:
                 score += 0.004
         score += 0.01 * c.coverage  # the rarer the question's words a record contains, the better
         score += _SEVERITY_BOOST.get(c.severity, 0.0)
+        if query.min_severity is not None and c.severity >= query.min_severity.rank > 0:
+            score += ASKED_SEVERITY_BOOST  # "anything critical?" about a subject: its critical records first
         if c.exploited:
             score += EXPLOITED_ASKED_BOOST if query.exploited else 0.003  # "exploited yet?": reports of it first
         if c.record is not None and c.record.source == KEV_SOURCE and _MENTIONS_KEV.search(query.text):

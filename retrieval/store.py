@@ -32,6 +32,7 @@ from retrieval.errors import ConfigError
 from retrieval.records import (
     FROM_STORE,
     Kind,
+    Severity,
     ThreatRecord,
     canonical_url,
     content_equal,
@@ -178,6 +179,8 @@ class RecordFilter:
     source: str | None = None
     exploited: bool = False
     min_severity_rank: int | None = None
+    #: With ``min_severity_rank``: records whose source stated no rating pass too (only a stated lower one excludes).
+    unrated_too: bool = False
     cves: tuple[str, ...] = ()
     has_cve: bool = False
     #: An FTS5 expression the record's text must match (already quoted by the caller).
@@ -203,8 +206,10 @@ class RecordFilter:
         if self.exploited:
             clauses.append("exploited = 1")
         if self.min_severity_rank is not None:
-            clauses.append("severity >= ?")
-            params.append(self.min_severity_rank)
+            clauses.append("(severity >= ? OR severity = ?)" if self.unrated_too else "severity >= ?")
+            params.extend(
+                [self.min_severity_rank, Severity.UNKNOWN.rank] if self.unrated_too else [self.min_severity_rank]
+            )
         if self.cves:
             clauses.append(
                 f"rowid IN (SELECT record_rowid FROM record_cves WHERE cve IN ({','.join('?' * len(self.cves))}))"

@@ -636,6 +636,32 @@ CASES = [
     ),
     case("ransomware excluding lockbit", kinds=[RANSOM], exclude_terms=["lockbit"]),
     case("breaches -healthcare -education", kinds=[BREACH], exclude_terms=["healthcare", "education"]),
+    # a zone typed after its region ("us-east1 … erroring in -c"), a flag: one letter excludes nothing
+    case("us-east1 vms erroring in -c", window=NOW_48H, terms=["us-east1", "vms", "erroring"]),
+    # -- a bug in a question about a service in trouble is a malfunction ------------------------------------------
+    case(
+        "merge queue stuck - is that a github bug?",
+        window=NOW_48H,
+        kinds=[OUTAGE],
+        vendors=["GitHub"],
+        terms=["merge", "queue", "stuck"],
+    ),
+    case(
+        "r2 buckets erroring again?? thought that got fixed",
+        window=NOW_48H,
+        kinds=[OUTAGE],
+        terms=["r2", "buckets", "erroring", "thought"],
+    ),
+    case(
+        "exchange bug exploited, servers erroring",
+        window=("2024-05-15T11:30:00+02:00", WED_LOCAL, "right now (past 3 weeks)"),
+        kinds=[VULN],
+        exploited=True,
+        vendors=["Microsoft"],
+        products=["Exchange"],
+        terms=["servers", "erroring"],
+    ),
+    case("chrome bug fixed?", kinds=[VULN], vendors=["Google"], products=["Chrome"]),
     # -- CVE identifiers ----------------------------------------------------------------------------------------------------
     case("CVE-2021-44228 and cve-2021-45046", cves=["CVE-2021-44228", "CVE-2021-45046"]),
     case("what is CVE 2024 3400", cves=["CVE-2024-3400"]),
@@ -890,3 +916,27 @@ def test_not_in_capitals_excludes_the_name_that_follows() -> None:
 def test_exploitation_said_in_words_asks_and_as_an_operator_filters(text: str, exploited: bool, required: bool) -> None:
     q = parse_query(text, now=datetime.fromisoformat(WED), tz=BER)
     assert (q.exploited, q.exploited_required) == (exploited, required)
+
+
+def test_a_severity_written_as_an_operator_excludes_and_one_said_in_words_ranks():
+    """ "intel patch day - anything critical?" asks which of Intel's news matters; most news states no rating."""
+    now = datetime.fromisoformat(WED)
+    said = parse_query("intel patch day - anything critical?", now=now, tz=BER)
+    assert said.min_severity is CRIT and not said.severity_required
+    for operator in ("severity:critical intel", "sev>=high intel", "cvss:9 intel"):
+        assert parse_query(operator, now=now, tz=BER).severity_required, operator
+    follow_up = merge_queries(said, parse_query("severity:high", now=now, tz=BER))
+    assert follow_up.min_severity is HIGH and follow_up.severity_required
+
+
+def test_a_severity_said_in_words_filters_a_listing_and_ranks_a_subject(store):
+    from retrieval.search import Searcher
+
+    searcher, now = Searcher(store), datetime.fromisoformat(WED)
+    for text, filters in [
+        ("critical advisories today?", True),  # no subject: the rating is all that is asked
+        ("intel patch day - anything critical?", False),  # a subject: its records, critical ones first
+        ("severity:critical intel", True),
+    ]:
+        query = parse_query(text, now=now, tz=BER)
+        assert (searcher._filter(query, None, now.timestamp()).min_severity_rank is not None) is filters, text

@@ -1146,7 +1146,9 @@ def test_the_name_leads_the_sentence_that_asks_not_the_context_before_it(tmp_pat
 def test_a_severity_word_filters_a_listing_but_not_the_reports_of_a_named_cve(tmp_path) -> None:
     """ "vRealize Log Insight CVE-… - VMware says critical unauth RCE. anything beyond the advisory?": the CVE
     says which bug and "critical" describes it; a report that states no severity still answers. "critical
-    bugs this week" is a listing, and there the word filters."""
+    bugs this week" is a listing, and there the word filters. About a subject ("critical quokkasoft bugs this
+    week?"), only a stated lower rating excludes: news that states none may be the critical one. (The listing's
+    filter is ``test_query``'s.)"""
     vulnerability: dict[str, Any] = {"kind": "vulnerability", "vendors": ["Quokkasoft"]}
     store, searcher = _searcher_over(
         tmp_path,
@@ -1154,11 +1156,16 @@ def test_a_severity_word_filters_a_listing_but_not_the_reports_of_a_named_cve(tm
             _record("Quokkasoft patches Log Insight flaws", hours_ago=30, cves=["CVE-2022-91706"], **vulnerability,
                     summary="Quokkasoft fixed remote code execution flaws in Log Insight (CVE-2022-91706)."),
             _record("Critical Quokkasoft gateway flaw", hours_ago=20, severity="critical", **vulnerability),
+            _record("Quokkasoft fixes a low-risk dashboard flaw", hours_ago=10, severity="low", **vulnerability),
         ],
     )  # fmt: skip
     question = "Log Insight CVE-2022-91706 - quokkasoft says critical unauth RCE. anything beyond the advisory so far?"
     assert _titles(searcher, question) == ["Quokkasoft patches Log Insight flaws"]
-    assert _titles(searcher, "critical quokkasoft bugs this week?") == ["Critical Quokkasoft gateway flaw"]
+    about_the_vendor = _titles(searcher, "critical quokkasoft bugs this week?")
+    assert about_the_vendor[0] == "Critical Quokkasoft gateway flaw"
+    assert "Quokkasoft fixes a low-risk dashboard flaw" not in about_the_vendor, "a stated lower rating excludes"
+    assert "Quokkasoft patches Log Insight flaws" in about_the_vendor, "no rating stated: it may be the critical one"
+    assert _titles(searcher, "severity:critical quokkasoft bugs this week") == ["Critical Quokkasoft gateway flaw"]
     store.close()
 
 

@@ -61,6 +61,11 @@ class StructuredQuery:
     #: ("exploited bugs this week") or about a CVE (falling back to the CVE's records when none reports
     #: exploitation); with another subject it ranks, since the honest answer may be "not yet".
     exploited_required: bool = False
+    #: True when the severity was written as an operator (``severity:high``, ``cvss:9``): then it excludes.
+    #: Read from words ("anything critical this month?") it filters a question without a subject ("critical
+    #: advisories today?") and ranks one with a subject: news rarely states a severity, and sources rate alike
+    #: bugs differently, so "intel and amd patch day - anything critical?" is no question about stated ratings.
+    severity_required: bool = False
     #: ``"kev"`` when the question is about the KEV catalogue itself ("is CVE-… in KEV yet?"): only the
     #: catalogue's entries answer it, and an empty answer means "not in KEV as of now". ``"ics"`` when it
     #: asks for ICS advisories ("any new ICS advisories today?"): only records about industrial control
@@ -120,6 +125,7 @@ def merge_queries(base: StructuredQuery, change: StructuredQuery, *, narrow: boo
         updates["until"] = change.until
     if change.min_severity is not None:
         updates["min_severity"] = change.min_severity
+        updates["severity_required"] = change.severity_required
     if change.exploited is not None:
         updates["exploited"] = change.exploited
         updates["exploited_required"] = change.exploited_required

@@ -40,6 +40,7 @@ from retrieval.query.vocabulary import (
     _WORD,
     _stricter,
     _unquote,
+    asks_about_trouble,
 )
 from retrieval.records import Kind, Severity, scrub_text
 from retrieval.vendors import VendorDictionary
@@ -73,6 +74,7 @@ class _Found:
     severities: list[Severity] = field(default_factory=list)
     exploited: bool | None = None
     exploited_required: bool = False
+    severity_required: bool = False
     has_cve: bool = False
     span: _Span | None = None
     kinds_required: bool = False
@@ -109,9 +111,11 @@ def _read_operators(buf: _Text, found: _Found, vd: VendorDictionary, clock: _Clo
                 level = _stricter(level) if op == ">" else None  # upper bounds are not a filter we offer
             if level:
                 found.severities.append(level)
+                found.severity_required = True  # written as an operator: the user means it as a filter
         elif key == "cvss" and value:
             with contextlib.suppress(ValueError):
                 found.severities.append(Severity.from_cvss(float(value)))
+                found.severity_required = True
         elif key == "cve":
             match = CVE_PATTERN.fullmatch(value) if value else None
             if match:
@@ -170,13 +174,21 @@ def _read_signals(buf: _Text, found: _Found) -> None:
             if level:
                 found.severities.append(level)
     buf.drop(_CAUSE_QUESTION)
-    kinds: list[tuple[int, Kind]] = []
+    malfunction = asks_about_trouble(buf.current) and not found.exploited
+    kinds: list[tuple[int, Kind, str]] = []
     for kind, pattern in _KIND_PATTERNS:
-        kinds.extend((m.start(), kind) for m in buf.take(pattern))
-    found.kinds.extend(kind for _, kind in sorted(kinds, key=lambda item: item[0]))
+        kinds.extend((m.start(), kind, m.group(0)) for m in buf.take(pattern))
+    if malfunction and not any(k is Kind.VULNERABILITY and not _MALFUNCTION_WORD.fullmatch(w) for _, k, w in kinds):
+        # A question about a service in trouble ("merge queue stuck - a github bug?", "erroring again?? thought
+        # that got fixed") speaks of a malfunction and its repair, unless it says vulnerability or exploitation.
+        kinds = [(at, Kind.OUTAGE if k is Kind.VULNERABILITY else k, w) for at, k, w in kinds]
+    found.kinds.extend(_dedupe(kind for _, kind, _ in sorted(kinds, key=lambda item: item[0])))
     for m in buf.take(_PHRASE_TERMS):
         found.terms.append((m.start(), " ".join(m.group(0).lower().split())))
 
+
+#: Words of a vulnerability that, in a question about a service in trouble, mean a malfunction and its repair.
+_MALFUNCTION_WORD = re.compile(r"bugs?|fix(?:es|ed)?", re.IGNORECASE)
 
 #: A question longer than this is not a question (a pasted log, or an attack on the gate's CPU).
 MAX_QUESTION_CHARS = 2000
@@ -267,6 +279,7 @@ def parse_query(
         kinds_required=found.kinds_required,
         cves_required=found.cves_required,
         exploited_required=found.exploited_required,
+        severity_required=found.severity_required,
         catalogue=found.catalogue,
         alternatives=_alternatives(buf.current, terms),
     )

@@ -13,7 +13,7 @@ _OPERATOR = re.compile(
     re.IGNORECASE,
 )
 _EXCLUDE = re.compile(
-    r"(?:(?<!\S)-(?P<quoted>\"[^\"]+\")|(?<!\S)-(?P<word>[A-Za-z][\w.+-]*)"
+    r"(?:(?<!\S)-(?P<quoted>\"[^\"]+\")|(?<!\S)-(?P<word>[A-Za-z][\w.+-]+)"
     r"|(?<![\w-])(?:excluding|except(?:\s+for)?|without|but\s+not|minus|not\s+about)\s+(?P<after>\"[^\"]+\"|[A-Za-z][\w.+-]*)"
     # "NOT" in capitals is said as an operator: what follows, up to punctuation, is the excluded name
     # ("cobalt (the cad app, NOT cobalt strike)").
@@ -259,7 +259,7 @@ _STATUS_NOW = re.compile(
 #: Words of a service in trouble, any tense ("super slow this morning", "hit by the aws mess", "acting up"):
 #: a status page's report answers such a question by its service alone (see ``asks_about_trouble``).
 _TROUBLE = re.compile(
-    r"(?<![\w-])(?:slow\w*|sluggish|lag\w*|mess|hit|down|outages?|issues?|problems?|trouble\w*|incidents?|"
+    r"(?<![\w-])(?:slow\w*|sluggish|lag\w*|mess|hit|down|outages?|issues?|problems?|trouble\w*|incidents?|stuck|"
     r"errors?|erroring|degraded|flaky|flapping|broken|borked|fail\w*|time\s*outs?|timing\s+out|unreachable|"
     r"[45]xx|latency|acting\s+(?:up|weird)|(?:wont|won't|cant|can't|cannot)\s+\w+|not\s+\w+ing|died|dead)(?![\w-])",
     re.IGNORECASE,
