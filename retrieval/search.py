@@ -1155,9 +1155,13 @@ class Searcher:
         entity_names = {n.lower() for n in [*query.products, *query.vendors]}
         # What the first clause names is the subject; later ones give context ("cuba ransomware? they hit veeam boxes").
         asked_entities = entity_names & context.first_names
+        own_status_page = is_status_source(record.source) and any(
+            _status_report_about(record, v) for v in query.vendors
+        )  # the asked service's own report: the parts its title lists are what it is about
         if (
             asked_entities
             and (query.kinds or query.exploited)
+            and not own_status_page
             and only_mentioned(record.title, asked_entities, self.dictionary)
         ):
             return None  # "DDoS stopped by X", "malware delivered via X": a story that mentions X is not about X
@@ -1198,7 +1202,7 @@ class Searcher:
                 for t in query.terms
                 if t.lower() in aliases and t.lower() not in named and self._names_alone(t.lower())
             ]
-            if names_here:
+            if names_here and not own_status_page:  # on GitHub's page, "git" is GitHub's git, as the asker meant
                 # The question used a word that this record uses as a vendor or product name, and the query
                 # parser did not read it as that name ("crypto exchange"). Same word, other meaning — unless
                 # the question's other rare words are in the record too ("Delta DIAEnergie advisories").

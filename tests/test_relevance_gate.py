@@ -1332,3 +1332,32 @@ def test_a_security_story_headlined_with_the_asked_name_is_not_excluded_by_the_q
     unjudged = Searcher(store, judged=False).search(question, now=NOW).results
     assert [r.why.get("near_miss") for r in unjudged] == ["kind"], "the rules alone no longer answer with it"
     store.close()
+
+
+@needs_model
+def test_a_status_page_incident_is_about_the_parts_its_title_lists(tmp_path) -> None:
+    """GitHub's page titles an incident by the parts it hit ("Incident with Actions, …, Codespaces, Git
+    Operations …"): that is a report about each, not a story that merely mentions them; and on GitHub's page,
+    "git" is the git the asker means. A news story that only mentions the parts stays out."""
+    hub: dict[str, Any] = {"kind": "outage", "vendors": ["GitHub", "Git"], "source": "GitHub Status"}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Incident with Actions, API Requests, Codespaces, Git Operations, Issues, Pages and Pull Requests",
+                    hours_ago=2, products=["Actions", "Codespaces", "Git Operations", "Pages", "Pull Requests"],
+                    summary="We are investigating reports of degraded performance for Git Operations.", **hub),
+            _record("Incident with Git Operations, Issues and Pull Requests", hours_ago=1,
+                    products=["Git Operations", "Issues", "Pull Requests"],
+                    summary="We are investigating reports of degraded performance for Git Operations.", **hub),
+            _record("Crypto miners abuse GitHub Codespaces and Actions", hours_ago=2, kind="malware",
+                    vendors=["GitHub"], summary="Attackers run miners through Codespaces and Actions runners."),
+        ],
+    )  # fmt: skip
+    everything = _titles(
+        searcher, "git push hanging, PRs + actions + codespaces all degraded - github-wide incident now?"
+    )
+    assert everything[0].startswith("Incident with Actions, API Requests, Codespaces")
+    assert "Crypto miners abuse GitHub Codespaces and Actions" not in everything
+    clones = _titles(searcher, "git clones hanging and PR pages erroring today - github problem or our vpn?")
+    assert "Incident with Git Operations, Issues and Pull Requests" in clones
+    store.close()
