@@ -929,14 +929,14 @@ def test_a_severity_written_as_an_operator_excludes_and_one_said_in_words_ranks(
     assert follow_up.min_severity is HIGH and follow_up.severity_required
 
 
-def test_a_severity_said_in_words_filters_a_listing_and_ranks_a_subject(store):
+def test_a_severity_said_in_words_filters_a_listing_and_only_stated_ratings_about_a_subject(store):
     from retrieval.search import Searcher
 
     searcher, now = Searcher(store), datetime.fromisoformat(WED)
-    for text, filters in [
-        ("critical advisories today?", True),  # no subject: the rating is all that is asked
-        ("intel patch day - anything critical?", False),  # a subject: its records, critical ones first
-        ("severity:critical intel", True),
+    for text, unrated_too in [
+        ("critical advisories today?", False),  # no subject: the rating is all that is asked
+        ("intel patch day - anything critical?", True),  # a subject: only a stated lower rating excludes
+        ("severity:critical intel", False),
     ]:
-        query = parse_query(text, now=now, tz=BER)
-        assert (searcher._filter(query, None, now.timestamp()).min_severity_rank is not None) is filters, text
+        where = searcher._filter(parse_query(text, now=now, tz=BER), None, now.timestamp())
+        assert where.min_severity_rank == CRIT.rank and where.unrated_too is unrated_too, text

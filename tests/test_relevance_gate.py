@@ -170,6 +170,14 @@ def _titles(searcher, text: str) -> list[str]:
     return [r.record.title for r in searcher.search(text, now=NOW).results]
 
 
+def _rule_answers(searcher, text: str) -> list[str]:
+    """The titles the ranking's rules accept, before the model's judgment and without its near misses."""
+    from retrieval.query import parse_query
+
+    query = parse_query(text, now=NOW, dictionary=searcher.dictionary)
+    return [r.record.title for r in searcher.ranked(query) if "near_miss" not in r.why]
+
+
 @pytest.mark.parametrize(
     ("word", "subject"),
     [("went", False), ("publish", False), ("include", False), ("hosted", False), ("water", True),
@@ -1031,7 +1039,9 @@ def test_vendors_named_only_after_the_first_clause_are_context_not_a_requirement
         ],
     )  # fmt: skip
     question = "migration plugin token flaw - we use the google drive add-ons for backups, are we exposed?"
-    assert _titles(searcher, question) == ["Migration plugin flaw leaks cloud storage access tokens"]
+    # By the rules, the plugin's story answers; Google's story is at most a near miss, the model's to judge.
+    assert _rule_answers(searcher, question) == ["Migration plugin flaw leaks cloud storage access tokens"]
+    assert _titles(searcher, question)[0] == "Migration plugin flaw leaks cloud storage access tokens"
     monkeypatch.setattr(search, "_first_clause", lambda text: text)  # Google asked: only its records answer
     assert "Migration plugin flaw leaks cloud storage access tokens" not in _titles(searcher, question)
     store.close()
