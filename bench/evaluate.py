@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 53
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 56
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -32,8 +32,12 @@ Cloudflare status of 2019–23, KEV of 2025–26, ICS advisories of 2023–24), 
 (the monotonic model over 48 sets); ``heldout51`` (2023 H1 news, KEV of 2021–22, ICS advisories of 2019–20, GitHub
 status of 2023), ``heldout52`` (news of late Nov 2025 and early Jan 2026, Cloudflare status of 2024–25, KEV of 2025 H2,
 ICS advisories of 2023) and ``heldout53`` (2023 H2 and Feb 2026 news, Google Cloud status of 2023–25, KEV of 2026, ICS
-advisories of 2022 and 2024), 60 each, the same way, once on 86a4676. Each set's first measurement is the honest
-figure for questions the ranking had never seen; after it, a set is dev.
+advisories of 2022 and 2024), 60 each, the same way, once on 86a4676; ``heldout54`` (2023 news of Jun–Sep, KEV of
+2022–23, ICS advisories of 2018 and 2021, GitHub status of 2024–25), ``heldout55`` (news of Nov 2025, Cloudflare status
+of 2022, Google Cloud status of 2024, KEV of 2024–25, ICS advisories of 2020 and 2022) and ``heldout56`` (news of
+Dec 2025–Feb 2026 and 2023 Q4, GitHub 2023 and Cloudflare 2026 status, KEV of 2026, ICS advisories of 2017 and 2023),
+60 each, once on 0a39f03. Each set's first measurement is the honest figure for questions the ranking had never
+seen; after it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
 Every question is asked through ``threatbot search --batch --json`` (the same path a user's batch takes),
@@ -54,7 +58,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout53] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout56] [--verbose]
 """
 
 from __future__ import annotations
@@ -135,6 +139,9 @@ SETS = {
     "heldout51": REPO / "bench" / "heldout51.jsonl",
     "heldout52": REPO / "bench" / "heldout52.jsonl",
     "heldout53": REPO / "bench" / "heldout53.jsonl",
+    "heldout54": REPO / "bench" / "heldout54.jsonl",
+    "heldout55": REPO / "bench" / "heldout55.jsonl",
+    "heldout56": REPO / "bench" / "heldout56.jsonl",
 }
 
 
