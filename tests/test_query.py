@@ -940,3 +940,15 @@ def test_a_severity_said_in_words_filters_a_listing_and_only_stated_ratings_abou
     ]:
         where = searcher._filter(parse_query(text, now=now, tz=BER), None, now.timestamp())
         assert where.min_severity_rank == CRIT.rank and where.unrated_too is unrated_too, text
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("merge queue stuck - is that a github bug?", OUTAGE),
+        ("lazarus using the manageengine bug now? who got hit", VULN),  # hit by attackers: an attack, not a fault
+        ("array AG gateways getting hit? what's the bug", VULN),
+    ],
+)
+def test_a_bug_is_a_malfunction_only_where_a_service_malfunctions(text: str, kind: Kind) -> None:
+    assert parse_query(text, now=datetime.fromisoformat(WED), tz=BER).kinds == [kind]

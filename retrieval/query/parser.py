@@ -40,7 +40,7 @@ from retrieval.query.vocabulary import (
     _WORD,
     _stricter,
     _unquote,
-    asks_about_trouble,
+    speaks_of_malfunction,
 )
 from retrieval.records import Kind, Severity, scrub_text
 from retrieval.vendors import VendorDictionary
@@ -174,7 +174,7 @@ def _read_signals(buf: _Text, found: _Found) -> None:
             if level:
                 found.severities.append(level)
     buf.drop(_CAUSE_QUESTION)
-    malfunction = asks_about_trouble(buf.current) and not found.exploited
+    malfunction = speaks_of_malfunction(buf.current) and not found.exploited
     kinds: list[tuple[int, Kind, str]] = []
     for kind, pattern in _KIND_PATTERNS:
         kinds.extend((m.start(), kind, m.group(0)) for m in buf.take(pattern))

@@ -258,17 +258,25 @@ _STATUS_NOW = re.compile(
 )
 #: Words of a service in trouble, any tense ("super slow this morning", "hit by the aws mess", "acting up"):
 #: a status page's report answers such a question by its service alone (see ``asks_about_trouble``).
-_TROUBLE = re.compile(
-    r"(?<![\w-])(?:slow\w*|sluggish|lag\w*|mess|hit|down|outages?|issues?|problems?|trouble\w*|incidents?|stuck|"
+_MALFUNCTION_WORDS = (
+    r"slow\w*|sluggish|lag\w*|down|outages?|issues?|problems?|trouble\w*|incidents?|stuck|"
     r"errors?|erroring|degraded|flaky|flapping|broken|borked|fail\w*|time\s*outs?|timing\s+out|unreachable|"
-    r"[45]xx|latency|acting\s+(?:up|weird)|(?:wont|won't|cant|can't|cannot)\s+\w+|not\s+\w+ing|died|dead)(?![\w-])",
-    re.IGNORECASE,
+    r"[45]xx|latency|acting\s+(?:up|weird)|(?:wont|won't|cant|can't|cannot)\s+\w+|not\s+\w+ing|died|dead"
 )
+#: A service in trouble: a malfunction, or being "hit" (by an outage elsewhere, "a mess").
+_TROUBLE = re.compile(rf"(?<![\w-])(?:{_MALFUNCTION_WORDS}|mess|hit)(?![\w-])", re.IGNORECASE)
+#: A service malfunctioning; not "hit", which attacks do too ("lazarus using the manageengine bug? who got hit").
+_MALFUNCTION = re.compile(rf"(?<![\w-])(?:{_MALFUNCTION_WORDS})(?![\w-])", re.IGNORECASE)
 
 
 def asks_about_trouble(text: str) -> bool:
     """Whether a question speaks of a service in trouble (see :data:`_TROUBLE`)."""
     return _TROUBLE.search(text) is not None
+
+
+def speaks_of_malfunction(text: str) -> bool:
+    """Whether a question speaks of a service malfunctioning (see :data:`_MALFUNCTION`)."""
+    return _MALFUNCTION.search(text) is not None
 
 
 def is_trouble_question(kinds: Sequence[Kind], text: str) -> bool:
