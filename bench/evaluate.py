@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 56
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 59
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -36,8 +36,12 @@ advisories of 2022 and 2024), 60 each, the same way, once on 86a4676; ``heldout5
 2022–23, ICS advisories of 2018 and 2021, GitHub status of 2024–25), ``heldout55`` (news of Nov 2025, Cloudflare status
 of 2022, Google Cloud status of 2024, KEV of 2024–25, ICS advisories of 2020 and 2022) and ``heldout56`` (news of
 Dec 2025–Feb 2026 and 2023 Q4, GitHub 2023 and Cloudflare 2026 status, KEV of 2026, ICS advisories of 2017 and 2023),
-60 each, once on 0a39f03. Each set's first measurement is the honest figure for questions the ranking had never
-seen; after it, a set is dev.
+60 each, once on 0a39f03; ``heldout57`` (2023 news of Jan–Apr and Oct–Dec, KEV of 2022 and 2024, ICS advisories of 2019
+and 2023, Cloudflare status of 2023), ``heldout58`` (news of Nov–Dec 2025, GitHub status of 2022 and 2026, Google Cloud
+status of 2020–21, KEV of 2025, ICS advisories of 2021 and 2024) and ``heldout59`` (news of Jan–Feb 2026 and 2023
+May–Aug, Cloudflare status of 2025–26, KEV of 2023 and 2026, ICS advisories of 2018 and 2022), 60 each, once on
+2e82b74. Each set's first measurement is the honest figure for questions the ranking had never seen; after it, a
+set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
 Every question is asked through ``threatbot search --batch --json`` (the same path a user's batch takes),
@@ -58,7 +62,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout56] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout59] [--verbose]
 """
 
 from __future__ import annotations
@@ -142,6 +146,9 @@ SETS = {
     "heldout54": REPO / "bench" / "heldout54.jsonl",
     "heldout55": REPO / "bench" / "heldout55.jsonl",
     "heldout56": REPO / "bench" / "heldout56.jsonl",
+    "heldout57": REPO / "bench" / "heldout57.jsonl",
+    "heldout58": REPO / "bench" / "heldout58.jsonl",
+    "heldout59": REPO / "bench" / "heldout59.jsonl",
 }
 
 
