@@ -16,11 +16,12 @@ whether a result answers, not which answers best.
 
 Some answers are facts, not judgments, and the model never drops them (:func:`certain`): a record that
 prints the CVE asked about; an entry a catalogue (KEV, CISA's advisories) or a status page files under the
-kind asked, in the window, when the question asks for nothing else ("any new advisories today?"); and a
-service's own status page reporting trouble when asked about trouble at that service (by its vendor's or
-product's name) and nothing more. The labelled questions hold few of the last two, and a learned "nothing" to
-"any GitHub outages yesterday?" while GitHub's status page reported one would be a false statement, not a
-judgment.
+kind asked, in the window, when the question asks for nothing else ("any new advisories today?"); a record
+the rules found by the vendor or product asked, when the question names that and a window and nothing else
+("Exchange Online news this week"); and a service's own status page reporting trouble when asked about trouble
+at that service (by its vendor's or product's name) and nothing more. The labelled questions hold few of the
+last three, and a learned "nothing" to "any GitHub outages yesterday?" while GitHub's status page reported one
+would be a false statement, not a judgment.
 """
 
 from __future__ import annotations
@@ -243,6 +244,8 @@ def certain(query: StructuredQuery, result: SearchResult) -> bool:
         return False  # the rules did not accept it: only the model can
     if result.why.get("cves"):
         return True  # it prints the CVE asked about
+    if _asks_only_for_a_subject(query) and ("vendors" in result.why or "products" in result.why):
+        return True  # "Exchange Online news this week": every record the rules found about it in the window
     if _asks_only_for_a_kind(query) and source_type(record.source) != "news":
         # "any new advisories today?", "what went into KEV today?": every entry its catalogue (or a status page)
         # files under what is asked, in the window, is the answer; no judgment of words can make it less so.
@@ -262,6 +265,17 @@ def _asks_only_for_a_kind(query: StructuredQuery) -> bool:
     """A question that names no subject (no words, names or CVEs), only a kind or a catalogue and a window."""
     subject = query.terms or query.vendors or query.products or query.cves
     return query.window is not None and bool(query.kinds or query.catalogue) and not subject
+
+
+def _asks_only_for_a_subject(query: StructuredQuery) -> bool:
+    """A question that names a vendor or product and a window, and nothing else: no word, kind, CVE, catalogue or
+    trouble ("github having problems today?" asks about trouble, which the status-page fact answers)."""
+    return (
+        query.window is not None
+        and bool(query.vendors or query.products)
+        and not (query.terms or query.kinds or query.cves or query.catalogue or query.exploited or query.min_severity)
+        and not is_trouble_question(query.kinds, query.text)
+    )
 
 
 def _depth(tree: dict) -> int:

@@ -3,6 +3,7 @@ search keeps only what it judges to answer."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -242,3 +243,20 @@ def test_a_status_page_is_the_answer_to_trouble_at_its_service_and_only_to_that(
         _record(2, title="GitHub outage hits developers"), 0.04, [], {"vendors": ["GitHub"]}, RankSignals()
     )
     assert not certain(whole, news), "a story about the outage is a report, not the service's own word"
+
+
+def test_a_subject_and_a_window_alone_are_answered_by_every_record_found_about_the_subject():
+    """ "Exchange Online news this week" asks for everything about it in the week; a question that says more
+    ("Exchange Online outage this week", "… spam filter") leaves the judgment to the model."""
+    week = TimeWindow(start=NOW - timedelta(days=4), end=NOW, label="this week")
+    story = SearchResult(_record(1, title="Microsoft scraps Exchange Online spam change"), 0.05, [],
+                         {"products": ["Exchange"]}, RankSignals())  # fmt: skip
+    only_subject = StructuredQuery(text="Exchange Online news this week", until=NOW, window=week,
+                                   vendors=["Microsoft"], products=["Exchange"])  # fmt: skip
+    assert certain(only_subject, story)
+    assert not certain(dataclasses.replace(only_subject, kinds=[Kind.OUTAGE]), story)
+    assert not certain(dataclasses.replace(only_subject, terms=["spam"]), story)
+    assert not certain(dataclasses.replace(only_subject, window=None), story), "no window: the store's whole history"
+    assert not certain(
+        only_subject, SearchResult(story.record, 0.05, [], {"products": ["Exchange"], "near_miss": "topic"})
+    )
