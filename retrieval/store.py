@@ -205,11 +205,12 @@ class RecordFilter:
             params.append(self.source)
         if self.exploited:
             clauses.append("exploited = 1")
-        if self.min_severity_rank is not None:
-            clauses.append("(severity >= ? OR severity = ?)" if self.unrated_too else "severity >= ?")
-            params.extend(
-                [self.min_severity_rank, Severity.UNKNOWN.rank] if self.unrated_too else [self.min_severity_rank]
-            )
+        if self.min_severity_rank is not None and self.unrated_too:
+            clauses.append("(severity >= ? OR severity = ?)")
+            params.extend([self.min_severity_rank, Severity.UNKNOWN.rank])
+        elif self.min_severity_rank is not None:
+            clauses.append("severity >= ?")
+            params.append(self.min_severity_rank)
         if self.cves:
             clauses.append(
                 f"rowid IN (SELECT record_rowid FROM record_cves WHERE cve IN ({','.join('?' * len(self.cves))}))"

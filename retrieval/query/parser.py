@@ -24,6 +24,7 @@ from retrieval.query.vocabulary import (
     _KEV_CATALOGUE,
     _KIND_PATTERNS,
     _KIND_WORDS,
+    _MALFUNCTION_WORD,
     _NOT_A_DAY,
     _NOT_EXPLOITED,
     _NOW_WORDS,
@@ -186,9 +187,6 @@ def _read_signals(buf: _Text, found: _Found) -> None:
     for m in buf.take(_PHRASE_TERMS):
         found.terms.append((m.start(), " ".join(m.group(0).lower().split())))
 
-
-#: Words of a vulnerability that, in a question about a service in trouble, mean a malfunction and its repair.
-_MALFUNCTION_WORD = re.compile(r"bugs?|fix(?:es|ed)?", re.IGNORECASE)
 
 #: A question longer than this is not a question (a pasted log, or an attack on the gate's CPU).
 MAX_QUESTION_CHARS = 2000

@@ -267,6 +267,8 @@ _MALFUNCTION_WORDS = (
 _TROUBLE = re.compile(rf"(?<![\w-])(?:{_MALFUNCTION_WORDS}|mess|hit)(?![\w-])", re.IGNORECASE)
 #: A service malfunctioning; not "hit", which attacks do too ("lazarus using the manageengine bug? who got hit").
 _MALFUNCTION = re.compile(rf"(?<![\w-])(?:{_MALFUNCTION_WORDS})(?![\w-])", re.IGNORECASE)
+#: Words of a vulnerability that, in a question about a service malfunctioning, mean the fault and its repair.
+_MALFUNCTION_WORD = re.compile(r"bugs?|fix(?:es|ed)?", re.IGNORECASE)
 
 
 def asks_about_trouble(text: str) -> bool:
