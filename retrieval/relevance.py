@@ -14,7 +14,8 @@ left out. Whether a question has an answer at all is judged on the best evidence
 a weaker result that is likely enough still belongs to it. The ranking's order is kept: the model judges
 whether a result answers, not which answers best.
 
-Some answers are facts, not judgments, and the model never drops them (:func:`certain`): a record that
+Some answers are facts, not judgments, and the model never drops them (:func:`certain`): the newest records,
+when the question asks for nothing in particular ("latest", "anything new today?"); a record that
 prints the CVE asked about; an entry a catalogue (KEV, CISA's advisories) or a status page files under the
 kind asked, in the window, when the question asks for nothing else ("any new advisories today?"); a record
 the rules found by the vendor or product asked, when the question names that and a window and nothing else
@@ -244,6 +245,8 @@ def certain(query: StructuredQuery, result: SearchResult) -> bool:
         return False  # the rules did not accept it: only the model can
     if result.why.get("cves"):
         return True  # it prints the CVE asked about
+    if _asks_for_nothing_in_particular(query):
+        return True  # "latest", "anything new today?": the newest records are the answer, there is nothing to judge
     if _asks_only_for_a_subject(query) and ("vendors" in result.why or "products" in result.why):
         return True  # "Exchange Online news this week": every record the rules found about it in the window
     if _asks_only_for_a_kind(query) and source_type(record.source) != "news":
@@ -258,6 +261,21 @@ def certain(query: StructuredQuery, result: SearchResult) -> bool:
         and is_trouble_question(query.kinds, query.text)
         and ("vendors" in result.why or "products" in result.why)
         and is_status_source(record.source)
+    )
+
+
+def _asks_for_nothing_in_particular(query: StructuredQuery) -> bool:
+    """A question with no subject and no facet: no word, name, CVE, kind, catalogue, exploitation or severity."""
+    return not (
+        query.terms
+        or query.vendors
+        or query.products
+        or query.cves
+        or query.kinds
+        or query.catalogue
+        or query.exploited is not None
+        or query.min_severity
+        or query.has_cve
     )
 
 

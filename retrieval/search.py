@@ -3,20 +3,24 @@
 The pipeline, each step for a reason:
 
 1. **Understand** the question (``retrieval.query``): window, kinds, CVEs, vendors, terms.
-2. **Hard filters** in SQLite: published before ``now`` and inside the window, the kinds,
-   CVE ids, ``exploited`` and severity asked for. (A CVE id read from the question is the one soft
-   filter: records about the same bug that never print its id follow those that do; see
-   ``_cve_relatives``. Typed as ``cve:CVE-…`` it is hard, like ``kind:``.) A record
-   outside them does not exist for this question — that is what makes "none today" possible.
+2. **Hard filters** in SQLite: published before ``now`` and inside the window, the CVE ids, and what
+   was written as an operator (``kind:``, ``severity:``, ``exploited:``). Read from words, exploitation
+   and severity filter only a listing with no subject ("exploited bugs this week", "critical advisories
+   today?"); about a subject they rank. (A CVE id read from the question is the one soft filter: records
+   about the same bug that never print its id follow those that do; see ``_cve_relatives``. Typed as
+   ``cve:CVE-…`` it is hard.) A record outside them does not exist for this question — that is what makes
+   "none today" possible. A question about the KEV catalogue is answered by its entries, and, when it asks
+   more of the bug (who exploits it, how, whether it is fixed), by the bug's reports after them.
 3. **Candidates**: when the filters leave few records (a narrow window), all of them are
    scored directly from the vectors kept in SQLite — exact, and far faster than Chroma's
    filtered query. Otherwise Chroma's nearest neighbours and the BM25 (FTS5) matches are
    taken and filtered.
 4. **Relevance gate**: a question that names a vendor or product only gets records about it;
-   one with topic words only gets records that contain them or are close in meaning. Two of its
+   one with topic words only gets records that contain them or are close in meaning. Some of its
    rules are judgments rather than facts (a security story about the subject that its kind's words
-   miss, and one that says too little of the question): the best records they reject follow the
-   answer as *near misses*, which only the relevance model (step 7) can keep. An empty result is an
+   miss; one that says too little of the question; a vendor's record that does not name the asked
+   product; one that lacks the rare word the best answer carries): the best records they reject follow
+   the answer as *near misses*, which only the relevance model (step 7) can keep. An empty result is an
    answer.
 5. **Score**: reciprocal rank fusion of dense and BM25 ranks, plus small boosts for a
    vendor/product match, severity, exploitation and recency.
@@ -144,6 +148,11 @@ _KEV_ENTRY_CVE = re.compile(r"\((CVE-\d{4}-\d{4,})\)\s*$", re.IGNORECASE)
 _MENTIONS_KEV = re.compile(r"\bkev\b|known[\s-]+exploited", re.IGNORECASE)
 #: A question asking whether a bug is exploited, once the catalogue's name ("known exploited") is taken out.
 _ASKS_EXPLOITED = re.compile(r"\bexploit(?:ed|ing|ation)\b|in[\s-]the[\s-]wild|\bitw\b", re.IGNORECASE)
+#: A catalogue question that also asks about the bug itself: who exploits it, how, whether it is fixed.
+_ASKS_BEYOND_CATALOGUE = re.compile(
+    r"\b(?:who|how|patch(?:ed|es)?|fix(?:ed|es)?|poc|exploit(?:ed|ing|ation)?|in[\s-]the[\s-]wild|itw|hit|victims?)\b",
+    re.IGNORECASE,
+)
 _SAYS_EXPLOITED = re.compile(
     r"\bexploit(?:ed|ing|s|ation)\b|\bzero[\s-]?days?\b|\b0-?days?\b|in[\s-]the[\s-]wild", re.IGNORECASE
 )
@@ -328,6 +337,14 @@ class Searcher:
                 # A report that names other CVEs instead is about another bug (VMware's KEV entry for another
                 # CVE answers no "CVE-2023-20869 vmware workstation" question); a round-up names too many to say.
                 results = [r for r in results if not r.record.cves or len(r.record.cves) > MAX_LINKING_CVES]
+        if (
+            query.catalogue == "kev"
+            and results
+            and len(results) < limit
+            and self._has_subject(query)
+            and _ASKS_BEYOND_CATALOGUE.search(_MENTIONS_KEV.sub(" ", query.text))
+        ):
+            results += self._reports_beside_entries(query, start, end, results, limit=limit - len(results))
         if len(results) < limit:
             results += self._late_reports(query, results, limit=limit - len(results))
         if len(results) < limit:
@@ -337,6 +354,29 @@ class Searcher:
                 : limit - len(results)
             ]
         return results
+
+    def _reports_beside_entries(
+        self, query: StructuredQuery, start: float | None, end: float, entries: list[SearchResult], *, limit: int
+    ) -> list[SearchResult]:
+        """The asked bug's own reports, after the catalogue's entries for it, when the question asks more than
+        the catalogue ("CVE-2023-41064 - the blastpass one? patched? on KEV?", "winter vivern roundcube 0day -
+        who got hit, is it in kev?"): the entry says the bug is listed; its reports say who exploits it, how,
+        and whether a fix exists. Asked of a bug the catalogue does not hold, the honest answer stays "not in
+        KEV" (no entries, so this is never reached).
+        """
+        shown = {i for r in entries for i in [r.record.id, *r.members]}
+        entry_of_cluster = {r.record.cluster_id or r.record.id: r for r in entries}
+        reports = self._rank(dataclasses.replace(query, catalogue=None), start, end, limit=limit + len(entries))
+        added: list[SearchResult] = []
+        for report in reports:
+            told = [i for i in [report.record.id, *report.members] if i not in shown]
+            entry = entry_of_cluster.get(report.record.cluster_id or report.record.id)
+            if entry is not None:
+                entry.members.extend(told)  # the same incident as an entry: more sources of it
+            elif told and report.record.id not in shown:
+                added.append(report)
+            shown.update(told)
+        return added[:limit]
 
     def _late_reports(self, query: StructuredQuery, shown: list[SearchResult], *, limit: int) -> list[SearchResult]:
         """News of a past window's events published after it: a window says when it happened, not when it was told.
@@ -505,20 +545,21 @@ class Searcher:
             kinds=kinds,
             # A question about the KEV catalogue is answered by the catalogue's own entries.
             source=KEV_SOURCE if query.catalogue == "kev" else None,
-            # "exploited yet?" asks about a subject, so it ranks; it filters a listing ("exploited bugs this week")
-            # and a CVE ("is CVE-… exploited?" wants the reports of it, see ``run`` when there are none).
+            # "exploited yet?" asks about a subject, so it ranks; it filters only a listing ("exploited bugs this
+            # week"). "Is CVE-… exploited?" is answered by the reports of exploitation first, then by the bug's
+            # other reports: they say what it is and whether anyone has seen it used.
             exploited=bool(query.exploited)
-            and (
-                query.exploited_required or query.catalogue == "kev" or bool(query.cves) or not self._has_subject(query)
-            ),
+            and (query.exploited_required or query.catalogue == "kev" or not self._has_subject(query)),
             # A CVE says which bug; "VMware says critical unauth RCE" describes it and excludes none of its reports.
+            # Read from words about a subject ("intel patch day - anything critical?"), a rating ranks and excludes
+            # nothing: sources rate one bug differently, and "critical" in chat means "worth acting on". Written as
+            # an operator (``severity:critical``), or in a listing ("critical advisories today?"), it excludes.
             min_severity_rank=severity.rank
-            if severity is not None and severity is not Severity.UNKNOWN and not query.cves
+            if severity is not None
+            and severity is not Severity.UNKNOWN
+            and not query.cves
+            and (query.severity_required or not self._has_subject(query))
             else None,
-            # Read from words about a subject ("intel patch day - anything critical?"), a rating is certain only
-            # where a source stated one: a stated lower rating excludes, news that states none stays (ranked
-            # below the rated ones). A listing ("critical advisories today?") asks for the rating alone.
-            unrated_too=not query.severity_required and self._has_subject(query),
             cves=tuple(query.cves),
             has_cve=bool(query.has_cve) and not query.cves,
         )
@@ -570,8 +611,19 @@ class Searcher:
             if why is not None:
                 reasons[candidate.id] = why
                 (near if "near_miss" in why else kept).append(candidate)
+        # A record that says nothing of what the asking sentence asks is no answer ("quokkalock ransomware -
+        # anything new? heard they use some byovd trick": the week's BYOVD stories); when none says it, the
+        # honest answer is that there is none.
         kept = self._saying_what_is_asked(query, kept, reasons, context)
+        passed = kept
         kept = self._focused(query, kept, reasons, context)
+        # One that says less of the question than the best is a near miss, not a wrong answer: "Yokogawa CAMS
+        # for HIS" for "yokogawa centum - every ics advisory this year?" is the model's to judge.
+        staying = {c.id for c in kept}
+        for candidate in passed:
+            if candidate.id not in staying:
+                reasons[candidate.id]["near_miss"] = "unfocused"
+                near.append(candidate)
         results = self._collapse(query, kept, reasons, limit=limit)
         if near_misses is not None and near:
             answered = {c.cluster_id for c in kept}
@@ -1184,9 +1236,14 @@ class Searcher:
                 for p in query.products
                 if p.lower() in names or self._product_named(p, query, names, text, record.source)
             ]
-            if not hit:
+            if hit:
+                why["products"] = hit
+            elif any(v.lower() in names for v in query.vendors):
+                # The product's vendor, in a record that does not name the product ("Veeam security advisory
+                # (AV26-008)" for "veeam backup & replication rce this week?"): the model judges it.
+                near_miss = near_miss or "product"
+            else:
                 return None
-            why["products"] = hit
         elif query.vendors:
             hit = [v for v in query.vendors if v.lower() in names and _status_report_about(record, v)]
             if not hit:
@@ -1228,7 +1285,10 @@ class Searcher:
             elif (query.products or query.vendors or query.cves or own) and not context.entities_are_context:
                 # The entity already matched; extra words may be phrased differently, so ask for meaning.
                 if not matched and dense < ENTITY_TOPIC_GATE:
-                    return None
+                    # About the entity, in none of the question's other words nor close in meaning: a near miss
+                    # ("Geutebruck IP Cameras" for "every cisa advisory on geutebrück g-cams so far?").
+                    near_miss = near_miss or "topic"
+
             elif not (coverage > 0.5 or (matched and dense >= 0.40) or dense >= context.semantic_gate):
                 # Says too little of the question, in words or meaning: a near miss, the model judges it.
                 near_miss = near_miss or "topic"

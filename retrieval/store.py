@@ -32,7 +32,6 @@ from retrieval.errors import ConfigError
 from retrieval.records import (
     FROM_STORE,
     Kind,
-    Severity,
     ThreatRecord,
     canonical_url,
     content_equal,
@@ -179,8 +178,6 @@ class RecordFilter:
     source: str | None = None
     exploited: bool = False
     min_severity_rank: int | None = None
-    #: With ``min_severity_rank``: records whose source stated no rating pass too (only a stated lower one excludes).
-    unrated_too: bool = False
     cves: tuple[str, ...] = ()
     has_cve: bool = False
     #: An FTS5 expression the record's text must match (already quoted by the caller).
@@ -205,10 +202,7 @@ class RecordFilter:
             params.append(self.source)
         if self.exploited:
             clauses.append("exploited = 1")
-        if self.min_severity_rank is not None and self.unrated_too:
-            clauses.append("(severity >= ? OR severity = ?)")
-            params.extend([self.min_severity_rank, Severity.UNKNOWN.rank])
-        elif self.min_severity_rank is not None:
+        if self.min_severity_rank is not None:
             clauses.append("severity >= ?")
             params.append(self.min_severity_rank)
         if self.cves:

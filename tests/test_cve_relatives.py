@@ -66,7 +66,13 @@ def test_a_cve_nobody_names_still_gets_the_honest_nothing(searcher):
 def test_a_cve_nobody_names_is_not_answered_by_records_of_other_cves(searcher):
     """The question describes the bug ("moveit transfer sqli"), so its reports answer; the KEV entries of
     other Progress CVEs name another bug, and do not."""
-    results = _ask(searcher, "CVE-2023-39999 moveit transfer sqli - any info yet?").results
+    from retrieval.query import parse_query
+
+    now = datetime.fromisoformat("2023-06-08T12:00:00+00:00")
+    question = parse_query(
+        "CVE-2023-39999 moveit transfer sqli - any info yet?", now=now, dictionary=searcher.dictionary
+    )
+    results = searcher.ranked(question)  # the ranking's answer: whether each report is likely enough is the model's
     assert results, "the reports of the bug it describes answer"
     assert all(not r.record.cves or len(r.record.cves) > 3 for r in results)
     assert all(r.record.source != "CISA KEV" for r in results)

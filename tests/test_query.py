@@ -929,17 +929,21 @@ def test_a_severity_written_as_an_operator_excludes_and_one_said_in_words_ranks(
     assert follow_up.min_severity is HIGH and follow_up.severity_required
 
 
-def test_a_severity_said_in_words_filters_a_listing_and_only_stated_ratings_about_a_subject(store):
+def test_a_severity_said_in_words_filters_a_listing_and_ranks_about_a_subject(store):
+    """ "intel and amd patch day - anything critical?": sources rate one bug differently, news rarely at all."""
     from retrieval.search import Searcher
 
     searcher, now = Searcher(store), datetime.fromisoformat(WED)
-    for text, unrated_too in [
-        ("critical advisories today?", False),  # no subject: the rating is all that is asked
-        ("intel patch day - anything critical?", True),  # a subject: only a stated lower rating excludes
-        ("severity:critical intel", False),
+    for text, excludes in [
+        ("critical advisories today?", True),  # no subject: the rating is all that is asked
+        ("intel patch day - anything critical?", False),  # a subject: the rating ranks its records
+        ("severity:critical intel", True),  # an operator always excludes
+        ("cvss 4.0 finally released?", False),  # the standard's version, not a score
     ]:
         where = searcher._filter(parse_query(text, now=now, tz=BER), None, now.timestamp())
-        assert where.min_severity_rank == CRIT.rank and where.unrated_too is unrated_too, text
+        assert (where.min_severity_rank is not None) is excludes, text
+        if excludes:
+            assert where.min_severity_rank == CRIT.rank, text
 
 
 @pytest.mark.parametrize(

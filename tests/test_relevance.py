@@ -110,7 +110,7 @@ def test_judge_keeps_the_ranking_order_and_says_each_chance():
 
 def test_an_answer_judged_empty_is_empty():
     model = RelevanceModel(_spec(_stump("similarity", 0.5, -3.0, 3.0)))
-    query = StructuredQuery(text="fortinet exploited", until=NOW)
+    query = StructuredQuery(text="fortinet exploited", until=NOW, vendors=["Fortinet"], exploited=True)
     assert model.judge(query, [_result(0, 0.2), _result(1, 0.1)]) == []
     assert model.judge(query, []) == []
 
@@ -118,7 +118,7 @@ def test_an_answer_judged_empty_is_empty():
 def test_an_answer_is_judged_on_its_best_result_and_then_keeps_the_likely_ones():
     """A weak result joins an answer that has a strong one; with no strong one the answer is "nothing"."""
     model = RelevanceModel(_spec(_stump("similarity", 0.5, -1.0, 3.0), answer=0.6, keep=0.2))  # 0.27 or 0.95
-    query = StructuredQuery(text="fortinet exploited", until=NOW)
+    query = StructuredQuery(text="fortinet exploited", until=NOW, vendors=["Fortinet"], exploited=True)
     strong_and_weak = [_result(0, 0.3), _result(1, 0.9), _result(2, 0.4)]
     assert [r.record.id for r in model.judge(query, strong_and_weak)] == ["r0", "r1", "r2"]
     assert model.judge(query, [_result(0, 0.3), _result(2, 0.4)]) == []
@@ -260,3 +260,12 @@ def test_a_subject_and_a_window_alone_are_answered_by_every_record_found_about_t
     assert not certain(
         only_subject, SearchResult(story.record, 0.05, [], {"products": ["Exchange"], "near_miss": "topic"})
     )
+
+
+def test_a_question_asking_for_nothing_in_particular_is_answered_by_the_newest_records_whatever_the_model_thinks():
+    """ "latest", "anything new today?": no word, name or facet to judge a record by."""
+    model = RelevanceModel(_spec(_stump("similarity", 0.5, -3.0, 3.0)))  # would judge every result unlikely
+    latest = StructuredQuery(text="anything new today?", until=NOW)
+    assert [r.record.id for r in model.judge(latest, [_result(0, 0.2), _result(1, 0.1)])] == ["r0", "r1"]
+    about_fortinet = StructuredQuery(text="fortinet today?", until=NOW, vendors=["Fortinet"])
+    assert model.judge(about_fortinet, [_result(0, 0.2), _result(1, 0.1)]) == []

@@ -178,6 +178,16 @@ def _rule_answers(searcher, text: str) -> list[str]:
     return [r.record.title for r in searcher.ranked(query) if "near_miss" not in r.why]
 
 
+def _told(searcher, text: str) -> list[str]:
+    """Each result's title, then those of its cluster's other records (one incident, told by several), before
+    the model's judgment."""
+    from retrieval.query import parse_query
+
+    results = searcher.ranked(parse_query(text, now=NOW, dictionary=searcher.dictionary))
+    members = searcher.store.get_many([m for r in results for m in r.members])
+    return [t for r in results for t in [r.record.title, *(members[m].title for m in r.members)]]
+
+
 @pytest.mark.parametrize(
     ("word", "subject"),
     [("went", False), ("publish", False), ("include", False), ("hosted", False), ("water", True),
@@ -696,9 +706,9 @@ def test_words_of_a_later_clause_do_not_cut_records_about_what_the_first_clause_
         ]
     )  # fmt: skip
     question = "apache ofbiz auth bypass - is it being exploited already? we have an old ofbiz erp box"
-    assert len(_titles(searcher, question)) == 3
+    assert len(_rule_answers(searcher, question)) == 3
     monkeypatch.setattr(search, "_first_clause", lambda text: text)  # every word is the question's
-    assert len(_titles(searcher, question)) == 1, "without the mechanism 'erp' cuts the other reports"
+    assert len(_rule_answers(searcher, question)) == 1, "without the mechanism 'erp' cuts the other reports"
     store.close()
 
 
@@ -818,6 +828,7 @@ def test_news_of_an_entrys_addition_follows_the_catalogue_entry(tmp_path) -> Non
 def test_the_context_after_the_question_does_not_dilute_its_anchor(tmp_path, monkeypatch) -> None:
     """ "velvetsoft server sql injection - what can an attacker get? we keep all our creds in VSPX"."""
     from retrieval import search
+    from retrieval.query import parse_query
 
     monkeypatch.setattr(search, "SAME_STORY_SIMILARITY", 1.01)  # not the reason others go
     store, searcher = _searcher_over(
@@ -831,9 +842,12 @@ def test_the_context_after_the_question_does_not_dilute_its_anchor(tmp_path, mon
         ],
     )  # fmt: skip
     question = "velvetsoft server sql injection - what can an attacker get? we keep all our creds in VSPX"
-    assert _titles(searcher, question) == ["Velvetsoft Server hit by SQL injection flaw allowing data theft"]
+    assert _rule_answers(searcher, question) == ["Velvetsoft Server hit by SQL injection flaw allowing data theft"]
+    ranked = searcher.ranked(parse_query(question, now=NOW, dictionary=searcher.dictionary))
+    unfocused = {r.record.title for r in ranked if r.why.get("near_miss") == "unfocused"}
+    assert {f"Product {n} SQL injection vulnerability" for n in range(4)} <= unfocused, "they go to the model"
     monkeypatch.setattr(search, "_first_clause", lambda text: "")
-    assert len(_titles(searcher, question)) > 1, "weighed against the context too, the anchor is too light"
+    assert len(_rule_answers(searcher, question)) > 1, "weighed against the context too, the anchor is too light"
     store.close()
 
 
@@ -1157,8 +1171,8 @@ def test_a_severity_word_filters_a_listing_but_not_the_reports_of_a_named_cve(tm
     """ "vRealize Log Insight CVE-… - VMware says critical unauth RCE. anything beyond the advisory?": the CVE
     says which bug and "critical" describes it; a report that states no severity still answers. "critical
     bugs this week" is a listing, and there the word filters. About a subject ("critical quokkasoft bugs this
-    week?"), only a stated lower rating excludes: news that states none may be the critical one. (The listing's
-    filter is ``test_query``'s.)"""
+    week?"), the word ranks the critical records first and excludes none: sources rate one bug differently, and
+    in chat "critical" means "worth acting on". (The listing's filter is ``test_query``'s.)"""
     vulnerability: dict[str, Any] = {"kind": "vulnerability", "vendors": ["Quokkasoft"]}
     store, searcher = _searcher_over(
         tmp_path,
@@ -1171,9 +1185,9 @@ def test_a_severity_word_filters_a_listing_but_not_the_reports_of_a_named_cve(tm
     )  # fmt: skip
     question = "Log Insight CVE-2022-91706 - quokkasoft says critical unauth RCE. anything beyond the advisory so far?"
     assert _titles(searcher, question) == ["Quokkasoft patches Log Insight flaws"]
-    about_the_vendor = _titles(searcher, "critical quokkasoft bugs this week?")
+    about_the_vendor = _rule_answers(searcher, "critical quokkasoft bugs this week?")
     assert about_the_vendor[0] == "Critical Quokkasoft gateway flaw"
-    assert "Quokkasoft fixes a low-risk dashboard flaw" not in about_the_vendor, "a stated lower rating excludes"
+    assert "Quokkasoft fixes a low-risk dashboard flaw" in about_the_vendor, "a rating read from words excludes none"
     assert "Quokkasoft patches Log Insight flaws" in about_the_vendor, "no rating stated: it may be the critical one"
     assert _titles(searcher, "severity:critical quokkasoft bugs this week") == ["Critical Quokkasoft gateway flaw"]
     store.close()
@@ -1252,8 +1266,8 @@ def test_the_name_after_anything_on_is_what_is_asked_wherever_it_stands(tmp_path
 @needs_model
 def test_asked_whether_a_catalogued_bug_is_exploited_its_exploitation_reports_follow_the_entry(tmp_path) -> None:
     """ "CVE-… quokkadb - exploited in the wild? is it on KEV yet?": the entry answers the catalogue part,
-    and the reports of attacks (published weeks before CISA added it, not saying "KEV") the rest. "Is it on
-    KEV?" alone asks about the catalogue, and gets the entry only."""
+    and the bug's reports (not saying "KEV") the rest. "Is it on KEV?" alone asks about the catalogue, and gets
+    the entry only."""
     cve = "CVE-2025-61077"
     kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True}
     news: dict[str, Any] = {"kind": "vulnerability", "cves": [cve]}
@@ -1270,18 +1284,11 @@ def test_asked_whether_a_catalogued_bug_is_exploited_its_exploitation_reports_fo
         ],
     )  # fmt: skip
 
-    def shown(text: str) -> list[str]:
-        """Every record the answer shows, its incidents' other reports included, as titles."""
-        answer = searcher.search(text, now=NOW).results
-        ids = [i for r in answer for i in [r.record.id, *r.members]]
-        return [store.get_many([i])[i].title for i in ids]
-
     entry = f"QuokkaDB Security Feature Bypass Vulnerability ({cve})"
-    assert shown(f"{cve} quokkadb — exploited in the wild? is it on KEV yet?") == [
-        entry,
-        "Hackers exploit QuokkaDB storage flaw to breach servers",
-    ]
-    assert shown(f"{cve} quokkadb — is it on KEV yet?") == [entry]
+    answer = _told(searcher, f"{cve} quokkadb — exploited in the wild? is it on KEV yet?")
+    assert answer[0] == entry and "Hackers exploit QuokkaDB storage flaw to breach servers" in answer, answer
+    assert "QuokkaDB ships 9.2 with faster replication" in answer, "the bug's other reports say what it is"
+    assert _told(searcher, f"{cve} quokkadb — is it on KEV yet?") == [entry]
     store.close()
 
 
@@ -1370,4 +1377,78 @@ def test_a_status_page_incident_is_about_the_parts_its_title_lists(tmp_path) -> 
     assert "Crypto miners abuse GitHub Codespaces and Actions" not in everything
     clones = _titles(searcher, "git clones hanging and PR pages erroring today - github problem or our vpn?")
     assert "Incident with Git Operations, Issues and Pull Requests" in clones
+    store.close()
+
+
+@needs_model
+def test_a_cve_asked_if_exploited_gets_the_reports_of_exploitation_first_then_the_bugs_other_reports(tmp_path) -> None:
+    """ "CVE-… exploited yet?": exploitation ranks, it excludes nothing; the disclosure says what the bug is."""
+    vulnerability: dict[str, Any] = {"kind": "vulnerability", "vendors": ["Acme"], "products": ["Gateway"]}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Acme patches critical Gateway flaw CVE-2025-61001", hours_ago=24 * 6, cves=["CVE-2025-61001"],
+                    **vulnerability),
+            _record("Attackers exploit Acme Gateway flaw CVE-2025-61001", hours_ago=20, cves=["CVE-2025-61001"],
+                    exploited=True, **vulnerability),
+            _record("Globex router flaw CVE-2025-62002 exploited", hours_ago=10, cves=["CVE-2025-62002"],
+                    exploited=True, kind="vulnerability"),
+        ],
+    )  # fmt: skip
+    exploitation, disclosure = (
+        "Attackers exploit Acme Gateway flaw CVE-2025-61001",
+        "Acme patches critical Gateway flaw",
+    )
+    asked = _told(searcher, "CVE-2025-61001 exploited yet?")
+    assert asked[0] == exploitation and any(t.startswith(disclosure) for t in asked), asked
+    assert _told(searcher, "exploited:yes CVE-2025-61001") == [exploitation], "as an operator, exploitation excludes"
+    store.close()
+
+
+@needs_model
+def test_a_catalogue_question_asking_more_gets_the_bugs_reports_after_its_entry(tmp_path) -> None:
+    """ "CVE-… - patched? on KEV?": the entry answers the catalogue, the bug's reports the rest."""
+    kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True, "vendors": ["Acme"]}
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Acme Gateway Path Traversal Vulnerability (CVE-2025-61001)", hours_ago=30,
+                    cves=["CVE-2025-61001"], **kev),
+            _record("Acme ships Gateway fix for path traversal CVE-2025-61001", hours_ago=50,
+                    cves=["CVE-2025-61001"], kind="vulnerability", vendors=["Acme"]),
+            _record("Acme Portal flaw CVE-2025-61009 disclosed", hours_ago=40, cves=["CVE-2025-61009"],
+                    kind="vulnerability", vendors=["Acme"]),
+        ],
+    )  # fmt: skip
+    entry, report = "Acme Gateway Path Traversal Vulnerability (CVE-2025-61001)", "Acme ships Gateway fix for path"
+    asked_more = _told(searcher, "CVE-2025-61001 - is it patched and is it on KEV?")
+    assert asked_more[0] == entry and any(t.startswith(report) for t in asked_more[1:]), asked_more
+    assert _told(searcher, "is CVE-2025-61001 on KEV yet?") == [entry], "the catalogue alone: its entry"
+    assert _told(searcher, "CVE-2025-61009 - is it patched and on KEV?") == [], "not listed: still an honest no"
+    store.close()
+
+
+@needs_model
+def test_what_the_gate_passed_but_the_focus_drops_and_a_vendors_record_not_naming_the_product_are_near_misses(
+    tmp_path,
+) -> None:
+    """The rules' doubts go to the model as near misses, ranked after every answer the rules accept."""
+    from retrieval.query import parse_query
+
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record("Veeam Backup & Replication RCE flaw patched", hours_ago=20, kind="vulnerability",
+                    vendors=["Veeam"], products=["Backup & Replication"]),
+            _record("Veeam security advisory (AV26-008)", hours_ago=30, kind="advisory", vendors=["Veeam"],
+                    summary="Veeam published security updates."),
+            _record("Globex security advisory (AV26-009)", hours_ago=30, kind="advisory", vendors=["Globex"],
+                    summary="Globex published security updates."),
+        ],
+    )  # fmt: skip
+    query = parse_query("veeam backup & replication rce patched this week?", now=NOW, dictionary=searcher.dictionary)
+    ranked = searcher.ranked(query)
+    assert [r.record.title for r in ranked] == ["Veeam Backup & Replication RCE flaw patched",
+                                                "Veeam security advisory (AV26-008)"]  # fmt: skip
+    assert "near_miss" not in ranked[0].why and ranked[1].why["near_miss"] == "product"
     store.close()

@@ -176,10 +176,10 @@ _SEVERITY_PHRASES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Severit
         re.compile(r"(?<![\w-])sev(?:erity)?[\s-]?(?P<n>[0-4])(?![\w])", re.IGNORECASE),
         lambda m: _SEVERITY_WORDS[m["n"]],
     ),
-    # "CVSS 9+", "cvss above 7", "CVSS >= 8.8"
+    # "CVSS 9+", "cvss above 7", "CVSS >= 8.8"; not the standard's versions ("cvss 4.0 finally released?")
     (
         re.compile(
-            r"(?<![\w-])cvss(?:v?3(?:\.1)?)?\s*(?:score\s*)?(?:>=|=>|>|of|above|over|at\s+least|:)?\s*"
+            r"(?<![\w-])cvss(?:v?3(?:\.1)?)?\s*+(?!v?(?:[234]\.0|3\.1)(?![\d.])|v\d)(?:score\s*)?(?:>=|=>|>|of|above|over|at\s+least|:)?\s*"
             r"(?P<s>10(?:\.0)?|\d(?:\.\d)?)\s*\+?(?![\w.])",
             re.IGNORECASE,
         ),
