@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 59
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 62
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -40,7 +40,12 @@ Dec 2025–Feb 2026 and 2023 Q4, GitHub 2023 and Cloudflare 2026 status, KEV of 
 and 2023, Cloudflare status of 2023), ``heldout58`` (news of Nov–Dec 2025, GitHub status of 2022 and 2026, Google Cloud
 status of 2020–21, KEV of 2025, ICS advisories of 2021 and 2024) and ``heldout59`` (news of Jan–Feb 2026 and 2023
 May–Aug, Cloudflare status of 2025–26, KEV of 2023 and 2026, ICS advisories of 2018 and 2022), 60 each, once on
-2e82b74. Each set's first measurement is the honest figure for questions the ranking had never seen; after it, a
+2e82b74; ``heldout60`` (2023 news of Feb–May and Sep–Nov, KEV of 2021 and 2025 H1, ICS advisories of 2020 and 2024,
+GitHub status of 2025), ``heldout61`` (news of Nov 1–20 2025 and Jan 1–13 2026, Cloudflare status of 2020–21, Google
+Cloud status of 2022–23, KEV of 2023–24, ICS advisories of 2017 and 2019) and ``heldout62`` (news of Dec 1–10 2025,
+Feb 2026 and 2023 H2, Google Cloud status of 2025–26, Cloudflare status of 2024, KEV of 2022 and 2026, ICS advisories
+of 2021 and 2023), 60 each, once on the code that first shipped the thresholds chosen against all four targets. Each
+set's first measurement is the honest figure for questions the ranking had never seen; after it, a
 set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
@@ -62,7 +67,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout59] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout62] [--verbose]
 """
 
 from __future__ import annotations
@@ -149,6 +154,9 @@ SETS = {
     "heldout57": REPO / "bench" / "heldout57.jsonl",
     "heldout58": REPO / "bench" / "heldout58.jsonl",
     "heldout59": REPO / "bench" / "heldout59.jsonl",
+    "heldout60": REPO / "bench" / "heldout60.jsonl",
+    "heldout61": REPO / "bench" / "heldout61.jsonl",
+    "heldout62": REPO / "bench" / "heldout62.jsonl",
 }
 
 
