@@ -89,6 +89,11 @@ CVE_RELATIVE_SIMILARITY = 0.60
 #: …and was published within this span around the records that print it (news follows a disclosure).
 CVE_RELATIVE_BEFORE = timedelta(days=7)
 CVE_RELATIVE_AFTER = timedelta(days=60)
+#: A record that names only the bug's vendor ("Google fixes two Android zero-days" for the Framework CVE) tells
+#: the same bug only when published this close to a record that prints it, and read as closely as a relative…
+CVE_RELATIVE_VENDOR_SPAN = timedelta(days=2)
+#: …of which this many, at most, are read (a vendor as large as Microsoft fills two days with stories).
+CVE_RELATIVE_VENDOR_ROWS = 200
 #: Records naming more CVEs than this are round-ups; as in clustering, they do not say what one CVE is.
 MAX_LINKING_CVES = 3
 #: A catalogue window with more entries than this is no short list a word can be chatter beside.
@@ -711,6 +716,7 @@ class Searcher:
         matrix = np.stack(list(vectors.values()))
         clusters = {s.cluster_id for s in subjects}
         names = _subject_names(records)
+        vendors = {v.lower() for r in records for v in r.vendors} - names
         words = self._characteristic_words(records) | self._product_words(records)
         first = min(s.published for s in about) - CVE_RELATIVE_BEFORE.total_seconds()
         last = max(s.published for s in about) + CVE_RELATIVE_AFTER.total_seconds()
@@ -725,6 +731,17 @@ class Searcher:
             if expression:
                 around = dataclasses.replace(related, start=span_start, end=span_end, text=expression)
                 rows += self.store.candidate_rows(around)
+        published = sorted(s.published for s in about)
+        vendor_start = published[0] - CVE_RELATIVE_VENDOR_SPAN.total_seconds()
+        vendor_end = min(end, published[-1] + CVE_RELATIVE_VENDOR_SPAN.total_seconds())
+        if start is not None:
+            vendor_start = max(start, vendor_start)
+        if vendors and vendor_start < vendor_end:
+            expression = " OR ".join(f'"{p}"' for p in (" ".join(re.findall(r"\w+", v)) for v in sorted(vendors)) if p)
+            near = dataclasses.replace(related, start=vendor_start, end=vendor_end, text=expression or None)
+            rows += (
+                self.store.candidate_rows(near, newest_first=True, limit=CVE_RELATIVE_VENDOR_ROWS) if expression else []
+            )
         seen = {r.record.id for r in shown} | {m for r in shown for m in r.members} | {s.id for s in subjects}
         shown_clusters = {r.record.cluster_id or r.record.id for r in shown}
         candidates = list({c.id: c for c in map(_candidate, rows) if c.id not in seen}.values())
@@ -743,9 +760,15 @@ class Searcher:
                 continue
             similarity = float(np.max(matrix @ vector))
             same_incident = c.cluster_id in clusters
+            entities = self._entities(record)[0]
+            says_the_product = bool(names & entities) or any(_contains_word(text.lower(), w) for w in words)
+            # Only the vendor: the same bug when told within days of a record printing it ("Google fixes two
+            # Android zero-days" the day CISA lists the Framework CVE); later, another of the vendor's bugs.
+            says_the_vendor = bool(vendors & entities) and any(
+                abs(c.published - p) <= CVE_RELATIVE_VENDOR_SPAN.total_seconds() for p in published
+            )
             if not same_incident and (
-                similarity < CVE_RELATIVE_SIMILARITY
-                or not (names & self._entities(record)[0] or any(_contains_word(text.lower(), w) for w in words))
+                similarity < CVE_RELATIVE_SIMILARITY or not (says_the_product or says_the_vendor)
             ):
                 continue
             c.dense = similarity
@@ -1238,9 +1261,10 @@ class Searcher:
             ]
             if hit:
                 why["products"] = hit
-            elif any(v.lower() in names for v in query.vendors):
-                # The product's vendor, in a record that does not name the product ("Veeam security advisory
-                # (AV26-008)" for "veeam backup & replication rce this week?"): the model judges it.
+            elif source_type(record.source) == "news" and any(v.lower() in names for v in query.vendors):
+                # The product's vendor, in a story that does not name the product ("Veeam security advisory
+                # (AV26-008)" for "veeam backup & replication rce this week?"): the model judges it. A catalogue
+                # entry, an advisory or a status page states its products: another one is not about this one.
                 near_miss = near_miss or "product"
             else:
                 return None

@@ -402,8 +402,8 @@ CASES = [
         kinds=[BREACH],
     ),
     case(
-        "ongoing ransomware attacks on hospitals",
-        window=("2024-06-03T11:30:00+02:00", WED_LOCAL, "right now (past 48 hours)"),
+        "ongoing ransomware attacks on hospitals",  # a story going on: the last week's reports of it
+        window=("2024-05-29T11:30:00+02:00", WED_LOCAL, "still (past week)"),
         kinds=[RANSOM],
         terms=["hospitals"],
     ),
@@ -956,3 +956,19 @@ def test_a_severity_said_in_words_filters_a_listing_and_ranks_about_a_subject(st
 )
 def test_a_bug_is_a_malfunction_only_where_a_service_malfunctions(text: str, kind: Kind) -> None:
     assert parse_query(text, now=datetime.fromisoformat(WED), tz=BER).kinds == [kind]
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("qakbot crew still active after the fbi takedown?", "still (past week)"),  # a story going on for days
+        ("lastpass breach still costing people money?", "still (past week)"),
+        ("is slack still down?", "right now (past 48 hours)"),  # trouble at a service: the last two days
+        ("ongoing github outage?", "right now (past 48 hours)"),
+        ("is CVE-2024-3400 still being exploited?", "right now (past 3 weeks)"),  # exploitation lasts weeks
+        ("lockbit still active right now?", "right now (past 48 hours)"),  # "right now" is the present itself
+    ],
+)
+def test_still_reaches_back_as_far_as_what_goes_on_lasts(text: str, label: str) -> None:
+    window = parse_query(text, now=datetime.fromisoformat(WED), tz=BER).window
+    assert window is not None and window.label == label, text

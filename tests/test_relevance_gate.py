@@ -582,9 +582,9 @@ def test_words_no_ics_advisory_of_the_window_uses_are_chatter(searcher, monkeypa
     monkeypatch.setattr(aboutness, "COMMON_SHARE", 0.0)  # as in a real store: "ICS" and "CISA" are common words
     monkeypatch.setattr(aboutness, "COMMON_FLOOR", 0)
     question = "what ICS advisories did cisa drop today?"
-    assert _titles(searcher, question) == ["Siemens SINEC NMS"]
+    assert _rule_answers(searcher, question) == ["Siemens SINEC NMS"]
     monkeypatch.setattr(Searcher, "_only_chatter", lambda self, query, candidates: False)
-    assert _titles(searcher, question) == [], "without the mechanism 'drop' gates: no advisory says it"
+    assert _rule_answers(searcher, question) == [], "without the mechanism 'drop' gates: no advisory says it"
 
 
 @needs_model
@@ -608,7 +608,7 @@ def test_a_record_answers_for_its_own_vendor_the_dictionary_does_not_know(tmp_pa
         ]
     )  # fmt: skip
     question = "quorvex advisories this week? our plant runs their kit on line three"
-    titles = _titles(searcher, question)
+    titles = _rule_answers(searcher, question)
     assert sorted(titles[:3]) == [
         "Hollis Marlow Quorvex 3500 Rack",
         "Quorvex Relay Studio",
@@ -616,7 +616,7 @@ def test_a_record_answers_for_its_own_vendor_the_dictionary_does_not_know(tmp_pa
     ]
     assert "Water plant operators warned about exposed HMIs" not in titles
     monkeypatch.setattr(search, "_own_names_said", lambda record, terms, names: [])
-    assert len(_titles(searcher, question)) < 3, "without the mechanism the context words gate"
+    assert len(_rule_answers(searcher, question)) < 3, "without the mechanism the context words gate"
     store.close()
 
 
@@ -1444,6 +1444,8 @@ def test_what_the_gate_passed_but_the_focus_drops_and_a_vendors_record_not_namin
                     summary="Veeam published security updates."),
             _record("Globex security advisory (AV26-009)", hours_ago=30, kind="advisory", vendors=["Globex"],
                     summary="Globex published security updates."),
+            _record("Veeam ONE Missing Authentication Vulnerability (CVE-2025-61010)", hours_ago=30, source="CISA KEV",
+                    kind="vulnerability", vendors=["Veeam"], products=["ONE"], cves=["CVE-2025-61010"]),
         ],
     )  # fmt: skip
     query = parse_query("veeam backup & replication rce patched this week?", now=NOW, dictionary=searcher.dictionary)
@@ -1451,4 +1453,5 @@ def test_what_the_gate_passed_but_the_focus_drops_and_a_vendors_record_not_namin
     assert [r.record.title for r in ranked] == ["Veeam Backup & Replication RCE flaw patched",
                                                 "Veeam security advisory (AV26-008)"]  # fmt: skip
     assert "near_miss" not in ranked[0].why and ranked[1].why["near_miss"] == "product"
+    # (The catalogue's entry states its product: another of the vendor's products is not this one.)
     store.close()

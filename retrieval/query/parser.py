@@ -41,6 +41,7 @@ from retrieval.query.vocabulary import (
     _WORD,
     _stricter,
     _unquote,
+    is_trouble_question,
     speaks_of_malfunction,
 )
 from retrieval.records import Kind, Severity, scrub_text
@@ -253,7 +254,7 @@ def parse_query(
     if span is None and not found.present and _STATUS_NOW.search(asked) and not _PAST_TENSE.search(asked):
         found.present = "now"  # "teams down??": a service failing as the asker speaks
     if span is None and found.present and found.catalogue != "kev":
-        span = _present_span(found, clock)
+        span = _present_span(found, clock, trouble=is_trouble_question(found.kinds, asked))
     for m in _WORD.finditer(buf.current):  # what is left: meaningful words
         word = m.group(0).lower().strip("'.")
         if word and word not in _STOPWORDS and not word.isdigit() and len(word) >= 2:
@@ -344,17 +345,26 @@ PRESENT = timedelta(hours=48)
 #: How far back "being exploited right now" reaches: exploitation goes on for weeks after it is first
 #: reported (CISA gives agencies three weeks to fix a newly listed KEV entry).
 PRESENT_EXPLOITATION = timedelta(days=21)
+#: How far back "still" and "ongoing" reach in a story that is no trouble at a service ("qakbot crew still active
+#: after the takedown?", "lastpass breach still costing people money?"): the story going on began days ago.
+PRESENT_STORY = timedelta(days=7)
 
 
-def _present_span(found: _Found, clock: _Clock) -> _Span:
+def _present_span(found: _Found, clock: _Clock, *, trouble: bool) -> _Span:
     """The recent window "right now", "currently", "still", "ongoing" stand for when no time is named.
 
     Catalogue membership ("is it in KEV yet?") is a state, not an event, and keeps no window. Exploitation
-    is a state that lasts: "is X being exploited right now?" is answered by reports of the last weeks.
+    is a state that lasts: "is X being exploited right now?" is answered by reports of the last weeks. A
+    story that is "still" going on ("did lockbit dump the boeing files yet or still just threatening?") is
+    answered by the last week's reports of it; trouble at a service ("is github still down?") by the last two
+    days'.
     """
     if found.exploited:
         start = (clock.now.astimezone(UTC) - PRESENT_EXPLOITATION).astimezone(clock.tz)
         return _Span(start, clock.now, "right now (past 3 weeks)")
+    if found.present == "ongoing" and not trouble:
+        start = (clock.now.astimezone(UTC) - PRESENT_STORY).astimezone(clock.tz)
+        return _Span(start, clock.now, "still (past week)")
     start = (clock.now.astimezone(UTC) - PRESENT).astimezone(clock.tz)
     return _Span(start, clock.now, "right now (past 48 hours)")
 
