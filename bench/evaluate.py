@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 62
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 65
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -44,8 +44,12 @@ May–Aug, Cloudflare status of 2025–26, KEV of 2023 and 2026, ICS advisories 
 GitHub status of 2025), ``heldout61`` (news of Nov 1–20 2025 and Jan 1–13 2026, Cloudflare status of 2020–21, Google
 Cloud status of 2022–23, KEV of 2023–24, ICS advisories of 2017 and 2019) and ``heldout62`` (news of Dec 1–10 2025,
 Feb 2026 and 2023 H2, Google Cloud status of 2025–26, Cloudflare status of 2024, KEV of 2022 and 2026, ICS advisories
-of 2021 and 2023), 60 each, once on the code that first shipped the thresholds chosen against all four targets. Each
-set's first measurement is the honest figure for questions the ranking had never seen; after it, a
+of 2021 and 2023), 60 each, once on 8b1336d (the first code whose thresholds were chosen against all four targets);
+``heldout63`` (2023 news of Jan–Mar and Jul–Aug, KEV of 2022 H2 and 2024, ICS advisories of 2018 and 2022, Cloudflare
+status of 2022–23), ``heldout64`` (news of Nov 20–30 2025 and Feb 2026, GitHub status of 2023 and 2026, Google Cloud
+status of 2021 and 2024, KEV of 2025 H2, ICS advisories of 2020 and 2023) and ``heldout65`` (news of Dec 2025–Jan 2026
+and 2023 Apr–Jun and Oct–Dec, Cloudflare status of 2025–26, KEV of 2021 and 2023, ICS advisories of 2019 and 2024), 60
+each, once on the session's final code (the model retrained on 63 sets). Each set's first measurement is the honest figure for questions the ranking had never seen; after it, a
 set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
@@ -67,7 +71,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout62] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout65] [--verbose]
 """
 
 from __future__ import annotations
@@ -157,6 +161,9 @@ SETS = {
     "heldout60": REPO / "bench" / "heldout60.jsonl",
     "heldout61": REPO / "bench" / "heldout61.jsonl",
     "heldout62": REPO / "bench" / "heldout62.jsonl",
+    "heldout63": REPO / "bench" / "heldout63.jsonl",
+    "heldout64": REPO / "bench" / "heldout64.jsonl",
+    "heldout65": REPO / "bench" / "heldout65.jsonl",
 }
 
 
