@@ -736,12 +736,11 @@ class Searcher:
         vendor_end = min(end, published[-1] + CVE_RELATIVE_VENDOR_SPAN.total_seconds())
         if start is not None:
             vendor_start = max(start, vendor_start)
-        if vendors and vendor_start < vendor_end:
-            expression = " OR ".join(f'"{p}"' for p in (" ".join(re.findall(r"\w+", v)) for v in sorted(vendors)) if p)
-            near = dataclasses.replace(related, start=vendor_start, end=vendor_end, text=expression or None)
-            rows += (
-                self.store.candidate_rows(near, newest_first=True, limit=CVE_RELATIVE_VENDOR_ROWS) if expression else []
-            )
+        phrases = [" ".join(re.findall(r"\w+", v)) for v in sorted(vendors)]
+        if any(phrases) and vendor_start < vendor_end:
+            expression = " OR ".join(f'"{p}"' for p in phrases if p)  # quoted: never FTS syntax
+            near = dataclasses.replace(related, start=vendor_start, end=vendor_end, text=expression)
+            rows += self.store.candidate_rows(near, newest_first=True, limit=CVE_RELATIVE_VENDOR_ROWS)
         seen = {r.record.id for r in shown} | {m for r in shown for m in r.members} | {s.id for s in subjects}
         shown_clusters = {r.record.cluster_id or r.record.id for r in shown}
         candidates = list({c.id: c for c in map(_candidate, rows) if c.id not in seen}.values())
@@ -1312,7 +1311,6 @@ class Searcher:
                     # About the entity, in none of the question's other words nor close in meaning: a near miss
                     # ("Geutebruck IP Cameras" for "every cisa advisory on geutebrück g-cams so far?").
                     near_miss = near_miss or "topic"
-
             elif not (coverage > 0.5 or (matched and dense >= 0.40) or dense >= context.semantic_gate):
                 # Says too little of the question, in words or meaning: a near miss, the model judges it.
                 near_miss = near_miss or "topic"

@@ -1455,3 +1455,28 @@ def test_what_the_gate_passed_but_the_focus_drops_and_a_vendors_record_not_namin
     assert "near_miss" not in ranked[0].why and ranked[1].why["near_miss"] == "product"
     # (The catalogue's entry states its product: another of the vendor's products is not this one.)
     store.close()
+
+
+@needs_model
+def test_a_story_naming_only_the_bugs_vendor_is_a_relative_only_within_days_of_the_cve(tmp_path) -> None:
+    """ "Google fixes two Android zero-days" is the Framework CVE's story on the day CISA lists it; three weeks
+    later, a story of the same words is another of the vendor's bugs."""
+    cve = "CVE-2025-48572"
+    android: dict[str, Any] = {"kind": "vulnerability", "vendors": ["Android"], "exploited": True}
+    story = "Android zero-days exploited in targeted attacks fixed by Google in the monthly security update"
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record(f"Android Framework Privilege Escalation Vulnerability ({cve})", hours_ago=24 * 21, cves=[cve],
+                    source="CISA KEV", products=["Framework"], summary="Android Framework zero-day exploited.",
+                    **android),
+            _record("Google fixes two Android zero-days exploited in attacks", hours_ago=24 * 21 - 5, summary=story,
+                    **android),
+            _record("Google fixes another Android zero-day exploited in attacks", hours_ago=5, summary=story,
+                    **android),
+        ],
+    )  # fmt: skip
+    told = _told(searcher, f"{cve} - exploited? patch level?")
+    assert "Google fixes two Android zero-days exploited in attacks" in told, told
+    assert "Google fixes another Android zero-day exploited in attacks" not in told, told
+    store.close()
