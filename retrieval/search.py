@@ -325,9 +325,6 @@ class Searcher:
         start, end = self._bounds(query)
         near_misses: list[SearchResult] = []
         results = self._rank(query, start, end, limit=limit, near_misses=near_misses)
-        if not results and query.exploited and query.cves and not query.exploited_required and query.catalogue != "kev":
-            # "CVE-… - exploited?" with no report of exploitation: the honest answer is what the records say.
-            results = self._rank(dataclasses.replace(query, exploited=None), start, end, limit=limit)
         if not results and query.cves and not query.cves_required and query.catalogue != "kev":
             without = dataclasses.replace(query, cves=[])
             describes_the_bug = any(self._names_a_subject(t, query) for t in query.terms)
@@ -699,7 +696,8 @@ class Searcher:
         What the bug is comes from the records that name the CVE, whenever published (the KEV entry,
         the advisory): a record counts when it tells the same incident (their cluster), or names their
         product (or vendor) and is close in meaning to one of them, was published around them, and
-        names no other CVE instead (then it is about another bug).
+        names no other CVE instead (then it is about another bug). One that names only their vendor, where
+        they name a product, must be published within :data:`CVE_RELATIVE_VENDOR_SPAN` of one of them.
         """
         subject_rows = self.store.candidate_rows(RecordFilter(end=end, cves=tuple(query.cves)))
         if not subject_rows:
@@ -718,8 +716,9 @@ class Searcher:
         names = _subject_names(records)
         vendors = {v.lower() for r in records for v in r.vendors} - names
         words = self._characteristic_words(records) | self._product_words(records)
-        first = min(s.published for s in about) - CVE_RELATIVE_BEFORE.total_seconds()
-        last = max(s.published for s in about) + CVE_RELATIVE_AFTER.total_seconds()
+        published = sorted(s.published for s in about)
+        first = published[0] - CVE_RELATIVE_BEFORE.total_seconds()
+        last = published[-1] + CVE_RELATIVE_AFTER.total_seconds()
         span_start = first if start is None else max(start, first)
         span_end = min(end, last)
         related = dataclasses.replace(self._filter(query, start, end), cves=())
@@ -731,7 +730,6 @@ class Searcher:
             if expression:
                 around = dataclasses.replace(related, start=span_start, end=span_end, text=expression)
                 rows += self.store.candidate_rows(around)
-        published = sorted(s.published for s in about)
         vendor_start = published[0] - CVE_RELATIVE_VENDOR_SPAN.total_seconds()
         vendor_end = min(end, published[-1] + CVE_RELATIVE_VENDOR_SPAN.total_seconds())
         if start is not None:

@@ -58,8 +58,8 @@ class StructuredQuery:
     cves_required: bool = False
     #: True when exploitation was written as an operator (``is:exploited``, ``exploited:yes``): then only
     #: exploited records answer. Read from words ("exploited yet?") it filters a question without a subject
-    #: ("exploited bugs this week") or about a CVE (falling back to the CVE's records when none reports
-    #: exploitation); with another subject it ranks, since the honest answer may be "not yet".
+    #: ("exploited bugs this week"); with a subject, a CVE too, it ranks (reports of exploitation first), since
+    #: the honest answer may be "not yet".
     exploited_required: bool = False
     #: True when the severity was written as an operator (``severity:high``, ``cvss:9``): then it excludes.
     #: Read from words ("anything critical this month?") it filters a question without a subject ("critical
