@@ -129,14 +129,16 @@ def _gazetteer() -> dict[str, Place]:
 
 @functools.cache
 def _pattern() -> re.Pattern[str]:
+    """Every name of the gazetteer (all lowercase), longest first. Matched against lowercased text: with
+    ``re.IGNORECASE`` the same 760-name alternation runs six times slower, and the gate reads it over status pages."""
     names = sorted(_gazetteer(), key=len, reverse=True)
-    return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])", re.IGNORECASE)
+    return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])")
 
 
 def places_in(text: str) -> list[Place]:
     """The places ``text`` names, longest names first where they overlap ("South Korea" over "Korea")."""
     gazetteer = _gazetteer()
-    return [gazetteer[m.group(0).lower()] for m in _pattern().finditer(text)]
+    return [gazetteer[m.group(0)] for m in _pattern().finditer(text.lower())]
 
 
 def names_a_place(text: str) -> bool:

@@ -38,7 +38,6 @@ import itertools
 import math
 import re
 import time
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,6 +58,7 @@ from retrieval.aboutness import (
 from retrieval.cve import CVE_PATTERN
 from retrieval.enrich import is_status_source, source_type
 from retrieval.formats.kev import KEV_SOURCE
+from retrieval.gate_text import GateText, GateTexts, fold
 from retrieval.places import Place, may_be_about, names_a_place, places_in
 from retrieval.query import StructuredQuery, is_trouble_question, parse_query
 from retrieval.records import Kind, Severity, ThreatRecord
@@ -213,6 +213,8 @@ class SearchResponse:
 @dataclass(frozen=True)
 class _GateContext:
     generic: frozenset[str] = frozenset()
+    #: The question's informative words less the generic ones (``Searcher._subject_terms``): what the gate weighs.
+    informative: tuple[str, ...] = ()
     semantic_gate: float = SEMANTIC_GATE
     weights: TermWeights = field(default_factory=lambda: TermWeights({}))
     #: The question's informative words that are names (``Searcher._is_name``), judged once per question.
@@ -243,7 +245,7 @@ class _GateContext:
         return _matches_term(text, term, name=term in self.whole, shortened=term in self.shortened)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     rowid: int
     id: str
@@ -255,6 +257,8 @@ class _Candidate:
     dense_rank: int | None = None
     bm25_rank: int | None = None
     record: ThreatRecord | None = None
+    #: The record's texts as the gate reads them (set with ``record``).
+    texts: GateText | None = None
     coverage: float = 0.0
     #: The question's words this record says (set by the relevance gate).
     said: frozenset[str] = frozenset()
@@ -284,6 +288,7 @@ class Searcher:
         self._place_reporting: dict[str, bool] = {}
         # What the dictionary finds in a text depends on nothing else: found once per process, not once per question.
         self._text_entities = functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)(self._find_entities)
+        self._gate_texts = GateTexts()
 
     # -- public ------------------------------------------------------------------------------
 
@@ -1174,13 +1179,15 @@ class Searcher:
         records = self.store.get_many([c.id for c in wanted])
         for c in wanted:
             c.record = records.get(c.id)
+            c.texts = self._gate_texts.of(c.record) if c.record is not None else None
 
     def _gate(self, query: StructuredQuery, candidate: _Candidate, context: _GateContext) -> dict[str, object] | None:
         """Why this record answers the question, or None when it does not."""
         record = candidate.record
         if record is None:
             return None
-        text = _folded(f"{record.title}\n{record.summary}\n{record.source}\n{' '.join(record.tags)}".lower())
+        texts = candidate.texts or self._gate_texts.of(record)
+        text = texts.folded
         if query.exclude_terms and _exclusions(tuple(query.exclude_terms)).search(text):
             return None
         why: dict[str, object] = {}
@@ -1196,14 +1203,14 @@ class Searcher:
                 return None  # "is CVE-2025-53771 on KEV?": the entry of a related CVE whose notes name it is not
         if query.exploited and candidate.exploited:
             why["exploited"] = True
-        text_words = f"{record.title} {' '.join(record.tags)}\n{record.summary}"  # tags state facts, as a title does
+        text_words = texts.words
         if query.catalogue == "ics" and not about_ics(text_words):
             return None  # "any ICS advisories today?": a KEV story of the day is no ICS advisory
         if (
             query.kinds
             and not query.kinds_required
             and not (query.catalogue == "kev" and record.source == KEV_SOURCE and Kind.RANSOMWARE not in query.kinds)
-            and not kind_fits(record.kind, query.kinds, text_words)
+            and not texts.kind_fits(query.kinds)
             and not self._headline_names_the_subject(query, candidate, context)
         ):
             # A KEV question is answered by its entries, whatever kind its words suggest ("wordpad ntlm hash
@@ -1272,7 +1279,7 @@ class Searcher:
             why["vendors"] = hit
         if query.terms:
             # Words common in the store (or in most candidates) neither gate nor rank; rarer words weigh more.
-            informative = self._subject_terms(context.weights.informative(query.terms), context.generic, query)
+            informative = context.informative
             # A word of a name the question already read as that name ("6 craft sites" after "Craft CMS") is that name.
             named = {w for n in entity_names for w in re.findall(r"\w+", n)}
             names_here = [
@@ -1344,7 +1351,7 @@ class Searcher:
             return False
         if (candidate.dense or 0.0) < KIND_UNSAID_SIMILARITY:
             return False
-        headline = _folded(record.title.lower())
+        headline = _folded_headline(record.title.lower())
         return any(t in context.names and context.says(headline, t) for t in query.terms)
 
     def _reports_by_place(self, source: str) -> bool:
@@ -1542,16 +1549,12 @@ class Searcher:
         if not query.terms:
             return _GateContext(asked_names=asked_names, first_names=first_names, asked_places=asked_places)
         weights = dataclasses.replace(self._term_weights(query.terms), alternatives=query.alternatives)
-        texts = [f"{c.record.title}\n{c.record.summary}".lower() for c in candidates if c.record is not None]
+        texts = [(c.texts or self._gate_texts.of(c.record)).plain for c in candidates if c.record is not None]
         generic: frozenset[str] = frozenset()
         if len(query.terms) >= 2 and len(texts) >= 10:
             # An identifier ("australia-southeast2") is no template's word: when most of the window says it, the
             # window is full of what was asked (a region's outage, told by each of its products).
-            generic = frozenset(
-                t
-                for t in query.terms
-                if not re.search(r"\d", t) and sum(_matches_term(x, t.lower()) for x in texts) > 0.5 * len(texts)
-            )
+            generic = frozenset(t for t in query.terms if not re.search(r"\d", t) and _said_by_most(texts, t.lower()))
         informative = self._subject_terms(weights.informative(query.terms), generic, query)
         lexical = bool(informative) and any(
             weights.coverage(informative, [t for t in informative if _matches_term(x, t.lower())]) > 0.5 for x in texts
@@ -1560,6 +1563,7 @@ class Searcher:
         alternative_words = frozenset(w for group in query.alternatives for phrase in group for w in phrase.split())
         return _GateContext(
             generic=generic,
+            informative=tuple(informative),
             semantic_gate=STRICT_SEMANTIC_GATE if lexical else SEMANTIC_GATE,
             weights=weights,
             names=names,
@@ -1662,29 +1666,15 @@ def _status_report_about(record: ThreatRecord, vendor: str) -> bool:
     return not any(_contains_word(title, w) for w in owner)
 
 
-#: An apostrophe inside a word that is no contraction or possessive ("Hawai'i", "Côte d'Ivoire").
-_INNER_APOSTROPHE = re.compile(r"(?<=[a-z])['\u2019\u02bb](?=[a-z])(?!(?:s|t|d|ll|re|ve|m)\b)")
-
-
-#: Latin letters with accents (what NFKD can fold); curly quotes and dashes need no folding.
-_ACCENTED = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff]")
+#: Headlines as questions are typed (:func:`~retrieval.gate_text.fold`), once per process: they come up question
+#: after question.
+_folded_headline = functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)(fold)
 
 
 def _dated_by_event(source: str) -> bool:
     """Whether a source's records are dated by the event itself (a status page's incident, a catalogue entry, an
     advisory), so that a later record is a later event and never a late report of an earlier one."""
     return source_type(source) != "news"
-
-
-@functools.lru_cache(maxsize=ENTITY_CACHE_SIZE)
-def _folded(text: str) -> str:
-    """``text`` as questions are typed: without accents ("Condé Nast" is "conde nast") or a word's inner
-    apostrophe ("Hawai'i" is "hawaii"). Cached: the same records come up question after question."""
-    if _ACCENTED.search(text):
-        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    if "'" in text or "\u2019" in text or "\u02bb" in text:
-        text = _INNER_APOSTROPHE.sub("", text)
-    return text
 
 
 def _candidate(row) -> _Candidate:
@@ -1836,6 +1826,22 @@ def _whole_pattern(word: str, *, longer: bool) -> re.Pattern[str]:
     base = word[:-1] if word.endswith("s") and len(word) > 4 else word
     longer_word = r"|[a-z]{3,}" if longer else ""
     return re.compile(r"(?<!\w)" + re.escape(base) + rf"(?:s|es|'s|\d+{longer_word})?(?!\w)")
+
+
+def _said_by_most(texts: Sequence[str], term: str) -> bool:
+    """Whether more than half of ``texts`` say ``term``; counting stops as soon as the answer is known."""
+    half = 0.5 * len(texts)
+    said = unsaid = 0
+    for text in texts:
+        if _matches_term(text, term):
+            said += 1
+            if said > half:
+                return True
+        else:
+            unsaid += 1
+            if unsaid >= len(texts) - half:
+                return False
+    return False
 
 
 def _contains_word(text: str, word: str) -> bool:

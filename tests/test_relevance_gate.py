@@ -956,9 +956,9 @@ def test_a_vendor_named_only_in_the_context_is_no_mere_mention(tmp_path, monkeyp
     ],
 )
 def test_record_text_is_read_as_questions_are_typed(text: str, folded: str) -> None:
-    from retrieval.search import _folded
+    from retrieval.gate_text import fold
 
-    assert _folded(text) == folded
+    assert fold(text) == folded
 
 
 @pytest.mark.parametrize(
