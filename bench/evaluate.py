@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 65
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 68
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -49,8 +49,13 @@ of 2021 and 2023), 60 each, once on 8b1336d (the first code whose thresholds wer
 status of 2022–23), ``heldout64`` (news of Nov 20–30 2025 and Feb 2026, GitHub status of 2023 and 2026, Google Cloud
 status of 2021 and 2024, KEV of 2025 H2, ICS advisories of 2020 and 2023) and ``heldout65`` (news of Dec 2025–Jan 2026
 and 2023 Apr–Jun and Oct–Dec, Cloudflare status of 2025–26, KEV of 2021 and 2023, ICS advisories of 2019 and 2024), 60
-each, once on the session's final code (the model retrained on 63 sets). Each set's first measurement is the honest figure for questions the ranking had never seen; after it, a
-set is dev.
+each, once on the session's final code (the model retrained on 63 sets); ``heldout66`` (news of Oct 31–Nov 19 2025
+and Sep 2023, GitHub status of 2024–25, KEV of 2023, ICS advisories of 2021), ``heldout67`` (news of Dec 1–10 2025,
+Jan 1–13 2026 and Jul–Aug 2023, Google Cloud status of 2022, 2023 and 2025, KEV of 2024 H1, ICS advisories of 2017
+and 2022) and ``heldout68`` (news of Nov 20–30 2025, Feb 2026, 2023 Jan–Mar and Oct–Dec, Cloudflare status of
+2020–21 and 2024, KEV of 2025 H1 and 2026, ICS advisories of 2018 and 2020), 60 each, once on dd0d8a0 (3ff1ed1's
+answers, faster). Each set's first measurement is the honest figure for questions the ranking had never seen; after
+it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
 Every question is asked through ``threatbot search --batch --json`` (the same path a user's batch takes),
@@ -71,7 +76,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout65] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout68] [--verbose]
 """
 
 from __future__ import annotations
@@ -164,6 +169,9 @@ SETS = {
     "heldout63": REPO / "bench" / "heldout63.jsonl",
     "heldout64": REPO / "bench" / "heldout64.jsonl",
     "heldout65": REPO / "bench" / "heldout65.jsonl",
+    "heldout66": REPO / "bench" / "heldout66.jsonl",
+    "heldout67": REPO / "bench" / "heldout67.jsonl",
+    "heldout68": REPO / "bench" / "heldout68.jsonl",
 }
 
 
