@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 68
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 71
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -54,7 +54,11 @@ and Sep 2023, GitHub status of 2024–25, KEV of 2023, ICS advisories of 2021), 
 Jan 1–13 2026 and Jul–Aug 2023, Google Cloud status of 2022, 2023 and 2025, KEV of 2024 H1, ICS advisories of 2017
 and 2022) and ``heldout68`` (news of Nov 20–30 2025, Feb 2026, 2023 Jan–Mar and Oct–Dec, Cloudflare status of
 2020–21 and 2024, KEV of 2025 H1 and 2026, ICS advisories of 2018 and 2020), 60 each, once on dd0d8a0 (3ff1ed1's
-answers, faster). Each set's first measurement is the honest figure for questions the ranking had never seen; after
+answers, faster); ``heldout69`` (news of Nov 5–25 2025 and Apr–Jun 2023, Cloudflare status of 2022 and 2025, KEV
+of 2022 H1, ICS advisories of 2019 and 2023), ``heldout70`` (news of Dec 3–10 2025, Feb 2026 and Oct–Nov 2023,
+GitHub status of 2022 and 2026, KEV of 2025 H2, ICS advisories of 2024) and ``heldout71`` (news of Oct 31–Nov 4
+2025, Jan 1–13 2026, Feb–Mar and Aug–Sep 2023, Google Cloud status of 2024 and 2026, KEV of 2021 and 2024 H2, ICS
+advisories of 2020–21), 60 each, once on bdb5302 (the model retrained on 69 sets). Each set's first measurement is the honest figure for questions the ranking had never seen; after
 it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
@@ -76,7 +80,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout68] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout71] [--verbose]
 """
 
 from __future__ import annotations
@@ -172,6 +176,9 @@ SETS = {
     "heldout66": REPO / "bench" / "heldout66.jsonl",
     "heldout67": REPO / "bench" / "heldout67.jsonl",
     "heldout68": REPO / "bench" / "heldout68.jsonl",
+    "heldout69": REPO / "bench" / "heldout69.jsonl",
+    "heldout70": REPO / "bench" / "heldout70.jsonl",
+    "heldout71": REPO / "bench" / "heldout71.jsonl",
 }
 
 
