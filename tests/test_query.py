@@ -972,3 +972,28 @@ def test_a_bug_is_a_malfunction_only_where_a_service_malfunctions(text: str, kin
 def test_still_reaches_back_as_far_as_what_goes_on_lasts(text: str, label: str) -> None:
     window = parse_query(text, now=datetime.fromisoformat(WED), tz=BER).window
     assert window is not None and window.label == label, text
+
+
+@pytest.mark.parametrize(
+    ("text", "terms"),
+    [
+        ("confluence zero-day - who's behind it?", ["behind"]),  # "who's" is "who", a stopword
+        ("the court's ruling on lockbit - we're asking, can't find it", ["court", "ruling", "lockbit", "asking"]),
+        ("they've seen the exploit? where's the write-up", ["exploit", "write-up"]),
+        ("macy's breach details", ["macy", "details"]),  # a possessive is its word ("Macy's" says "macy")
+    ],
+)
+def test_an_english_clitic_is_not_part_of_the_word(text: str, terms: list[str]) -> None:
+    assert parse_query(text, now=datetime(2023, 10, 18, 12, tzinfo=ZoneInfo("UTC"))).terms == terms
+
+
+def test_a_latin_word_written_against_an_unspaced_script_is_a_word_of_its_own() -> None:
+    # "昨日KEVに追加されたの何?" ("what was added to KEV yesterday?"): Japanese writes no space before or after "KEV".
+    query = parse_query(
+        "昨日KEVに追加されたの何? what did cisa add yesterday",
+        now=datetime(2025, 10, 21, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo")),
+        tz="Asia/Tokyo",
+    )
+    assert query.catalogue == "kev"
+    assert query.terms == []
+    assert query.window is not None and query.window.label == "yesterday"

@@ -42,7 +42,9 @@ from retrieval.query.vocabulary import (
     _stricter,
     _unquote,
     is_trouble_question,
+    spaced_scripts,
     speaks_of_malfunction,
+    word_of,
 )
 from retrieval.records import Kind, Severity, scrub_text
 from retrieval.vendors import VendorDictionary
@@ -221,7 +223,8 @@ def parse_query(
     leftover terms never see it twice. Raises :class:`QuestionTooLong` past :data:`MAX_QUESTION_CHARS`.
     """
     check_question(text)
-    asked = text = scrub_text(text)  # a lone surrogate would fail the tokenizer, SQLite and every chat platform
+    # A lone surrogate would fail the tokenizer, SQLite and every chat platform.
+    asked = text = spaced_scripts(scrub_text(text))
     text = restore_possessives(text)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
@@ -256,7 +259,7 @@ def parse_query(
     if span is None and found.present and found.catalogue != "kev":
         span = _present_span(found, clock, trouble=is_trouble_question(found.kinds, asked))
     for m in _WORD.finditer(buf.current):  # what is left: meaningful words
-        word = m.group(0).lower().strip("'.")
+        word = word_of(m.group(0))
         if word and word not in _STOPWORDS and not word.isdigit() and len(word) >= 2:
             found.terms.append((m.start(), word))
 

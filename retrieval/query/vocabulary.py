@@ -329,3 +329,25 @@ _PHRASE_TERMS = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z0-9][\w.+'-]*[\w+]|[A-Za-z0-9]")
+#: An English clitic at a word's end: a possessive or a contraction ("court's", "who's", "we're", "they've").
+#: The word is its base ("court"; "who", a stopword); a negated auxiliary ("can't", "shouldn't") is a stopword.
+_CLITIC = re.compile(r"(?:'s|'re|'ve|'ll|'d|'m)$")
+_NEGATED = re.compile(r"n't$")
+#: Scripts written without spaces between words (Han, Kana, Hangul): a question mixing them with Latin words
+#: ("昨日KEVに追加されたの何?") has no space where one script meets the other.
+_UNSPACED_SCRIPT = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]"
+_SCRIPT_BOUNDARY = re.compile(rf"(?<={_UNSPACED_SCRIPT})(?=[A-Za-z0-9])|(?<=[A-Za-z0-9])(?={_UNSPACED_SCRIPT})")
+
+
+def word_of(token: str) -> str:
+    """A leftover token as a search word: lowercase, without an English clitic; "" for a negated auxiliary."""
+    word = token.lower().strip("'.")
+    if _NEGATED.search(word):
+        return ""
+    return _CLITIC.sub("", word)
+
+
+def spaced_scripts(text: str) -> str:
+    """``text`` with a space where a Latin word meets a word of a script written without spaces, so each is a
+    word of its own ("昨日 KEV に追加" reads "KEV" as the catalogue)."""
+    return _SCRIPT_BOUNDARY.sub(" ", text)
