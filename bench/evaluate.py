@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 71
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 74
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -58,7 +58,12 @@ answers, faster); ``heldout69`` (news of Nov 5–25 2025 and Apr–Jun 2023, Clo
 of 2022 H1, ICS advisories of 2019 and 2023), ``heldout70`` (news of Dec 3–10 2025, Feb 2026 and Oct–Nov 2023,
 GitHub status of 2022 and 2026, KEV of 2025 H2, ICS advisories of 2024) and ``heldout71`` (news of Oct 31–Nov 4
 2025, Jan 1–13 2026, Feb–Mar and Aug–Sep 2023, Google Cloud status of 2024 and 2026, KEV of 2021 and 2024 H2, ICS
-advisories of 2020–21), 60 each, once on bdb5302 (the model retrained on 69 sets). Each set's first measurement is the honest figure for questions the ranking had never seen; after
+advisories of 2020–21), 60 each, once on bdb5302 (the model retrained on 69 sets); ``heldout72`` (news of Nov 10–30
+2025, Mar and Jun 2023, GitHub status of 2023 and 2025, Cloudflare status of 2023, KEV of 2022 H2, ICS advisories of
+2018 and 2024), ``heldout73`` (news of Dec 1–10 2025, Jan 1–13 2026, Jan and Sep 2023, Google Cloud status of 2023
+and 2026, GitHub status of 2024, KEV of 2024 H2, ICS advisories of 2017 and 2021) and ``heldout74`` (news of Oct 31–Nov
+9 2025, Feb 2026, May, Jul and Dec 2023, Cloudflare status of 2021 and 2026, Google Cloud status of 2022, KEV of 2025,
+ICS advisories of 2019 and 2022), 60 each, once on 8924e5a. Each set's first measurement is the honest figure for questions the ranking had never seen; after
 it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
@@ -80,7 +85,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout71] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout74] [--verbose]
 """
 
 from __future__ import annotations
@@ -179,6 +184,9 @@ SETS = {
     "heldout69": REPO / "bench" / "heldout69.jsonl",
     "heldout70": REPO / "bench" / "heldout70.jsonl",
     "heldout71": REPO / "bench" / "heldout71.jsonl",
+    "heldout72": REPO / "bench" / "heldout72.jsonl",
+    "heldout73": REPO / "bench" / "heldout73.jsonl",
+    "heldout74": REPO / "bench" / "heldout74.jsonl",
 }
 
 
