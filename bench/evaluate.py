@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 74
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 77
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -63,7 +63,12 @@ advisories of 2020–21), 60 each, once on bdb5302 (the model retrained on 69 se
 2018 and 2024), ``heldout73`` (news of Dec 1–10 2025, Jan 1–13 2026, Jan and Sep 2023, Google Cloud status of 2023
 and 2026, GitHub status of 2024, KEV of 2024 H2, ICS advisories of 2017 and 2021) and ``heldout74`` (news of Oct 31–Nov
 9 2025, Feb 2026, May, Jul and Dec 2023, Cloudflare status of 2021 and 2026, Google Cloud status of 2022, KEV of 2025,
-ICS advisories of 2019 and 2022), 60 each, once on 8924e5a. Each set's first measurement is the honest figure for questions the ranking had never seen; after
+ICS advisories of 2019 and 2022), 60 each, once on 8924e5a; ``heldout75`` (news of Nov 1–15 2025, Jan 5–13 2026,
+Feb and Aug 2023, GitHub status of 2021 and 2025, Google Cloud status of 2024, KEV of 2023 H2, ICS advisories of 2020
+and 2024), ``heldout76`` (news of Nov 16–Dec 10 2025, Apr and Oct 2023, Cloudflare status of 2022 and 2024, GitHub
+status of 2026, KEV of 2022, ICS advisories of 2018 and 2023) and ``heldout77`` (news of Oct 31–Nov 8 2025, Feb 2026,
+Jun, Nov and Dec 2023, Google Cloud status of 2021 and 2025, Cloudflare status of 2026, KEV of 2024, ICS advisories of
+2017 and 2022), 60 each, once on the same code (e4833fb). Each set's first measurement is the honest figure for questions the ranking had never seen; after
 it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
@@ -85,7 +90,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout74] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout77] [--verbose]
 """
 
 from __future__ import annotations
@@ -187,6 +192,9 @@ SETS = {
     "heldout72": REPO / "bench" / "heldout72.jsonl",
     "heldout73": REPO / "bench" / "heldout73.jsonl",
     "heldout74": REPO / "bench" / "heldout74.jsonl",
+    "heldout75": REPO / "bench" / "heldout75.jsonl",
+    "heldout76": REPO / "bench" / "heldout76.jsonl",
+    "heldout77": REPO / "bench" / "heldout77.jsonl",
 }
 
 
