@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 77
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 80
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -68,7 +68,12 @@ Feb and Aug 2023, GitHub status of 2021 and 2025, Google Cloud status of 2024, K
 and 2024), ``heldout76`` (news of Nov 16–Dec 10 2025, Apr and Oct 2023, Cloudflare status of 2022 and 2024, GitHub
 status of 2026, KEV of 2022, ICS advisories of 2018 and 2023) and ``heldout77`` (news of Oct 31–Nov 8 2025, Feb 2026,
 Jun, Nov and Dec 2023, Google Cloud status of 2021 and 2025, Cloudflare status of 2026, KEV of 2024, ICS advisories of
-2017 and 2022), 60 each, once on the same code (e4833fb). Each set's first measurement is the honest figure for questions the ranking had never seen; after
+2017 and 2022), 60 each, once on the same code (e4833fb); ``heldout78`` (news of Nov 3–18 2025, Feb 3–12 2026, Mar,
+Jul and Nov 2023, GitHub status of 2020 and 2024, Cloudflare status of 2025, KEV of 2023 H1, ICS advisories of 2019
+and 2021), ``heldout79`` (news of Nov 19–Dec 10 2025, Jan, May and Sep 2023, Google Cloud status of 2020 and 2023,
+GitHub status of 2022, KEV of 2025 H2, ICS advisories of 2017 and 2020) and ``heldout80`` (news of Oct 31–Nov 2 2025,
+Jan 1–13 2026, Feb, Jun and Oct 2023, Cloudflare status of 2020 and 2023, Google Cloud status of 2026, KEV of 2024 H1
+and 2026, ICS advisories of 2022 and 2024), 60 each, once on 25d7c01 (the model retrained on 77 sets). Each set's first measurement is the honest figure for questions the ranking had never seen; after
 it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
@@ -90,7 +95,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout77] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout80] [--verbose]
 """
 
 from __future__ import annotations
@@ -195,6 +200,9 @@ SETS = {
     "heldout75": REPO / "bench" / "heldout75.jsonl",
     "heldout76": REPO / "bench" / "heldout76.jsonl",
     "heldout77": REPO / "bench" / "heldout77.jsonl",
+    "heldout78": REPO / "bench" / "heldout78.jsonl",
+    "heldout79": REPO / "bench" / "heldout79.jsonl",
+    "heldout80": REPO / "bench" / "heldout80.jsonl",
 }
 
 
