@@ -17,9 +17,10 @@ from collections.abc import Iterable
 
 from retrieval.aboutness import kind_fits
 from retrieval.records import Kind, ThreatRecord
+from retrieval.store import PARSED_RECORDS_KEPT
 
-#: As many as the store keeps parsed records (``PARSED_RECORDS_KEPT``): a record it parses anew is a new object.
-GATE_TEXTS_KEPT = 20_000
+#: As many as the store keeps parsed records: past those, a record is parsed anew, a new object with new texts.
+GATE_TEXTS_KEPT = PARSED_RECORDS_KEPT
 
 
 class GateText:

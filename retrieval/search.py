@@ -1183,10 +1183,9 @@ class Searcher:
 
     def _gate(self, query: StructuredQuery, candidate: _Candidate, context: _GateContext) -> dict[str, object] | None:
         """Why this record answers the question, or None when it does not."""
-        record = candidate.record
-        if record is None:
+        record, texts = candidate.record, candidate.texts
+        if record is None or texts is None:
             return None
-        texts = candidate.texts or self._gate_texts.of(record)
         text = texts.folded
         if query.exclude_terms and _exclusions(tuple(query.exclude_terms)).search(text):
             return None
@@ -1549,7 +1548,7 @@ class Searcher:
         if not query.terms:
             return _GateContext(asked_names=asked_names, first_names=first_names, asked_places=asked_places)
         weights = dataclasses.replace(self._term_weights(query.terms), alternatives=query.alternatives)
-        texts = [(c.texts or self._gate_texts.of(c.record)).plain for c in candidates if c.record is not None]
+        texts = [c.texts.plain for c in candidates if c.texts is not None]
         generic: frozenset[str] = frozenset()
         if len(query.terms) >= 2 and len(texts) >= 10:
             # An identifier ("australia-southeast2") is no template's word: when most of the window says it, the
