@@ -392,18 +392,21 @@ class Searcher:
         November, "how many KEV additions over 2025" in January. Past the window's end, for as long as the
         window lasted (at least :data:`LATE_REPORTS_MIN`, at most :data:`LATE_REPORTS_MAX`), news that passes the
         same gate answers after the window's own records. Status pages, catalogue entries and advisories are
-        dated by the event itself, and outages are reported while they last, so their later records are later
-        events: "any Exchange outages yesterday?" is not answered by today's.
+        dated by the event itself, so their later records are later events. Outages are reported while they
+        last: "any Exchange outages yesterday?" is not answered by today's outage stories, and with no incident
+        in the window the honest "none yesterday" stays. With one, the news told after it (its cause, its
+        post-mortem: "what caused yesterday's cloudflare outage?") follows it, for the model to judge.
         """
         window = query.window
-        if window is None or window.end >= query.until or Kind.OUTAGE in query.kinds:
-            return []  # (an outage is reported while it lasts: a later one is another outage, "none yesterday" stays)
+        outage_asked = Kind.OUTAGE in query.kinds
+        if window is None or window.end >= query.until or (outage_asked and not shown):
+            return []
         span = min(max(window.end - window.start, LATE_REPORTS_MIN), LATE_REPORTS_MAX)
         start, end = window.end.timestamp(), min(window.end + span, query.until).timestamp() + 0.001
         incident_of = {r.record.cluster_id or r.record.id: r for r in shown}
         late: list[SearchResult] = []
         for r in self._rank(query, start, end, limit=limit + len(shown)):
-            if _dated_by_event(r.record.source) or r.record.kind is Kind.OUTAGE:
+            if _dated_by_event(r.record.source) or (r.record.kind is Kind.OUTAGE and not outage_asked):
                 continue
             incident = incident_of.get(r.record.cluster_id or r.record.id)
             if incident is not None:  # a later report of an incident in the answer: one more source of it

@@ -178,6 +178,14 @@ def _rule_answers(searcher, text: str) -> list[str]:
     return [r.record.title for r in searcher.ranked(query) if "near_miss" not in r.why]
 
 
+def _rule_answers_why(searcher, text: str) -> list[tuple[str, str | None]]:
+    """Each result the ranking's rules give (before the model's judgment) and the window it was reported after."""
+    from retrieval.query import parse_query
+
+    results = searcher.ranked(parse_query(text, now=NOW, dictionary=searcher.dictionary))
+    return [(r.record.title, r.why.get("reported_after")) for r in results]
+
+
 def _told(searcher, text: str) -> list[str]:
     """Each result's title, then those of its cluster's other records (one incident, told by several), before
     the model's judgment."""
@@ -1321,6 +1329,41 @@ def test_a_past_window_says_when_it_happened_and_late_news_of_it_follows(tmp_pat
         ("Patch QuokkaDB now: RCE details published by researchers", "Friday"),
     ]
     assert results[0].record.published.date() == friday.date()
+    store.close()
+
+
+@needs_model
+def test_news_of_a_past_outage_told_after_its_window_follows_the_incident_and_never_makes_one(tmp_path) -> None:
+    """ "what caused yesterday's github outage?": the status page reported it yesterday, the write-ups of its
+    cause came today; they follow it, marked as reported after. Asked of a day without an incident, today's
+    news of today's outage is another outage, and the honest "none yesterday" stays."""
+    hub: dict[str, Any] = {"kind": "outage", "vendors": ["GitHub"], "source": "GitHub Status"}
+    news: dict[str, Any] = {"kind": "outage", "vendors": ["GitHub"]}
+    yesterday, two_days_ago = 15 + 9, 15 + 24 + 9  # hours before NOW (Thu 15:00) to Wed 06:00 and Tue 06:00
+    outage_and_its_story = [
+        _record("Incident with Git Operations and Pull Requests", hours_ago=yesterday, **hub,
+                summary="We are investigating degraded performance for Git Operations and Pull Requests."),
+        _record("GitHub blames outage on a failed database failover", hours_ago=5, **news,
+                summary="GitHub said a database failover left Git operations and pull requests failing for hours."),
+        *[_record(f"Round-up {n}: cloud news", hours_ago=24 * (n + 9), summary="Weekly news.") for n in range(12)],
+    ]  # fmt: skip
+    store, searcher = _searcher_over(tmp_path / "one", outage_and_its_story)
+    results = _rule_answers_why(searcher, "what caused yesterday's github outage?")
+    assert results == [
+        ("Incident with Git Operations and Pull Requests", None),
+        ("GitHub blames outage on a failed database failover", "yesterday"),
+    ]
+    store.close()
+
+    a_later_outage = [
+        _record("Incident with Git Operations and Pull Requests", hours_ago=two_days_ago, **hub,
+                summary="We are investigating degraded performance for Git Operations and Pull Requests."),
+        _record("GitHub down for thousands of developers", hours_ago=5, **news,
+                summary="GitHub went down this morning; Git operations and pull requests failed."),
+        *[_record(f"Round-up {n}: cloud news", hours_ago=24 * (n + 9), summary="Weekly news.") for n in range(12)],
+    ]  # fmt: skip
+    store, searcher = _searcher_over(tmp_path / "two", a_later_outage)
+    assert _rule_answers_why(searcher, "any github outages yesterday?") == []
     store.close()
 
 
