@@ -422,7 +422,8 @@ class Searcher:
 
         The catalogue entry carries only the CVE and the vendor's product name, never the name the
         press gave the bug; the stories that use that name print its CVE. A CVE counts when the records
-        containing every rare word of the question (focused ones, naming few CVEs) agree on it; the
+        containing every rare word of the question (or its rarest, when no record says them all; focused
+        records, naming few CVEs) agree on it; the
         words it resolves no longer gate. When the catalogue uses the words itself, or the records do
         not agree, the query is left as it is.
         """
@@ -433,12 +434,18 @@ class Searcher:
         names = self._subject_terms(used, frozenset(), query)  # words no record uses resolve nothing
         if not names:
             return query
-        expression = " AND ".join('"' + " ".join(re.findall(r"\w+", n.lower())) + '"' for n in names)
-        where = RecordFilter(end=query.until.timestamp() + 0.001, text=expression)
-        catalogue = dataclasses.replace(where, source=KEV_SOURCE)
-        if self.store.candidate_rows(catalogue, limit=1):
-            return query  # the catalogue uses the name itself ("Notepad++"): no nickname to resolve
-        rows = self.store.candidate_rows(where, newest_first=True, limit=NAME_RESOLUTION_RECORDS)
+        # No record says every word ("is react2shell in KEV yet or still just poc noise?"): the rarest is the
+        # name, and the others, said by no record of it, are the asker's chatter.
+        rarest = [max(names, key=lambda n: weights.weights.get(n, 0.0))]
+        for said in [names, rarest] if len(names) > 1 else [names]:
+            expression = " AND ".join('"' + " ".join(re.findall(r"\w+", n.lower())) + '"' for n in said)
+            where = RecordFilter(end=query.until.timestamp() + 0.001, text=expression)
+            catalogue = dataclasses.replace(where, source=KEV_SOURCE)
+            if self.store.candidate_rows(catalogue, limit=1):
+                return query  # the catalogue uses the name itself ("Notepad++"): no nickname to resolve
+            rows = self.store.candidate_rows(where, newest_first=True, limit=NAME_RESOLUTION_RECORDS)
+            if rows:
+                break
         records = self.store.get_many([r["id"] for r in rows]).values()
         focused = [r for r in records if 0 < len(r.cves) <= MAX_LINKING_CVES]
         counts: dict[str, int] = {}

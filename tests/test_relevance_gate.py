@@ -236,6 +236,11 @@ def test_a_catalogue_question_resolves_a_nickname_to_its_cve(searcher) -> None:
     assert response.query.to_filters()["catalogue"] == "kev"
     not_listed = searcher.search("is tinlizard in KEV yet?", now=NOW)
     assert not_listed.results == [], "its CVE is not in the catalogue: the honest answer is no"
+    # No record says the nickname with the asker's other words: the rarest word is the name, the rest chatter.
+    chatter = searcher.search("is glassbleed in KEV yet or still just print servers exploitation?", now=NOW)
+    assert [r.record.title for r in chatter.results] == [
+        "Umbrella Cache Out-of-Bounds Read Vulnerability (CVE-2025-62010)"
+    ]
 
 
 def test_a_catalogue_question_about_a_cve_is_answered_by_that_cves_own_entry(tmp_path) -> None:
