@@ -36,14 +36,20 @@ _CONTINENT_WORDS = {
 _COUNTRY_ZONE_GROUPS = frozenset({"US", "Canada", "Brazil", "Chile", "Mexico", "Australia"})
 #: Australia's and the Pacific's zones are one world region (Oceania).
 _ZONE_CONTINENT = {"Australia": "Pacific", "Pacific": "Pacific"}
-#: The trade's names of world regions, which CLDR does not list.
+#: The trade's names of world regions, which CLDR does not list, and the codes status pages write for them
+#: ("Increased HTTP 522 Errors across multiple locations in EEUR region"); only those no English word spells.
 _TRADE_REGIONS = {
     "apac": ("Asia", "Pacific"),
+    "apjc": ("Asia", "Pacific"),
     "asia pacific": ("Asia", "Pacific"),
     "asia-pacific": ("Asia", "Pacific"),
     "emea": ("Europe", "Africa", "Asia"),
     "latam": ("America",),
     "middle east": ("Asia",),
+    "enam": ("America",),
+    "wnam": ("America",),
+    "eeur": ("Europe",),
+    "weur": ("Europe",),
 }
 #: Short names CLDR writes in full ("South Korea", "United Kingdom").
 _SHORT_COUNTRY_NAMES = {"korea": "KR", "uk": "GB", "britain": "GB", "great britain": "GB", "usa": "US", "uae": "AE"}

@@ -32,6 +32,8 @@ def test_places_are_found_by_their_names(text: str, names: list[str]) -> None:
         ("Increased R2 Error Rate in South America", "brazil", True),  # a region around the asked country
         ("Issues with Durable Objects in Western Europe", "brazil", False),
         ("Network Performance Issues in APAC", "korea", True),  # the trade's region names too
+        ("Increased HTTP 522 Errors across multiple locations in EEUR region", "eastern europe", True),  # a code
+        ("Increased HTTP 522 Errors across multiple locations in ENAM region", "eastern europe", False),
         ("Multiple GCP products impacted in asia-southeast2", "jakarta", True),  # a cloud region: maybe there
         ("Workers API errors", "warsaw", False),  # no place: the service's trouble everywhere
         ("Increased HTTP Errors in Hawaii", "honolulu", True),  # a state, from the zone database's old names
