@@ -435,9 +435,12 @@ class Searcher:
         if not names:
             return query
         # No record says every word ("is react2shell in KEV yet or still just poc noise?"): the rarest is the
-        # name, and the others, said by no record of it, are the asker's chatter.
-        rarest = [max(names, key=lambda n: weights.weights.get(n, 0.0))]
-        for said in [names, rarest] if len(names) > 1 else [names]:
+        # name, and the others, said by no record of it, are the asker's chatter; but only a word of the clause
+        # that asks for the catalogue ("what landed in KEV this week? heard there's a hooli one" asks of no bug).
+        rarest = max(names, key=lambda n: weights.weights.get(n, 0.0))
+        clause = _catalogue_clause(query.text, query.catalogue) or ""
+        in_clause = re.search(rf"(?<![\w-]){re.escape(rarest)}(?![\w-])", clause.lower()) is not None
+        for said in [names, [rarest]] if len(names) > 1 and in_clause else [names]:
             expression = " AND ".join('"' + " ".join(re.findall(r"\w+", n.lower())) + '"' for n in said)
             where = RecordFilter(end=query.until.timestamp() + 0.001, text=expression)
             catalogue = dataclasses.replace(where, source=KEV_SOURCE)

@@ -640,6 +640,7 @@ def test_names_outside_the_clause_that_asks_for_the_catalogue_are_context(search
     titles = _titles(searcher, question)
     assert any("CVE-2025-61001" in t for t in titles) and any("CVE-2025-61002" in t for t in titles)
     assert _titles(searcher, "any hooli bugs in KEV this week?") == [], "in the asking clause a name still gates"
+    # ("hooli" would resolve to TinLizard's CVE: its stories say both; but it is outside the asking clause.)
     monkeypatch.setattr(search, "_catalogue_clause", lambda text, catalogue: None)
     assert _titles(searcher, question) == [], "without the mechanism the name gates"
 
