@@ -987,6 +987,35 @@ def test_an_english_clitic_is_not_part_of_the_word(text: str, terms: list[str]) 
     assert parse_query(text, now=datetime(2023, 10, 18, 12, tzinfo=ZoneInfo("UTC"))).terms == terms
 
 
+@pytest.mark.parametrize(
+    ("text", "terms", "vendors", "products"),
+    [
+        # "not X" tells which X is meant: X is neither asked about nor a veto of the sense meant.
+        ("exchange exploited this week? on-prem exchange, not crypto", ["on-prem"], ["Microsoft"], ["Exchange"]),
+        ("play hit anyone new this week? ransomware gang not the store", ["play", "gang"], [], []),
+        ("sandworm up to anything? the gru unit, not that npm worm", ["sandworm", "gru", "unit"], [], []),
+        ("cloud atlas doing anything this week? the apt, not mongodb atlas", ["cloud", "atlas", "apt"], [], []),
+        # A "not" that rules out no sense stays what it was.
+        ("teams not loading today", ["loading"], ["Microsoft"], ["Teams"]),
+        ("is it exploited, not just a poc?", ["poc"], [], []),
+        ("gemini down in github copilot, not sure if its google or github", ["gemini"], ["GitHub", "Google"],
+         ["GitHub Copilot"]),
+    ],
+)  # fmt: skip
+def test_a_sense_the_question_rules_out_is_neither_asked_nor_a_veto(
+    text: str, terms: list[str], vendors: list[str], products: list[str]
+) -> None:
+    query = parse_query(text, now=datetime(2023, 10, 18, 12, tzinfo=ZoneInfo("UTC")))
+    assert (query.terms, query.vendors, query.products, query.exclude_terms) == (terms, vendors, products, [])
+
+
+def test_a_not_that_rules_out_no_sense_keeps_its_meaning() -> None:
+    now = datetime(2023, 10, 18, 12, tzinfo=ZoneInfo("UTC"))
+    assert parse_query("CVE-2023-1234 patched, not in KEV yet?", now=now).catalogue == "kev"
+    assert parse_query("fortinet bug - not exploited yet?", now=now).exploited is False
+    assert parse_query("exchange outage, NOT crypto", now=now).exclude_terms == ["crypto"], "the operator excludes"
+
+
 def test_a_latin_word_written_against_an_unspaced_script_is_a_word_of_its_own() -> None:
     # "昨日KEVに追加されたの何?" ("what was added to KEV yesterday?"): Japanese writes no space before or after "KEV".
     query = parse_query(

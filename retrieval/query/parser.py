@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from retrieval.aboutness import names_a_subject
 from retrieval.cve import CVE_PATTERN, normalise_cve
 from retrieval.query.model import StructuredQuery
 from retrieval.query.text import _Text
@@ -30,6 +31,7 @@ from retrieval.query.vocabulary import (
     _NOW_WORDS,
     _ONGOING_WORDS,
     _OPERATOR,
+    _OTHER_SENSE,
     _PAST_TENSE,
     _PHRASE_TERMS,
     _QUOTED,
@@ -143,6 +145,19 @@ def _read_operators(buf: _Text, found: _Found, vd: VendorDictionary, clock: _Clo
                 found.span = _Span(point.start, clock.now, f"since {point.label}") if key == "since" else point
 
 
+def _drop_other_senses(buf: _Text) -> None:
+    """Blank the sense a question rules out ("on-prem exchange, not crypto"): it is neither asked about nor a
+    name, and it must not veto the sense meant (near "exchange", "crypto" says a crypto exchange). It excludes
+    nothing: only an operator ("-crypto", "NOT crypto") does. A "not" that is no sense ("…, not in KEV yet?",
+    "…, not sure if…", "…, not exploited?") starts with a function word or names nothing, and stays."""
+    for m in list(_OTHER_SENSE.finditer(buf.current)):
+        words = m["sense"].lower().split()
+        if words[0] in _STOPWORDS or not any(names_a_subject(w) for w in words):
+            continue
+        if buf.free(m.start(), m.end()):
+            buf.consume(m.start(), m.end())
+
+
 def _read_vendors(buf: _Text, found: _Found, vd: VendorDictionary) -> None:
     """Vendors and products, ambiguous names resolved by the dictionary's context rules (lenient: module doc)."""
     for match in vd.find(buf.current, lenient=True):
@@ -239,6 +254,7 @@ def parse_query(
         value = _unquote(m["quoted"] or m["word"] or m["after"] or m["phrase"] or "").strip().lower()
         if value:
             found.excludes.append(value)
+    _drop_other_senses(buf)
     for m in buf.take(_QUOTED):  # quoted phrases are literal search terms
         found.terms.append((m.start(), (m["q"] or m["q2"]).strip().lower()))
     for m in buf.take(CVE_PATTERN):

@@ -20,6 +20,15 @@ _EXCLUDE = re.compile(
     r"|(?<![\w-])(?-i:NOT)\s+(?P<phrase>[A-Za-z][\w.+-]*(?:[ \t]+[A-Za-z][\w.+-]*){0,2}))",
     re.IGNORECASE,
 )
+#: "not X" said to tell which X is meant, not asked about: after a comma, a bracket, a dash or "i mean", or with
+#: a determiner ("play hit anyone new? ransomware gang not the store", "exchange exploited? on-prem exchange,
+#: not crypto", "teams gateway flaky? i mean cloudflare for teams, not microsoft teams"). Up to three words.
+_OTHER_SENSE = re.compile(
+    r"(?:(?:^|[,;(]|\s[-\u2013\u2014]+|\bi\s+mean\b)\s*not\s+(?:(?:the|that|a|an|our|my)\s+)?"
+    r"|(?<![\w-])not\s+(?:the|that|a|an)\s+)"
+    r"(?P<sense>[^\W\d_][\w.+'\u2019-]*(?:[ \t]+[^\W\d_][\w.+'\u2019-]*){0,2})",
+    re.IGNORECASE,
+)
 _QUOTED = re.compile(r"\"(?P<q>[^\"]+)\"|“(?P<q2>[^”]+)”")
 
 _KIND_WORDS: dict[str, Kind] = {
