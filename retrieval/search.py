@@ -1299,10 +1299,13 @@ class Searcher:
                 for t in query.terms
                 if t.lower() in aliases and t.lower() not in named and self._names_alone(t.lower())
             ]
-            if names_here and not own_status_page:  # on GitHub's page, "git" is GitHub's git, as the asker meant
+            prints_the_cve = bool(query.cves and set(record.cves) & set(query.cves))
+            if names_here and not own_status_page and not prints_the_cve:
                 # The question used a word that this record uses as a vendor or product name, and the query
                 # parser did not read it as that name ("crypto exchange"). Same word, other meaning — unless
-                # the question's other rare words are in the record too ("Delta DIAEnergie advisories").
+                # the question's other rare words are in the record too ("Delta DIAEnergie advisories"). On
+                # GitHub's page, "git" is GitHub's git, as the asker meant; and a record printing the asked CVE
+                # means the product the asker named beside it ("CVE-2022-26134 confluence ognl - in KEV?").
                 others = [t for t in informative if t not in names_here]
                 if others and not any(context.says(text, t.lower()) for t in others):
                     return None

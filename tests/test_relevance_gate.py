@@ -1374,6 +1374,27 @@ def test_news_of_a_past_outage_told_after_its_window_follows_the_incident_and_ne
 
 
 @needs_model
+def test_an_entry_printing_the_asked_cve_means_the_product_named_beside_it(tmp_path) -> None:
+    """ "CVE-… confluence ognl - in KEV already?": "confluence" alone is also an English word, so the parser does
+    not read it as Atlassian's product, and the entry never says "ognl". Without the CVE that reads as the same
+    word in another meaning; with the asked CVE printed, the entry is the asked bug's."""
+    cve = "CVE-2025-61234"
+    kev: dict[str, Any] = {"source": "CISA KEV", "kind": "vulnerability", "exploited": True}
+    entry = f"Atlassian Confluence Server Remote Code Execution Vulnerability ({cve})"
+    store, searcher = _searcher_over(
+        tmp_path,
+        [
+            _record(entry, hours_ago=20, cves=[cve], vendors=["Atlassian"], products=["Confluence"], **kev,
+                    summary="Atlassian Confluence Server contains a remote code execution vulnerability."),
+            *[_record(f"Round-up {n}: wiki patches", hours_ago=24 * (n + 9), summary="Weekly news.")
+              for n in range(12)],
+        ],
+    )  # fmt: skip
+    assert _rule_answers_why(searcher, f"{cve} confluence ognl - exploited? in KEV already?") == [(entry, None)]
+    store.close()
+
+
+@needs_model
 def test_a_security_story_headlined_with_the_asked_name_is_not_excluded_by_the_questions_kind_word(
     tmp_path, monkeypatch
 ) -> None:
