@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 86
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 92
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -83,8 +83,17 @@ and 2025, Google Cloud status of 2019 and 2025, KEV of 2023 H1, ICS advisories o
 of Nov 19–Dec 5 2025, Mar, Aug and Nov 2023, GitHub status of 2023, KEV of 2025 H2, ICS advisories of 2021 and 2022)
 and ``heldout86`` (news of Oct 31–Nov 5 2025, Feb 1–12 2026, Jan, Jul and Dec 2023, Cloudflare status of 2023 and 2026,
 Google Cloud status of 2020 and 2026, KEV of 2024 H1 and 2026, ICS advisories of 2018 and 2023), 60 each, once on
-a0941f0 (the model retrained on 81 sets). Each set's first measurement is the honest figure for questions the ranking
-had never seen; after it, a set is dev.
+a0941f0 (the model retrained on 81 sets); ``heldout87`` (news of Nov 3–12 2025, Jan, May and Sep 2023, GitHub status
+of 2022 and 2025, KEV of 2021, ICS advisories of 2019 and 2024), ``heldout88`` (news of Nov 13–24 2025, Feb, Jun and
+Oct 2023, Google Cloud status of 2019 and 2023, KEV of 2022 H2 and 2025 H2, ICS advisories of 2017 and 2020),
+``heldout89`` (news of Nov 25–Dec 10 2025, Mar, Jul and Nov 2023, Cloudflare status of 2020 and 2022, KEV of 2024, ICS
+advisories of 2018 and 2022), ``heldout90`` (news of Jan 1–13 and Feb 1–12 2026, Apr, Aug and Dec 2023, GitHub status
+of 2023 and 2026, Cloudflare status of 2025, KEV of 2023, ICS advisories of 2021 and 2023), ``heldout91`` (news of
+Oct 31–Nov 15 2025, Jan, Jun and Sep 2023, Google Cloud status of 2021, 2025 and 2026, KEV of 2025 H1 and 2026, ICS
+advisories of 2019 and 2022) and ``heldout92`` (news of Nov 16–Dec 3 2025, Feb, May and Oct 2023, Cloudflare status of
+2021, 2023 and 2024, GitHub status of 2024, KEV of 2022 H1 and 2024 H2, ICS advisories of 2020 and 2024), 60 each, once
+on bbadea3 (the model retrained on 87 sets). Each set's first measurement is the honest figure for questions the
+ranking had never seen; after it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
 Every question is asked through ``threatbot search --batch --json`` (the same path a user's batch takes),
@@ -105,7 +114,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout86] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout92] [--verbose]
 """
 
 from __future__ import annotations
@@ -219,6 +228,12 @@ SETS = {
     "heldout84": REPO / "bench" / "heldout84.jsonl",
     "heldout85": REPO / "bench" / "heldout85.jsonl",
     "heldout86": REPO / "bench" / "heldout86.jsonl",
+    "heldout87": REPO / "bench" / "heldout87.jsonl",
+    "heldout88": REPO / "bench" / "heldout88.jsonl",
+    "heldout89": REPO / "bench" / "heldout89.jsonl",
+    "heldout90": REPO / "bench" / "heldout90.jsonl",
+    "heldout91": REPO / "bench" / "heldout91.jsonl",
+    "heldout92": REPO / "bench" / "heldout92.jsonl",
 }
 
 
