@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 92
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 98
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -92,8 +92,17 @@ of 2023 and 2026, Cloudflare status of 2025, KEV of 2023, ICS advisories of 2021
 Oct 31–Nov 15 2025, Jan, Jun and Sep 2023, Google Cloud status of 2021, 2025 and 2026, KEV of 2025 H1 and 2026, ICS
 advisories of 2019 and 2022) and ``heldout92`` (news of Nov 16–Dec 3 2025, Feb, May and Oct 2023, Cloudflare status of
 2021, 2023 and 2024, GitHub status of 2024, KEV of 2022 H1 and 2024 H2, ICS advisories of 2020 and 2024), 60 each, once
-on bbadea3 (the model retrained on 87 sets). Each set's first measurement is the honest figure for questions the
-ranking had never seen; after it, a set is dev.
+on bbadea3 (the model retrained on 87 sets); ``heldout93`` (news of Nov 1–10 2025, Feb, Jun and Nov 2023, Cloudflare
+status of 2021 and 2025, KEV of 2023 H1, ICS advisories of 2018 and 2020), ``heldout94`` (news of Nov 11–22 2025, Mar,
+Jul and Oct 2023, GitHub status of 2023 and 2025, KEV of 2024 H1, ICS advisories of 2019 and 2021), ``heldout95`` (news
+of Nov 23–Dec 10 2025, Jan, May and Aug 2023, Google Cloud status of 2020, 2022 and 2024, KEV of 2025 H2, ICS
+advisories of 2017 and 2023), ``heldout96`` (news of Jan 1–13 and Feb 1–12 2026, Apr, Sep and Dec 2023, Cloudflare
+status of 2020 and 2024, GitHub status of 2026, KEV of 2022 and 2026, ICS advisories of 2022 and 2024), ``heldout97``
+(news of Oct 31–Nov 8 and Nov 24–Dec 2 2025, Jan, Jun and Oct 2023, Google Cloud status of 2019, 2021 and 2025, KEV of
+2023 H2, ICS advisories of 2019 and 2022) and ``heldout98`` (news of Nov 9–20 2025 and Jan 5–13 2026, Mar, Aug and Dec
+2023, Cloudflare status of 2022 and 2023, GitHub status of 2022 and 2024, KEV of 2021 and 2025 H1, ICS advisories of
+2020 and 2023), 60 each, once on aba6bb1 (the final search code, the model trained on 77 sets). Each set's first
+measurement is the honest figure for questions the ranking had never seen; after it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
 Every question is asked through ``threatbot search --batch --json`` (the same path a user's batch takes),
@@ -114,7 +123,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout92] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout98] [--verbose]
 """
 
 from __future__ import annotations
@@ -234,6 +243,12 @@ SETS = {
     "heldout90": REPO / "bench" / "heldout90.jsonl",
     "heldout91": REPO / "bench" / "heldout91.jsonl",
     "heldout92": REPO / "bench" / "heldout92.jsonl",
+    "heldout93": REPO / "bench" / "heldout93.jsonl",
+    "heldout94": REPO / "bench" / "heldout94.jsonl",
+    "heldout95": REPO / "bench" / "heldout95.jsonl",
+    "heldout96": REPO / "bench" / "heldout96.jsonl",
+    "heldout97": REPO / "bench" / "heldout97.jsonl",
+    "heldout98": REPO / "bench" / "heldout98.jsonl",
 }
 
 
