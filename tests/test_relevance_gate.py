@@ -1346,29 +1346,31 @@ def test_news_of_a_past_outage_told_after_its_window_follows_the_incident_and_ne
     hub: dict[str, Any] = {"kind": "outage", "vendors": ["GitHub"], "source": "GitHub Status"}
     news: dict[str, Any] = {"kind": "outage", "vendors": ["GitHub"]}
     yesterday, two_days_ago = 15 + 9, 15 + 24 + 9  # hours before NOW (Thu 15:00) to Wed 06:00 and Tue 06:00
-    outage_and_its_story = [
-        _record("Incident with Git Operations and Pull Requests", hours_ago=yesterday, **hub,
-                summary="We are investigating degraded performance for Git Operations and Pull Requests."),
-        _record("GitHub blames outage on a failed database failover", hours_ago=5, **news,
-                summary="GitHub said a database failover left Git operations and pull requests failing for hours."),
-        *[_record(f"Round-up {n}: cloud news", hours_ago=24 * (n + 9), summary="Weekly news.") for n in range(12)],
-    ]  # fmt: skip
-    store, searcher = _searcher_over(tmp_path / "one", outage_and_its_story)
-    results = _rule_answers_why(searcher, "what caused yesterday's github outage?")
-    assert results == [
+
+    def incident_then_story(incident_hours_ago: float, story: str, summary: str) -> list:
+        return [
+            _record("Incident with Git Operations and Pull Requests", hours_ago=incident_hours_ago, **hub,
+                    summary="We are investigating degraded performance for Git Operations and Pull Requests."),
+            _record(story, hours_ago=5, **news, summary=summary),
+            *[_record(f"Round-up {n}: cloud news", hours_ago=24 * (n + 9), summary="Weekly news.") for n in range(12)],
+        ]  # fmt: skip
+
+    store, searcher = _searcher_over(
+        tmp_path / "one",
+        incident_then_story(yesterday, "GitHub blames outage on a failed database failover",
+                            "GitHub said a database failover left Git operations and pull requests failing for hours."),
+    )  # fmt: skip
+    assert _rule_answers_why(searcher, "what caused yesterday's github outage?") == [
         ("Incident with Git Operations and Pull Requests", None),
         ("GitHub blames outage on a failed database failover", "yesterday"),
     ]
     store.close()
 
-    a_later_outage = [
-        _record("Incident with Git Operations and Pull Requests", hours_ago=two_days_ago, **hub,
-                summary="We are investigating degraded performance for Git Operations and Pull Requests."),
-        _record("GitHub down for thousands of developers", hours_ago=5, **news,
-                summary="GitHub went down this morning; Git operations and pull requests failed."),
-        *[_record(f"Round-up {n}: cloud news", hours_ago=24 * (n + 9), summary="Weekly news.") for n in range(12)],
-    ]  # fmt: skip
-    store, searcher = _searcher_over(tmp_path / "two", a_later_outage)
+    store, searcher = _searcher_over(
+        tmp_path / "two",
+        incident_then_story(two_days_ago, "GitHub down for thousands of developers",
+                            "GitHub went down this morning; Git operations and pull requests failed."),
+    )  # fmt: skip
     assert _rule_answers_why(searcher, "any github outages yesterday?") == []
     store.close()
 
