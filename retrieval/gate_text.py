@@ -10,12 +10,11 @@ same object: a record parsed anew (its stored text changed) gets its texts made 
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Iterable
 
 from retrieval.aboutness import kind_fits
+from retrieval.kept import Kept
 from retrieval.records import Kind, ThreatRecord
 from retrieval.store import PARSED_RECORDS_KEPT
 
@@ -53,22 +52,14 @@ class GateTexts:
     several threads)."""
 
     def __init__(self, size: int = GATE_TEXTS_KEPT) -> None:
-        self.size = size
-        self._kept: OrderedDict[str, GateText] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept: Kept[str, GateText] = Kept(size)
 
     def of(self, record: ThreatRecord) -> GateText:
-        with self._lock:
-            kept = self._kept.get(record.id)
-            if kept is not None and kept.record is record:
-                self._kept.move_to_end(record.id)
-                return kept
+        kept = self._kept.get(record.id)
+        if kept is not None and kept.record is record:
+            return kept
         made = GateText(record)
-        with self._lock:
-            self._kept[record.id] = made
-            self._kept.move_to_end(record.id)
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
+        self._kept.put(record.id, made)
         return made
 
 

@@ -439,7 +439,7 @@ class Searcher:
         # that asks for the catalogue ("what landed in KEV this week? heard there's a hooli one" asks of no bug).
         rarest = max(names, key=lambda n: weights.weights.get(n, 0.0))
         clause = _catalogue_clause(query.text, query.catalogue) or ""
-        in_clause = re.search(rf"(?<![\w-]){re.escape(rarest)}(?![\w-])", clause.lower()) is not None
+        in_clause = _contains_word(clause.lower(), rarest)
         for said in [names, [rarest]] if len(names) > 1 and in_clause else [names]:
             expression = " AND ".join('"' + " ".join(re.findall(r"\w+", n.lower())) + '"' for n in said)
             where = RecordFilter(end=query.until.timestamp() + 0.001, text=expression)
@@ -1259,7 +1259,8 @@ class Searcher:
         names, aliases = self._entities(record)
         # Only a question that names no vendor or product, but a name, can mean a record's own vendor.
         own = _own_names_said(record, query.terms, context.names) if context.names and not entity_names else []
-        if query.cves and set(record.cves) & set(query.cves):
+        prints_the_cve = bool(query.cves and set(record.cves) & set(query.cves))
+        if prints_the_cve:
             pass  # the CVE says which bug; a vendor or product named beside it adds nothing ("the OpenSSL bug CVE-…")
         elif any(
             len(n) >= MIN_NAME_BESIDE_VENDOR and context.says(text, n.lower()) for n in context.names_beside_entities
@@ -1299,7 +1300,6 @@ class Searcher:
                 for t in query.terms
                 if t.lower() in aliases and t.lower() not in named and self._names_alone(t.lower())
             ]
-            prints_the_cve = bool(query.cves and set(record.cves) & set(query.cves))
             if names_here and not own_status_page and not prints_the_cve:
                 # The question used a word that this record uses as a vendor or product name, and the query
                 # parser did not read it as that name ("crypto exchange"). Same word, other meaning — unless

@@ -29,6 +29,7 @@ from retrieval.clustering import CVE_WINDOW, STORY_WINDOW, ClusterCandidate, Clu
 from retrieval.database import Database
 from retrieval.embeddings import MiniLMEmbedder, shared_embedder
 from retrieval.errors import ConfigError
+from retrieval.kept import Kept
 from retrieval.records import (
     FROM_STORE,
     Kind,
@@ -241,23 +242,15 @@ class _ParsedRecords:
     """
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self._kept: OrderedDict[str, tuple[bytes, ThreatRecord]] = OrderedDict()
-        self._lock = threading.Lock()  # chat adapters search from several threads
+        self._kept: Kept[str, tuple[bytes, ThreatRecord]] = Kept(size)
 
     def get(self, record_id: str, data: str) -> ThreatRecord:
         digest = hashlib.blake2b(data.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        with self._lock:
-            kept = self._kept.get(record_id)
-            if kept is not None and kept[0] == digest:
-                self._kept.move_to_end(record_id)
-                return kept[1]
+        kept = self._kept.get(record_id)
+        if kept is not None and kept[0] == digest:
+            return kept[1]
         record = _load(data)
-        with self._lock:
-            self._kept[record_id] = (digest, record)
-            self._kept.move_to_end(record_id)
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
+        self._kept.put(record_id, (digest, record))
         return record
 
 
