@@ -89,6 +89,14 @@ CVE_RELATIVE_SIMILARITY = 0.60
 #: …and was published within this span around the records that print it (news follows a disclosure).
 CVE_RELATIVE_BEFORE = timedelta(days=7)
 CVE_RELATIVE_AFTER = timedelta(days=60)
+#: One that names the bug's product within this span of a record printing the id is read as its relative at a
+#: lower similarity: the first days' write-ups tell the same bug in their own words ("HTTP/2 zero-day exploited
+#: for DDoS attacks" the day after KEV lists Rapid Reset)…
+CVE_RELATIVE_NAMED_SPAN = timedelta(days=7)
+#: …this low.
+CVE_RELATIVE_NAMED_SIMILARITY = 0.40
+#: A name said by more stories than this in that span ("Windows", "Oracle") names a product, not this bug.
+CVE_RELATIVE_NAMED_RARITY = 5
 #: A record that names only the bug's vendor ("Google fixes two Android zero-days" for the Framework CVE) tells
 #: the same bug only when published this close to a record that prints it, and read as closely as a relative…
 CVE_RELATIVE_VENDOR_SPAN = timedelta(days=2)
@@ -651,7 +659,7 @@ class Searcher:
             for result in self._collapse(query, near, reasons, limit=NEAR_MISSES):
                 result.signals = dataclasses.replace(result.signals or RankSignals(), path="near_miss")
                 near_misses.append(result)
-        if query.cves and not query.cves_required and query.catalogue != "kev" and len(results) < limit:
+        if query.cves and not query.cves_required and query.catalogue is None and len(results) < limit:
             # (A catalogue question is answered by the entries: news of the bug says nothing of the catalogue.)
             results += self._cve_relatives(query, start, end, results, limit=limit - len(results))
         if query.catalogue == "kev" and results and len(results) < limit:
@@ -733,7 +741,8 @@ class Searcher:
         clusters = {s.cluster_id for s in subjects}
         names = _subject_names(records)
         vendors = {v.lower() for r in records for v in r.vendors} - names
-        words = self._characteristic_words(records) | self._product_words(records)
+        product_words = self._product_words(records)
+        words = self._characteristic_words(records) | product_words
         published = sorted(s.published for s in about)
         first = published[0] - CVE_RELATIVE_BEFORE.total_seconds()
         last = published[-1] + CVE_RELATIVE_AFTER.total_seconds()
@@ -757,6 +766,27 @@ class Searcher:
             expression = " OR ".join(f'"{p}"' for p in phrases if p)  # quoted: never FTS syntax
             near = dataclasses.replace(related, start=vendor_start, end=vendor_end, text=expression)
             rows += self.store.candidate_rows(near, newest_first=True, limit=CVE_RELATIVE_VENDOR_ROWS)
+        subject_says = [(f"{r.title}\n{r.summary}".lower(), self._entities(r)[0]) for r in records]
+        # What the records printing the id agree the bug is in: not the other products one of them mentions.
+        own_names = {
+            n
+            for n in names | product_words
+            if 2 * sum(n in found or _contains_word(text, n) for text, found in subject_says) >= len(subject_says)
+        }
+        named_span = RecordFilter(
+            start=published[0] - CVE_RELATIVE_NAMED_SPAN.total_seconds(),
+            end=min(end, published[-1] + CVE_RELATIVE_NAMED_SPAN.total_seconds()),
+        )
+
+        @functools.cache
+        def rare_in_span(name: str) -> bool:
+            """Whether few stories around the disclosure say this name: then saying it names this bug."""
+            phrase = " ".join(re.findall(r"\w+", name))
+            if not phrase:
+                return False
+            where = dataclasses.replace(named_span, text=f'"{phrase}"')
+            return self.store.count_matching(where, at_most=CVE_RELATIVE_NAMED_RARITY + 1) <= CVE_RELATIVE_NAMED_RARITY
+
         seen = {r.record.id for r in shown} | {m for r in shown for m in r.members} | {s.id for s in subjects}
         shown_clusters = {r.record.cluster_id or r.record.id for r in shown}
         candidates = list({c.id: c for c in map(_candidate, rows) if c.id not in seen}.values())
@@ -782,9 +812,18 @@ class Searcher:
             says_the_vendor = bool(vendors & entities) and any(
                 abs(c.published - p) <= CVE_RELATIVE_VENDOR_SPAN.total_seconds() for p in published
             )
-            if not same_incident and (
-                similarity < CVE_RELATIVE_SIMILARITY or not (says_the_product or says_the_vendor)
-            ):
+            # Its product's own name, said by few stories around the disclosure, names this bug: "GoAnywhere" the
+            # week Fortra's bug is exploited, but not "Windows" or "Oracle" (a vendor, when no product is named).
+            # A status page's incident ("Git Operations") is about a service, never a bug.
+            named_early = (
+                not is_status_source(record.source)
+                and any(abs(c.published - p) <= CVE_RELATIVE_NAMED_SPAN.total_seconds() for p in published)
+                and any(
+                    rare_in_span(name) for name in own_names if name in entities or _contains_word(text.lower(), name)
+                )
+            )
+            bar = CVE_RELATIVE_NAMED_SIMILARITY if named_early else CVE_RELATIVE_SIMILARITY
+            if not same_incident and (similarity < bar or not (says_the_product or says_the_vendor)):
                 continue
             c.dense = similarity
             reasons[c.id] = {"cves": [], "same_vulnerability_as": query.cves, "similarity": round(similarity, 3)}

@@ -101,3 +101,52 @@ def test_a_typed_cve_operator_is_a_hard_filter(searcher, text):
         assert "same_vulnerability_as" not in r.why
     members = searcher.store.get_many([m for r in results for m in r.members])
     assert all(CVE in m.cves for m in members.values())
+
+
+@pytest.fixture(scope="module")
+def october_2023(tmp_path_factory):
+    """The week of the HTTP/2 Rapid Reset disclosure (CVE-2023-44487, listed in KEV on 10 October 2023)."""
+    from bot.config import Settings
+    from retrieval.enrich import enrich
+    from retrieval.formats import parse_source
+    from retrieval.search import Searcher
+    from retrieval.store import RecordStore
+
+    news = []
+    with (FIXTURES / "news-2023" / "security_feeds_2023_entries.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            if "2023-10-03" <= json.loads(line)["date_published"][:10] <= "2023-10-14":
+                news.append(line)
+    records = parse_source("".join(news).encode(), origin="news-2023 slice").records
+    kev = parse_source((FIXTURES / "kev" / "known_exploited_vulnerabilities.json").read_bytes(), origin="kev")
+    records += [r for r in kev.records if "2023-10-01" <= r.published.date().isoformat() <= "2023-10-14"]
+    store = RecordStore(Settings.from_env(tmp_path_factory.mktemp("cve-relatives-october") / "data"))
+    store.upsert([enrich(r) for r in records])
+    yield Searcher(store)
+    store.close()
+
+
+def test_the_first_days_stories_naming_the_bugs_own_product_are_relatives(october_2023):
+    """ "HTTP/2 zero-day exploited for DDoS attacks" tells Rapid Reset in other words than KEV's entry: it says
+    the entry's rare words, in the week of the listing, so it answers though it reads less alike."""
+    results = _ask(october_2023, "CVE-2023-44487 anyone actually exploiting it?", now="2023-10-14T16:00:00+00:00")
+    relatives = [r for r in results.results if "same_vulnerability_as" in r.why]
+    assert relatives, [r.record.title for r in results.results]
+    assert any(r.why["similarity"] < 0.6 for r in relatives), "a relative read less alike than the plain bar"
+    for r in relatives:
+        text = f"{r.record.title} {r.record.summary}".lower()
+        assert "rapid reset" in text or "http/2" in text, r.record.title
+
+
+@pytest.mark.parametrize(
+    ("cve", "product"),
+    [("CVE-2023-22515", "confluence"), ("CVE-2023-42793", "teamcity"), ("CVE-2023-20109", "cisco"), ("CVE-2023-4211", "mali")],
+)
+def test_only_the_bugs_own_rarely_said_name_lowers_the_bar(october_2023, cve, product):
+    """The week's Patch Tuesday round-up, Apple's and Qualcomm's zero-days read alike to any bug of that week:
+    what they say ("kernel", "zero-day", "Windows") is said by many stories, or is not what the records
+    printing the id agree the bug is in, so they are no relatives."""
+    results = _ask(october_2023, f"{cve} what is it?", now="2023-10-14T16:00:00+00:00").results
+    for r in results:
+        if "same_vulnerability_as" in r.why:
+            assert product in f"{r.record.title} {r.record.summary}".lower(), r.record.title
