@@ -1026,3 +1026,36 @@ def test_a_latin_word_written_against_an_unspaced_script_is_a_word_of_its_own() 
     assert query.catalogue == "kev"
     assert query.terms == []
     assert query.window is not None and query.window.label == "yesterday"
+
+
+@pytest.mark.parametrize(
+    ("asked", "tz", "start", "end"),
+    [
+        # The day after: that release's news so far.
+        ("2024-08-14T09:00:00+02:00", "Europe/Berlin", "2024-08-13T00:00:00+02:00", "2024-08-14T09:00:00+02:00"),
+        # The Monday before August's: July's is still the latest, and its week is over.
+        ("2024-08-12T09:00:00-07:00", "America/Los_Angeles", "2024-07-08T17:00:00-07:00", "2024-07-16T00:00:00-07:00"),
+        # Advisories are dated by their UTC day, which starts the evening before in Los Angeles.
+        ("2024-08-13T20:00:00-07:00", "America/Los_Angeles", "2024-08-12T17:00:00-07:00", "2024-08-13T20:00:00-07:00"),
+        # January 2026: the 1st is a Thursday, so the second Tuesday is the 13th.
+        ("2026-01-31T12:00:00+09:00", "Asia/Tokyo", "2026-01-13T00:00:00+09:00", "2026-01-20T00:00:00+09:00"),
+    ],
+)
+def test_patch_tuesday_named_without_a_time_is_the_latest_ones_week(asked, tz, start, end) -> None:
+    query = parse_query("siemens ics advisories from this patch tuesday?", now=datetime.fromisoformat(asked), tz=tz)
+    assert query.window is not None
+    assert (query.window.start.isoformat(), query.window.end.isoformat()) == (start, end)
+    assert query.window.label.startswith("Patch Tuesday")
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("patch tuesday today - any zero days?", "today"),  # a time named wins
+        ("feb patch tuesday - how many zero days", "February 2026"),
+        ("CVE-2026-21510 from patch tuesday - exploited?", None),  # the CVE names the bug, whenever reported
+    ],
+)
+def test_patch_tuesday_beside_a_time_or_a_cve(text, label) -> None:
+    query = parse_query(text, now=datetime.fromisoformat("2026-02-20T09:00:00+00:00"))
+    assert (query.window.label if query.window else None) == label

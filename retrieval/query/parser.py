@@ -14,7 +14,16 @@ from retrieval.aboutness import names_a_subject
 from retrieval.cve import CVE_PATTERN, normalise_cve
 from retrieval.query.model import StructuredQuery
 from retrieval.query.text import _Text
-from retrieval.query.time_grammar import _POINT_RE, _Clock, _parse_time, _point, _Span, _window, restore_possessives
+from retrieval.query.time_grammar import (
+    _POINT_RE,
+    _Clock,
+    _parse_time,
+    _point,
+    _Span,
+    _window,
+    latest_patch_tuesday,
+    restore_possessives,
+)
 from retrieval.query.vocabulary import (
     _BARE_KEV,
     _CAUSE_QUESTION,
@@ -88,6 +97,8 @@ class _Found:
     catalogue: str | None = None
     #: "now" ("right now", "currently") or "ongoing" ("still", "so far"): the present, when no time is named.
     present: str | None = None
+    #: The question names Patch Tuesday: the latest one dates it when no time is named.
+    patch_tuesday: bool = False
 
 
 def _read_operators(buf: _Text, found: _Found, vd: VendorDictionary, clock: _Clock) -> None:
@@ -263,10 +274,14 @@ def parse_query(
     for m in buf.take(_NOT_A_DAY):  # "Patch Tuesday" is a release, not last Tuesday
         if m["pt"]:
             found.kinds.append(Kind.VULNERABILITY)
+            found.patch_tuesday = True
         else:
             found.terms.append((m.start(), " ".join(m.group(0).lower().split())))
     parsed = _parse_time(buf, clock, names_a_bug=bool(found.cves))
     span = found.span or parsed
+    if span is None and found.patch_tuesday and not found.cves:
+        # "siemens ics advisories from this patch tuesday?": that release's week. A CVE names the bug itself.
+        span = latest_patch_tuesday(clock)
     _read_signals(buf, found)
     if found.catalogue is None and span is not None and _BARE_KEV.search(asked):
         found.catalogue = "kev"  # "KEV today?": what the catalogue gained in that period

@@ -238,6 +238,30 @@ def _point(m: re.Match[str], clock: _Clock, anchor: date | None = None) -> _Span
     return None
 
 
+#: News of a Patch Tuesday (and the advisories vendors time to it) comes that day and the days after.
+PATCH_TUESDAY_NEWS = timedelta(days=7)
+
+
+def latest_patch_tuesday(clock: _Clock) -> _Span:
+    """The week from the latest Patch Tuesday (a month's second Tuesday) on or before today.
+
+    "siemens advisories from this patch tuesday?" asks about that release, not about all time. Advisories
+    are dated by their UTC day, so the window opens at the earlier of the day's local and UTC midnights.
+    """
+
+    def second_tuesday(year: int, month: int) -> date:
+        first = date(year, month, 1)
+        return first + timedelta(days=(1 - first.weekday()) % 7 + 7)
+
+    day = second_tuesday(clock.today.year, clock.today.month)
+    if day > clock.today:
+        previous = clock.today.replace(day=1) - timedelta(days=1)
+        day = second_tuesday(previous.year, previous.month)
+    utc_midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).astimezone(clock.tz)
+    start = min(clock.at(day), utc_midnight)
+    return _Span(start, clock.at(day + PATCH_TUESDAY_NEWS), f"Patch Tuesday ({day.isoformat()})")
+
+
 def _last(n: int, word: str) -> str:
     """Label of a rolling window: "last 7 days", but "past day" (so it cannot be read as calendar "last week")."""
     return f"last {n} {word}s" if n != 1 else f"past {word}"
