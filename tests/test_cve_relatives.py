@@ -140,7 +140,12 @@ def test_the_first_days_stories_naming_the_bugs_own_product_are_relatives(octobe
 
 @pytest.mark.parametrize(
     ("cve", "product"),
-    [("CVE-2023-22515", "confluence"), ("CVE-2023-42793", "teamcity"), ("CVE-2023-20109", "cisco"), ("CVE-2023-4211", "mali")],
+    [
+        ("CVE-2023-22515", "confluence"),
+        ("CVE-2023-42793", "teamcity"),
+        ("CVE-2023-20109", "cisco"),
+        ("CVE-2023-4211", "mali"),
+    ],
 )
 def test_only_the_bugs_own_rarely_said_name_lowers_the_bar(october_2023, cve, product):
     """The week's Patch Tuesday round-up, Apple's and Qualcomm's zero-days read alike to any bug of that week:
