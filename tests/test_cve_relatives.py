@@ -20,8 +20,8 @@ CVE = "CVE-2023-34362"
 DAYS = ("2023-05-31", "2023-06-07")
 
 
-@pytest.fixture(scope="module")
-def searcher(tmp_path_factory):
+def _searcher_over(directory, news_days: tuple[str, str], kev_days: tuple[str, str]):
+    """A store of the 2023 news published on ``news_days`` and the KEV entries added on ``kev_days``."""
     from bot.config import Settings
     from retrieval.enrich import enrich
     from retrieval.formats import parse_source
@@ -31,15 +31,21 @@ def searcher(tmp_path_factory):
     news = []
     with (FIXTURES / "news-2023" / "security_feeds_2023_entries.jsonl").open(encoding="utf-8") as lines:
         for line in lines:
-            if DAYS[0] <= json.loads(line)["date_published"][:10] <= DAYS[1]:
+            if news_days[0] <= json.loads(line)["date_published"][:10] <= news_days[1]:
                 news.append(line)
     records = parse_source("".join(news).encode(), origin="news-2023 slice").records
     kev = parse_source((FIXTURES / "kev" / "known_exploited_vulnerabilities.json").read_bytes(), origin="kev")
-    records += [r for r in kev.records if "2023-05-25" <= r.published.date().isoformat() <= "2023-06-30"]
-    store = RecordStore(Settings.from_env(tmp_path_factory.mktemp("cve-relatives") / "data"))
+    records += [r for r in kev.records if kev_days[0] <= r.published.date().isoformat() <= kev_days[1]]
+    store = RecordStore(Settings.from_env(directory / "data"))
     store.upsert([enrich(r) for r in records])
-    yield Searcher(store)
-    store.close()
+    return Searcher(store)
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    searcher = _searcher_over(tmp_path_factory.mktemp("cve-relatives"), DAYS, ("2023-05-25", "2023-06-30"))
+    yield searcher
+    searcher.store.close()
 
 
 def _ask(searcher, text, now="2023-06-08T12:00:00+00:00"):
@@ -106,24 +112,10 @@ def test_a_typed_cve_operator_is_a_hard_filter(searcher, text):
 @pytest.fixture(scope="module")
 def october_2023(tmp_path_factory):
     """The week of the HTTP/2 Rapid Reset disclosure (CVE-2023-44487, listed in KEV on 10 October 2023)."""
-    from bot.config import Settings
-    from retrieval.enrich import enrich
-    from retrieval.formats import parse_source
-    from retrieval.search import Searcher
-    from retrieval.store import RecordStore
-
-    news = []
-    with (FIXTURES / "news-2023" / "security_feeds_2023_entries.jsonl").open(encoding="utf-8") as lines:
-        for line in lines:
-            if "2023-10-03" <= json.loads(line)["date_published"][:10] <= "2023-10-14":
-                news.append(line)
-    records = parse_source("".join(news).encode(), origin="news-2023 slice").records
-    kev = parse_source((FIXTURES / "kev" / "known_exploited_vulnerabilities.json").read_bytes(), origin="kev")
-    records += [r for r in kev.records if "2023-10-01" <= r.published.date().isoformat() <= "2023-10-14"]
-    store = RecordStore(Settings.from_env(tmp_path_factory.mktemp("cve-relatives-october") / "data"))
-    store.upsert([enrich(r) for r in records])
-    yield Searcher(store)
-    store.close()
+    directory = tmp_path_factory.mktemp("cve-relatives-october")
+    searcher = _searcher_over(directory, ("2023-10-03", "2023-10-14"), ("2023-10-01", "2023-10-14"))
+    yield searcher
+    searcher.store.close()
 
 
 def test_the_first_days_stories_naming_the_bugs_own_product_are_relatives(october_2023):
