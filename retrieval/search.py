@@ -32,6 +32,7 @@ The pipeline, each step for a reason:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import itertools
@@ -809,15 +810,14 @@ class Searcher:
             says_the_product = bool(names & entities) or any(_contains_word(text.lower(), w) for w in words)
             # Only the vendor: the same bug when told within days of a record printing it ("Google fixes two
             # Android zero-days" the day CISA lists the Framework CVE); later, another of the vendor's bugs.
-            says_the_vendor = bool(vendors & entities) and any(
-                abs(c.published - p) <= CVE_RELATIVE_VENDOR_SPAN.total_seconds() for p in published
-            )
+            says_the_vendor = bool(vendors & entities) and _within(published, c.published, CVE_RELATIVE_VENDOR_SPAN)
             # Its product's own name, said by few stories around the disclosure, names this bug: "GoAnywhere" the
             # week Fortra's bug is exploited, but not "Windows" or "Oracle" (a vendor, when no product is named).
             # A status page's incident ("Git Operations") is about a service, never a bug.
             named_early = (
-                not is_status_source(record.source)
-                and any(abs(c.published - p) <= CVE_RELATIVE_NAMED_SPAN.total_seconds() for p in published)
+                similarity < CVE_RELATIVE_SIMILARITY
+                and not is_status_source(record.source)
+                and _within(published, c.published, CVE_RELATIVE_NAMED_SPAN)
                 and any(
                     rare_in_span(name) for name in own_names if name in entities or _contains_word(text.lower(), name)
                 )
@@ -1704,6 +1704,13 @@ class Searcher:
 
 #: The words of a status page's name that are not its owner's ("Google Cloud Status", "… service health").
 _STATUS_PAGE_WORDS = frozenset({"status", "statuspage", "service", "health", "dashboard", "page"})
+
+
+def _within(moments: Sequence[float], moment: float, span: timedelta) -> bool:
+    """Whether any of the sorted ``moments`` lies within ``span`` of ``moment`` (a popular CVE has hundreds)."""
+    seconds = span.total_seconds()
+    i = bisect.bisect_left(moments, moment - seconds)
+    return i < len(moments) and moments[i] <= moment + seconds
 
 
 def _status_report_about(record: ThreatRecord, vendor: str) -> bool:
