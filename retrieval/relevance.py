@@ -38,9 +38,10 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from retrieval.aboutness import filed_as
+from retrieval.aboutness import filed_as, is_name
 from retrieval.enrich import is_status_source, source_type
 from retrieval.formats.kev import KEV_SOURCE
+from retrieval.places import names_a_place
 from retrieval.query import StructuredQuery, is_trouble_question
 
 if TYPE_CHECKING:
@@ -249,6 +250,12 @@ def certain(query: StructuredQuery, result: SearchResult) -> bool:
         return True  # "latest", "anything new today?": the newest records are the answer, there is nothing to judge
     if _asks_only_for_a_subject(query) and ("vendors" in result.why or "products" in result.why):
         return True  # "Exchange Online news this week": every record the rules found about it in the window
+    name = _the_one_name_asked(query)
+    said = result.why.get("matched_terms")
+    if name is not None and isinstance(said, list) and name in said and _says_word(record.title, name):
+        # "what has muddywater been up to this week?": a headline of the window that names it. (A name common in
+        # the store, "CISA", is no matched term: the gate weighs it as nothing.)
+        return True
     if _asks_only_for_a_kind(query) and source_type(record.source) != "news":
         # "any new advisories today?", "what went into KEV today?": every entry its catalogue (or a status page)
         # files under what is asked, in the window, is the answer; no judgment of words can make it less so.
@@ -294,6 +301,23 @@ def _asks_only_for_a_subject(query: StructuredQuery) -> bool:
         and not (query.terms or query.kinds or query.cves or query.catalogue or query.exploited or query.min_severity)
         and not is_trouble_question(query.kinds, query.text)
     )
+
+
+def _the_one_name_asked(query: StructuredQuery) -> str | None:
+    """The name a question asks about over a window when it names nothing else: no vendor, product, kind, CVE,
+    catalogue, exploitation or severity, and one word that is a name ("muddywater", "tridentlocker"), not English
+    and not a place.
+    Its other words ("up to", "anything new") ask for whatever the window holds of it."""
+    if query.window is None or query.vendors or query.products or query.kinds or query.cves or query.catalogue:
+        return None
+    if query.exploited is not None or query.min_severity is not None:
+        return None
+    names = [t for t in query.terms if is_name(t) and not names_a_place(t)]  # "poland" is where, not what
+    return names[0] if len(names) == 1 else None
+
+
+def _says_word(text: str, word: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text, re.IGNORECASE) is not None
 
 
 def _depth(tree: dict) -> int:

@@ -269,3 +269,28 @@ def test_a_question_asking_for_nothing_in_particular_is_answered_by_the_newest_r
     assert [r.record.id for r in model.judge(latest, [_result(0, 0.2), _result(1, 0.1)])] == ["r0", "r1"]
     about_fortinet = StructuredQuery(text="fortinet today?", until=NOW, vendors=["Fortinet"])
     assert model.judge(about_fortinet, [_result(0, 0.2), _result(1, 0.1)]) == []
+
+
+def test_a_headline_naming_the_one_name_asked_over_a_window_is_certain():
+    """ "what has muddywater been up to this week?" asks for whatever the week holds of it: a headline the rules
+    let in that says the name answers. A place ("poland"), a name common in the store (no matched term), a second
+    name, a kind asked or a near miss leave it to the model."""
+    week = TimeWindow(start=NOW - timedelta(days=4), end=NOW, label="this week")
+
+    def asked(text: str, terms: list[str], **facets) -> StructuredQuery:
+        return StructuredQuery(text=text, until=NOW, window=week, terms=terms, **facets)
+
+    def headline(title: str, **why) -> SearchResult:
+        return SearchResult(_record(1, title=title), 0.05, [], why, RankSignals())
+
+    muddywater = asked("what has muddywater been up to this week?", ["muddywater"])
+    story = headline("Iran's 'MuddyWater' Levels Up With MuddyViper Backdoor", matched_terms=["muddywater"])
+    assert certain(muddywater, story)
+    assert not certain(muddywater, headline("Iranian hackers deploy a new backdoor", matched_terms=["muddywater"]))
+    assert not certain(muddywater, headline(story.record.title, matched_terms=[]))
+    assert not certain(muddywater, headline(story.record.title, matched_terms=["muddywater"], near_miss="topic"))
+    assert not certain(dataclasses.replace(muddywater, window=None), story)
+    assert not certain(dataclasses.replace(muddywater, kinds=[Kind.MALWARE]), story)
+    assert not certain(asked("muddywater and oilrig this week?", ["muddywater", "oilrig"]), story)
+    poland = asked("poland arrests this week?", ["poland", "arrests"])
+    assert not certain(poland, headline("Poland arrests three hackers", matched_terms=["poland", "arrests"]))
