@@ -1,4 +1,4 @@
-"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 104
+"""Retrieval quality on question sets side by side, per category: the 34 written beside the code, and 110
 held-out sets, each written and labelled by someone who never read the ranking code.
 
 Each new set was written after the ranking changes the previous ones prompted: ``heldout`` (166),
@@ -109,9 +109,17 @@ and 2024, KEV of 2023 H2, ICS advisories of 2018 and 2022), ``heldout102`` (news
 GitHub status of 2023 and 2025, KEV of 2025 H2, ICS advisories of 2020 and 2024), ``heldout103`` (news of Feb 1–12 2026,
 Jan, Jun and Oct 2023, Cloudflare status of 2021 and 2022, KEV of 2026, ICS advisories of 2019 and 2023) and
 ``heldout104`` (news of Oct 31–Nov 5 and Dec 1–10 2025, May, Sep and Nov 2023, Google Cloud status of 2025 and 2026, KEV
-of 2022, ICS advisories of 2021 and 2024), 60 each, once on 019ae1c (the final search code of the next session, the
-same model). Each set's first measurement is the honest figure for questions the ranking had never seen; after it, a
-set is dev.
+of 2022, ICS advisories of 2021 and 2024), 60 each, once on 019ae1c (the search code of the next session, the same
+model); ``heldout105`` (news of Nov 6–18 2025, Feb, Jun and Sep 2023, Cloudflare status of 2023 and 2024, KEV of 2021,
+ICS advisories of 2018 and 2024), ``heldout106`` (news of Nov 19–Dec 2 2025, Mar, Jul and Dec 2023, GitHub status of
+2022 and 2026, KEV of 2023 H1, ICS advisories of 2017 and 2020), ``heldout107`` (news of Dec 3–10 2025 and Jan 1–6
+2026, Jan, Apr and Aug 2023, Google Cloud status of 2019 and 2021, KEV of 2024 H2, ICS advisories of 2019 and 2022),
+``heldout108`` (news of Jan 7–13 2026, May, Oct and Nov 2023, Cloudflare status of 2020 and 2025, KEV of 2025 H1, ICS
+advisories of 2021 and 2023), ``heldout109`` (news of Feb 1–12 2026, Feb, Aug and Dec 2023, GitHub status of 2024,
+Google Cloud status of 2026, KEV of 2022, ICS advisories of 2020 and 2024) and ``heldout110`` (news of Oct 31–Nov 8 and
+Nov 24–30 2025, Mar, Jun and Nov 2023, Google Cloud status of 2023, Cloudflare status of 2022, KEV of 2025 H2, ICS
+advisories of 2018 and 2023), 60 each, once on 50d5e48 (that session's final code). Each set's first measurement is
+the honest figure for questions the ranking had never seen; after it, a set is dev.
 
 The store: ``corpus-2025`` (19,301 records) and ``news-2023`` (14,974), built once into ``--data-dir``.
 Every question is asked through ``threatbot search --batch --json`` (the same path a user's batch takes),
@@ -132,7 +140,7 @@ honest-nothing rate): nDCG@10 with the grades as gains, R@10 = relevant incident
 min(10, relevant incidents), P@5 = relevant results among the (up to) 5 returned, honest nothing = the
 answer is empty when the label says nothing answers, latency p50/p95 from ``took_ms``.
 
-    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout104] [--verbose]
+    python bench/evaluate.py [--data-dir DIR] [--code DIR] [--sets old,heldout,...,heldout110] [--verbose]
 """
 
 from __future__ import annotations
