@@ -259,7 +259,9 @@ def latest_patch_tuesday(clock: _Clock) -> _Span:
         day = second_tuesday(previous.year, previous.month)
     utc_midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).astimezone(clock.tz)
     start = min(clock.at(day), utc_midnight)
-    return _Span(start, clock.at(day + PATCH_TUESDAY_NEWS), f"Patch Tuesday ({day.isoformat()})")
+    # The label goes mid-sentence ("No Siemens advisories the week of Patch Tuesday (Tue 10 Nov – …)"), and the
+    # answer adds the dates.
+    return _Span(start, clock.at(day + PATCH_TUESDAY_NEWS), "the week of Patch Tuesday")
 
 
 def _last(n: int, word: str) -> str:
