@@ -305,9 +305,8 @@ def _asks_only_for_a_subject(query: StructuredQuery) -> bool:
 
 def _the_one_name_asked(query: StructuredQuery) -> str | None:
     """The name a question asks about over a window when it names nothing else: no vendor, product, kind, CVE,
-    catalogue, exploitation or severity, and one word that is a name ("muddywater", "tridentlocker"), not English
-    and not a place.
-    Its other words ("up to", "anything new") ask for whatever the window holds of it."""
+    catalogue, exploitation or severity, and one word that is a name ("muddywater", "tridentlocker": not English,
+    not a place). Its other words ("up to", "anything new") ask for whatever the window holds of it."""
     if query.window is None or query.vendors or query.products or query.kinds or query.cves or query.catalogue:
         return None
     if query.exploited is not None or query.min_severity is not None:
@@ -317,6 +316,7 @@ def _the_one_name_asked(query: StructuredQuery) -> str | None:
 
 
 def _says_word(text: str, word: str) -> bool:
+    """Whether ``text`` says ``word`` whole: "muddywater" in "MuddyWater's", not in "muddywaters-fan"."""
     return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text, re.IGNORECASE) is not None
 
 

@@ -724,7 +724,9 @@ class Searcher:
         the advisory): a record counts when it tells the same incident (their cluster), or names their
         product (or vendor) and is close in meaning to one of them, was published around them, and
         names no other CVE instead (then it is about another bug). One that names only their vendor, where
-        they name a product, must be published within :data:`CVE_RELATIVE_VENDOR_SPAN` of one of them.
+        they name a product, must be published within :data:`CVE_RELATIVE_VENDOR_SPAN` of one of them. One
+        that says a name at least half of them give the bug, within :data:`CVE_RELATIVE_NAMED_SPAN` of one of
+        them, when few stories of those days say it, may read less alike (:data:`CVE_RELATIVE_NAMED_SIMILARITY`).
         """
         subject_rows = self.store.candidate_rows(RecordFilter(end=end, cves=tuple(query.cves)))
         if not subject_rows:
