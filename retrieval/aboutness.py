@@ -266,3 +266,15 @@ class TermWeights:
         if total == 0:
             return 1.0
         return sum(weight for weight, said in units if said) / total
+
+
+def contains_word(text: str, word: str) -> bool:
+    """Whether ``text`` says ``word`` whole ("teams" in "ms teams down", not in "steams"); both lowercased."""
+    # The substring test is a necessary condition and far cheaper than the regex: most texts fail it.
+    return word in text and word_pattern(word).search(text) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def word_pattern(word: str) -> re.Pattern[str]:
+    """``word`` as a whole word, compiled once per process (the gate tests each word against hundreds of texts)."""
+    return re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)")

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from retrieval.aboutness import filed_as, is_name
+from retrieval.aboutness import contains_word, filed_as, is_name
 from retrieval.enrich import is_status_source, source_type
 from retrieval.formats.kev import KEV_SOURCE
 from retrieval.places import names_a_place
@@ -252,7 +252,7 @@ def certain(query: StructuredQuery, result: SearchResult) -> bool:
         return True  # "Exchange Online news this week": every record the rules found about it in the window
     name = _the_one_name_asked(query)
     said = result.why.get("matched_terms")
-    if name is not None and isinstance(said, list) and name in said and _says_word(record.title, name):
+    if name is not None and isinstance(said, list) and name in said and contains_word(record.title.lower(), name):
         # "what has muddywater been up to this week?": a headline of the window that names it. (A name common in
         # the store, "CISA", is no matched term: the gate weighs it as nothing.)
         return True
@@ -313,11 +313,6 @@ def _the_one_name_asked(query: StructuredQuery) -> str | None:
         return None
     names = [t for t in query.terms if is_name(t) and not names_a_place(t)]  # "poland" is where, not what
     return names[0] if len(names) == 1 else None
-
-
-def _says_word(text: str, word: str) -> bool:
-    """Whether ``text`` says ``word`` whole: "muddywater" in "MuddyWater's", not in "muddywaters-fan"."""
-    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text, re.IGNORECASE) is not None
 
 
 def _depth(tree: dict) -> int:

@@ -39,7 +39,7 @@ import itertools
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -49,12 +49,14 @@ from retrieval.aboutness import (
     SECURITY_EVENTS,
     TermWeights,
     about_ics,
+    contains_word,
     is_name,
     kind_fits,
     kinds_overlap,
     names_a_subject,
     only_mentioned,
     related_kinds,
+    word_pattern,
 )
 from retrieval.cve import CVE_PATTERN
 from retrieval.enrich import is_status_source, source_type
@@ -448,9 +450,11 @@ class Searcher:
         # that asks for the catalogue ("what landed in KEV this week? heard there's a hooli one" asks of no bug).
         rarest = max(names, key=lambda n: weights.weights.get(n, 0.0))
         clause = _catalogue_clause(query.text, query.catalogue) or ""
-        in_clause = _contains_word(clause.lower(), rarest)
+        in_clause = contains_word(clause.lower(), rarest)
         for said in [names, [rarest]] if len(names) > 1 and in_clause else [names]:
-            expression = " AND ".join('"' + " ".join(re.findall(r"\w+", n.lower())) + '"' for n in said)
+            expression = _fts_phrases(said, all_of=True)
+            if expression is None:
+                return query  # no word to look for (a name of symbols alone)
             where = RecordFilter(end=query.until.timestamp() + 0.001, text=expression)
             catalogue = dataclasses.replace(where, source=KEV_SOURCE)
             if self.store.candidate_rows(catalogue, limit=1):
@@ -755,8 +759,7 @@ class Searcher:
         member_ids = [m.id for c in clusters for m in self.store.cluster_members(c)]
         rows = self.store.candidate_rows(related, any_of_ids=member_ids) if member_ids else []
         if (names or words) and span_start < span_end:
-            phrases = [" ".join(re.findall(r"\w+", n)) for n in sorted(names | words)]
-            expression = " OR ".join(f'"{p}"' for p in phrases if p)  # quoted: never FTS syntax
+            expression = _fts_phrases(sorted(names | words))
             if expression:
                 around = dataclasses.replace(related, start=span_start, end=span_end, text=expression)
                 rows += self.store.candidate_rows(around)
@@ -764,9 +767,8 @@ class Searcher:
         vendor_end = min(end, published[-1] + CVE_RELATIVE_VENDOR_SPAN.total_seconds())
         if start is not None:
             vendor_start = max(start, vendor_start)
-        phrases = [" ".join(re.findall(r"\w+", v)) for v in sorted(vendors)]
-        if any(phrases) and vendor_start < vendor_end:
-            expression = " OR ".join(f'"{p}"' for p in phrases if p)  # quoted: never FTS syntax
+        expression = _fts_phrases(sorted(vendors))
+        if expression and vendor_start < vendor_end:
             near = dataclasses.replace(related, start=vendor_start, end=vendor_end, text=expression)
             rows += self.store.candidate_rows(near, newest_first=True, limit=CVE_RELATIVE_VENDOR_ROWS)
         subject_says = [(f"{r.title}\n{r.summary}".lower(), self._entities(r)[0]) for r in records]
@@ -774,7 +776,7 @@ class Searcher:
         own_names = {
             n
             for n in names | product_words
-            if 2 * sum(n in found or _contains_word(text, n) for text, found in subject_says) >= len(subject_says)
+            if 2 * sum(n in found or contains_word(text, n) for text, found in subject_says) >= len(subject_says)
         }
         named_span = RecordFilter(
             start=published[0] - CVE_RELATIVE_NAMED_SPAN.total_seconds(),
@@ -784,10 +786,10 @@ class Searcher:
         @functools.cache
         def rare_in_span(name: str) -> bool:
             """Whether few stories around the disclosure say this name: then saying it names this bug."""
-            phrase = " ".join(re.findall(r"\w+", name))
-            if not phrase:
+            phrase = _fts_phrases([name])
+            if phrase is None:
                 return False
-            where = dataclasses.replace(named_span, text=f'"{phrase}"')
+            where = dataclasses.replace(named_span, text=phrase)
             return self.store.count_matching(where, at_most=CVE_RELATIVE_NAMED_RARITY + 1) <= CVE_RELATIVE_NAMED_RARITY
 
         seen = {r.record.id for r in shown} | {m for r in shown for m in r.members} | {s.id for s in subjects}
@@ -809,7 +811,7 @@ class Searcher:
             similarity = float(np.max(matrix @ vector))
             same_incident = c.cluster_id in clusters
             entities = self._entities(record)[0]
-            says_the_product = bool(names & entities) or any(_contains_word(text.lower(), w) for w in words)
+            says_the_product = bool(names & entities) or any(contains_word(text.lower(), w) for w in words)
             # Only the vendor: the same bug when told within days of a record printing it ("Google fixes two
             # Android zero-days" the day CISA lists the Framework CVE); later, another of the vendor's bugs.
             says_the_vendor = bool(vendors & entities) and _within(published, c.published, CVE_RELATIVE_VENDOR_SPAN)
@@ -821,7 +823,7 @@ class Searcher:
                 and not is_status_source(record.source)
                 and _within(published, c.published, CVE_RELATIVE_NAMED_SPAN)
                 and any(
-                    rare_in_span(name) for name in own_names if name in entities or _contains_word(text.lower(), name)
+                    rare_in_span(name) for name in own_names if name in entities or contains_word(text.lower(), name)
                 )
             )
             bar = CVE_RELATIVE_NAMED_SIMILARITY if named_early else CVE_RELATIVE_SIMILARITY
@@ -861,7 +863,7 @@ class Searcher:
         if not subject:
             return False
         asked = _catalogue_clause(query.text, query.catalogue)
-        if asked is not None and not any(_contains_word(asked.lower(), t.lower()) for t in subject):
+        if asked is not None and not any(contains_word(asked.lower(), t.lower()) for t in subject):
             # "what landed in KEV yesterday? heard there's a VBA one": the clause that asks for the catalogue
             # names nothing, so the rest is context, names included.
             return True
@@ -908,7 +910,7 @@ class Searcher:
             return kept
         named = context.asked_names
         said_alternative = {
-            w for group in query.alternatives for phrase in group for w in phrase.split() if _contains_word(asking, w)
+            w for group in query.alternatives for phrase in group for w in phrase.split() if contains_word(asking, w)
         }
         sayers = [c for c in kept if any(t in c.said for t in asked) or c.said & said_alternative]
         if strict:
@@ -917,7 +919,7 @@ class Searcher:
         # Schneider has been quiet. Did ICS-CERT publish a Triconex advisory?" leads with Triconex).
         question = _question_sentence(query.text)
         lead_text = question.group(1).lower() if question is not None else asking
-        if not any(t in context.names and _word_pattern(t).search(lead_text) for t in asked):
+        if not any(t in context.names and word_pattern(t).search(lead_text) for t in asked):
             lead_text = asking
         lead = self._leading_name(lead_text, asked, context, cve_known=any(reasons[c.id].get("cves") for c in kept))
         if lead is not None and not any(lead in c.said or self._names_squashed(c, lead) for c in kept):
@@ -982,7 +984,7 @@ class Searcher:
         if match is None:
             return kept
         focus = match.group(1).lower()
-        named = [t for t in asked if t in context.names and _contains_word(focus, t)]
+        named = [t for t in asked if t in context.names and contains_word(focus, t)]
         entities = [n for n in [*query.vendors, *query.products] if _answers_by_entity_in({"vendors": [n]}, focus)]
         if not named and not entities:
             return kept
@@ -1022,7 +1024,7 @@ class Searcher:
         """The name the asking sentence leads with, before any vendor, product or CVE ("wyze cam v3 rce exploit
         out?", "wealthfront breached too??"): what the question is about. Not an identifier ("k7", "win10"),
         which records write in too many ways, nor a word of three letters or fewer ("hse", "gcs")."""
-        positions = {t: m.start() for t in asked if (m := _word_pattern(t).search(asking))}
+        positions = {t: m.start() for t in asked if (m := word_pattern(t).search(asking))}
         if not positions:
             return None
         first = min(positions, key=positions.__getitem__)
@@ -1093,7 +1095,7 @@ class Searcher:
         asked_entity = {c.id for c in kept if _answers_by_entity_in(reasons[c.id], first)}
 
         def cut(words: Sequence[str]) -> set[str]:
-            asked_words = [w for w in words if _contains_word(first, w)]
+            asked_words = [w for w in words if contains_word(first, w)]
             return {
                 c.id
                 for c in kept
@@ -1111,7 +1113,7 @@ class Searcher:
             anchor = max(units, key=lambda u: sum(weight.get(t, 1.0) for t in u)) if units else []
             # An anchor the first clause says is weighed against that clause alone: the context after it
             # ("… we keep all our privileged creds in DVLS") does not dilute what is asked.
-            asked_subject = [t for t in subject if _contains_word(first, t)]
+            asked_subject = [t for t in subject if contains_word(first, t)]
             weighed = asked_subject if anchor and all(t in asked_subject for t in anchor) else subject
             if anchor and sum(weight.get(t, 1.0) for t in anchor) >= FOCUS_SHARE * sum(
                 weight.get(t, 1.0) for t in weighed
@@ -1210,9 +1212,7 @@ class Searcher:
         informative = set(self._term_weights(query.terms).informative(query.terms))
         asking = _asking_sentence(query.text).lower()
         return [
-            t
-            for t in query.terms
-            if self._names_a_subject(t, query) and (t in informative or _contains_word(asking, t))
+            t for t in query.terms if self._names_a_subject(t, query) and (t in informative or contains_word(asking, t))
         ]
 
     @staticmethod
@@ -1434,7 +1434,7 @@ class Searcher:
         vendor_words = {w for v in query.vendors for w in re.findall(r"\w+", v.lower())}
         if not vendor_words or not any(v.lower() in names for v in query.vendors):
             return False
-        if is_status_source(source) and _contains_word(source.lower(), product.lower()):
+        if is_status_source(source) and contains_word(source.lower(), product.lower()):
             return True  # a status page's name says whose status it is ("Google Cloud Status")
         own = [w for w in re.findall(r"\w+", product.lower()) if w not in vendor_words and len(w) >= 3]
         if not own:
@@ -1442,7 +1442,7 @@ class Searcher:
         if " ".join(own) in names:
             return True
         rare = self._term_weights(own).informative(own)
-        return any(_contains_word(text, w) for w in rare)
+        return any(contains_word(text, w) for w in rare)
 
     def _names_alone(self, word: str) -> bool:
         """Whether ``word`` on its own is a vendor's or product's name ("exchange", "teams"), not merely a word of
@@ -1631,7 +1631,7 @@ class Searcher:
             entities_are_context=bool(query.vendors or query.products)
             and not query.cves
             and not first_names & {n.lower() for n in [*query.vendors, *query.products]}
-            and any(_contains_word(first.lower(), t) for t in informative),
+            and any(contains_word(first.lower(), t) for t in informative),
             names_beside_entities=self._rarer_than_entities(names, query),
             first_clause_names=self._first_clause_names(query, first, informative, names),
             asked_places=asked_places,
@@ -1708,6 +1708,13 @@ class Searcher:
 _STATUS_PAGE_WORDS = frozenset({"status", "statuspage", "service", "health", "dashboard", "page"})
 
 
+def _fts_phrases(names: Iterable[str], *, all_of: bool = False) -> str | None:
+    """An FTS5 expression for records that say any (``all_of``: every) one of ``names`` as a phrase; each is
+    quoted, so a name is never FTS syntax. None when no name has a word."""
+    phrases = [f'"{p}"' for p in (" ".join(re.findall(r"\w+", n.lower())) for n in names) if p]
+    return (" AND " if all_of else " OR ").join(phrases) or None
+
+
 def _within(moments: Sequence[float], moment: float, span: timedelta) -> bool:
     """Whether any of the sorted ``moments`` lies within ``span`` of ``moment`` (a popular CVE has hundreds)."""
     seconds = span.total_seconds()
@@ -1722,11 +1729,11 @@ def _status_report_about(record: ThreatRecord, vendor: str) -> bool:
     if not is_status_source(record.source):
         return True
     source = record.source.lower()
-    if any(_contains_word(source, w) for w in re.findall(r"\w+", vendor.lower()) if len(w) >= 3):
+    if any(contains_word(source, w) for w in re.findall(r"\w+", vendor.lower()) if len(w) >= 3):
         return True
     title = record.title.lower()
     owner = [w for w in re.findall(r"\w+", source) if w not in _STATUS_PAGE_WORDS and len(w) >= 3]
-    return not any(_contains_word(title, w) for w in owner)
+    return not any(contains_word(title, w) for w in owner)
 
 
 #: Headlines as questions are typed (:func:`~retrieval.gate_text.fold`), once per process: they come up question
@@ -1808,7 +1815,7 @@ def _question_sentence(text: str) -> re.Match[str] | None:
 def _asked_terms(terms: Sequence[str], text: str) -> list[str]:
     """The ``terms`` that the asking sentence of ``text`` says (the rest of a message is context)."""
     asking = _asking_sentence(text).lower()
-    return [t for t in terms if _contains_word(asking, t)]
+    return [t for t in terms if contains_word(asking, t)]
 
 
 def _first_clause(text: str) -> str:
@@ -1830,7 +1837,7 @@ def _answers_by_entity_in(why: dict[str, object], clause: str) -> bool:
     """Whether the gate let a record in by a vendor, product or CVE that ``clause`` names."""
     lowered = clause.lower()
     return any(
-        _contains_word(lowered, w) for n in _entity_names(why) for w in re.findall(r"[\w.-]+", n.lower()) if len(w) >= 3
+        contains_word(lowered, w) for n in _entity_names(why) for w in re.findall(r"[\w.-]+", n.lower()) if len(w) >= 3
     )
 
 
@@ -1878,8 +1885,8 @@ def _matches_term(text: str, term: str, *, name: bool = False, shortened: bool =
     Names do not inflect, so a stem would find other words: "unifi" is not "Unified", "sonos" not "Sonoma".
     """
     if name or shortened:
-        return _contains_word(text, term) or _whole_pattern(term, longer=shortened).search(text) is not None
-    return _contains_word(text, term) or _stem_in(text, term)
+        return contains_word(text, term) or _whole_pattern(term, longer=shortened).search(text) is not None
+    return contains_word(text, term) or _stem_in(text, term)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -1905,17 +1912,6 @@ def _said_by_most(texts: Sequence[str], term: str) -> bool:
             if unsaid >= len(texts) - half:
                 return False
     return False
-
-
-def _contains_word(text: str, word: str) -> bool:
-    # The substring test is a necessary condition and far cheaper than the regex: most texts fail it.
-    return word in text and _word_pattern(word).search(text) is not None
-
-
-@functools.lru_cache(maxsize=4096)
-def _word_pattern(word: str) -> re.Pattern[str]:
-    """``word`` as a whole word, compiled once per process (the gate tests each word against hundreds of texts)."""
-    return re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)")
 
 
 @functools.lru_cache(maxsize=256)
